@@ -1,0 +1,121 @@
+/* The ledger through apr_dbd: enrollments, immutable claims, year-to-date
+ * totals. SQL is portable between SQLite and PostgreSQL; statements are
+ * prepared lazily on each connection, so hmbctl and mod_dbd share them. */
+#ifndef HMB_LEDGER_H
+#define HMB_LEDGER_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_hash.h>
+#include <apr_dbd.h>
+#include "hmb_money.h"
+#include "hmb_plan.h"
+#include "hmb_enroll.h"
+#include "hmb_engine.h"
+
+#define HMB_LEDGER_SCHEMA_VERSION 1
+
+typedef struct {
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    apr_hash_t *prepared;           /* label -> apr_dbd_prepared_t * */
+    apr_pool_t *pool;               /* lives as long as the connection */
+    const char *driver_name;        /* "sqlite3", "pgsql" */
+    apr_dbd_transaction_t *trans;   /* open transaction, or NULL */
+} hmb_ledger_t;
+
+typedef struct {
+    const char *liab_code;
+    const char *pool;
+    hmb_fen_t deductible;
+    hmb_fen_t cap;
+    hmb_fen_t elig_amt;
+    hmb_fen_t dedc_amt;
+    hmb_ratio_t pay_prop;
+    hmb_fen_t pay_amt;
+} hmb_claim_liab_t;
+
+typedef struct {
+    const char *hmb_setl_id;
+    char kind;                      /* 'S' settlement, 'R' reversal */
+    const char *setl_id;            /* for 'R': the settlement reversed */
+    const char *reverses;           /* for 'R': hmb_setl_id reversed */
+    const char *psn_no;
+    const char *mdtrt_id;
+    const char *fixmedins_code;
+    const char *msgid;
+    const char *setl_time;
+    const char *plan_code;          /* NULL for claims priced by no plan */
+    int plan_year;
+    int plan_ver;
+    const char *stas;               /* hmb_stas_name() */
+    const char *rea_code;           /* NULL unless ineligible */
+    hmb_fen_t hmb_pay;
+    const char *hmbinfo;            /* the element appended, as sent */
+    apr_array_header_t *liabs;      /* hmb_claim_liab_t */
+    apr_array_header_t *insurers;   /* hmb_insurer_result_t */
+} hmb_claim_t;
+
+typedef struct {
+    const char *liab_code;
+    hmb_fen_t elig_amt;
+    hmb_fen_t paid_amt;
+} hmb_total_t;
+
+/* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then
+ * makes sure the schema is there. */
+const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
+                            hmb_ledger_t **l);
+
+/* Wrap a connection someone else owns (mod_dbd). */
+hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
+                              apr_dbd_t *handle, apr_hash_t *prepared,
+                              apr_pool_t *conn_pool);
+
+/* Create or migrate the schema; idempotent and safe when several
+ * processes race. */
+const char *hmb_ledger_ensure_schema(hmb_ledger_t *l, apr_pool_t *p);
+
+/* All rows in one transaction: all imported or none. Upserts per
+ * (plan_code, plan_year, psn_no). */
+const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
+                                          const apr_array_header_t *rows,
+                                          int *count);
+
+/* *e is NULL when the person is not enrolled. */
+const char *hmb_ledger_get_enrollment(hmb_ledger_t *l, apr_pool_t *p,
+                                      const char *plan_code, int plan_year,
+                                      const char *psn_no,
+                                      hmb_enrollment_t **e);
+
+const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p);
+const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p);
+void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p);
+
+/* Serialize settlements of one person in the database (a row lock on
+ * PostgreSQL, the write lock on SQLite). Inside a transaction. */
+const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *plan_code, int plan_year,
+                                   const char *psn_no);
+
+/* The claim of kind 'S' or 'R' for setl_id; *c NULL when none. */
+const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
+                                  const char *setl_id, hmb_claim_t **c);
+
+/* Totals of one person, plan code and year, one row per liability. */
+const char *hmb_ledger_totals(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *plan_code, int plan_year,
+                              const char *psn_no, apr_array_header_t **rows);
+
+/* Totals aligned with plan->liabilities. */
+const char *hmb_ledger_read_ytd(hmb_ledger_t *l, apr_pool_t *p,
+                                const hmb_plan_t *plan, const char *psn_no,
+                                hmb_ytd_t **ytd);
+
+/* Insert the claim with its liability and insurer rows and add its
+ * elig_amt/pay_amt to the totals. Inside a transaction. Fails (and the
+ * caller rolls back) when the claim exists already. */
+const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
+                                    const hmb_claim_t *c);
+
+#endif

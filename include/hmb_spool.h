@@ -1,0 +1,27 @@
+/* The spool: messages that could not be settled now (ledger down or too
+ * slow) are written durably here and settled later by `hmbctl replay`. */
+#ifndef HMB_SPOOL_H
+#define HMB_SPOOL_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+/* Write request and response bytes as one new entry, fsync'd (file and
+ * directory) before returning. *path is the entry written. */
+const char *hmb_spool_write(apr_pool_t *p, const char *dir,
+                            const char *req, apr_size_t req_len,
+                            const char *resp, apr_size_t resp_len,
+                            const char **path);
+
+/* Pending entries, oldest first. */
+const char *hmb_spool_list(apr_pool_t *p, const char *dir,
+                           apr_array_header_t **paths);
+
+const char *hmb_spool_read(apr_pool_t *p, const char *path,
+                           const char **req, apr_size_t *req_len,
+                           const char **resp, apr_size_t *resp_len);
+
+/* Move a settled entry out of the pending set (into DIR/done/). */
+const char *hmb_spool_done(apr_pool_t *p, const char *path);
+
+#endif

@@ -1,0 +1,74 @@
+/* Shared by the unit tests: pools, fixtures, file reading. */
+#ifndef HMB_TEST_H
+#define HMB_TEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
+
+#define HMB_FIXTURE(rel) HMB_SRCDIR "/tests/fixtures/" rel
+#define HMB_EXAMPLE(rel) HMB_FIXTURE("worked-example/" rel)
+
+/* Whole file into pool memory, NUL-terminated; fails the test if absent. */
+static inline char *hmb_test_slurp(apr_pool_t *p, const char *path,
+                                   apr_size_t *len)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    char *buf;
+    apr_size_t n;
+
+    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p)
+        != APR_SUCCESS) {
+        fail_msg("cannot open %s", path);
+    }
+    assert_int_equal(apr_file_info_get(&fi, APR_FINFO_SIZE, f), APR_SUCCESS);
+    n = (apr_size_t)fi.size;
+    buf = apr_palloc(p, n + 1);
+    if (n) {
+        assert_int_equal(apr_file_read_full(f, buf, n, NULL), APR_SUCCESS);
+    }
+    buf[n] = '\0';
+    apr_file_close(f);
+    if (len) {
+        *len = n;
+    }
+    return buf;
+}
+
+/* A fresh temporary directory under the build tree's tmp. */
+static inline const char *hmb_test_tmpdir(apr_pool_t *p, const char *tag)
+{
+    char *dir = apr_psprintf(p, "%s/tmp-%s-XXXXXX", HMB_BUILDDIR, tag);
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+/* Per-test pool as CMocka state. */
+static inline int hmb_test_pool_setup(void **state)
+{
+    apr_pool_t *p;
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        return -1;
+    }
+    *state = p;
+    return 0;
+}
+
+static inline int hmb_test_pool_teardown(void **state)
+{
+    apr_pool_destroy((apr_pool_t *)*state);
+    return 0;
+}
+
+#endif
