@@ -1,0 +1,394 @@
+/* The payout engine (DOMAIN.md, "Payout rules"). Pure: everything it
+ * needs is in hmb_engine_input_t, everything it decides is returned, so
+ * the same code prices live settlements, replays and what-if runs. */
+#include <string.h>
+#include <apr_strings.h>
+
+#include "hmb_engine.h"
+
+#define HMB_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define HMB_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+const char *hmb_stas_name(hmb_stas_e s)
+{
+    switch (s) {
+    case HMB_STAS_PAID:        return "paid";
+    case HMB_STAS_PRESETTLED:  return "presettled";
+    case HMB_STAS_REVERSED:    return "reversed";
+    case HMB_STAS_INELIGIBLE:  return "ineligible";
+    case HMB_STAS_DEFERRED:    return "deferred";
+    case HMB_STAS_NO_CLAIM:    return "no_claim";
+    }
+    return "unknown";
+}
+
+hmb_ytd_t *hmb_ytd_make(apr_pool_t *p, const hmb_plan_t *plan)
+{
+    int n = plan ? plan->liabilities->nelts : 0;
+    hmb_ytd_t *y = apr_pcalloc(p, sizeof(*y));
+
+    y->elig = apr_pcalloc(p, sizeof(hmb_fen_t) * (n ? n : 1));
+    y->paid = apr_pcalloc(p, sizeof(hmb_fen_t) * (n ? n : 1));
+    return y;
+}
+
+hmb_fen_t hmb_engine_burden(const hmb_response_t *resp)
+{
+    hmb_fen_t b = resp->has_psn_part_amt
+                  ? resp->psn_part_amt
+                  : resp->medfee_sumamt - resp->fund_pay_sumamt;
+    return HMB_MAX(b, 0);
+}
+
+const char *hmb_engine_reason_memo(apr_pool_t *p, const hmb_plan_t *plan,
+                                   const char *rea_code)
+{
+    const char *name = plan ? plan->name : "惠民保";
+
+    if (!rea_code) {
+        return "";
+    }
+    if (!strcmp(rea_code, "not_enrolled")) {
+        return apr_pstrcat(p, "未参加本年度", name, NULL);
+    }
+    if (!strcmp(rea_code, "basic_suspended")) {
+        return "基本医疗保险暂停参保，暂不享受惠民保待遇";
+    }
+    if (!strcmp(rea_code, "visit_not_covered")) {
+        return apr_pstrcat(p, "本次就诊类型不在", name,
+                           "保障范围内（限住院及视同住院）", NULL);
+    }
+    if (!strcmp(rea_code, "institution_not_covered")) {
+        return apr_pstrcat(p, "本次就诊机构不在", name, "保障范围内", NULL);
+    }
+    if (!strcmp(rea_code, "outside_period")) {
+        return apr_pstrcat(p, "结算时间不在", name, "保险期间内", NULL);
+    }
+    if (!strcmp(rea_code, "not_covered_date")) {
+        return apr_pstrcat(p, "结算时间早于", name,
+                           "保障起始日期，暂不享受待遇", NULL);
+    }
+    return rea_code;
+}
+
+/* DOMAIN.md rule 10: the first failing check gives the reason. */
+static const char *hmb_engine_eligibility(const hmb_engine_input_t *in)
+{
+    const hmb_plan_t *plan = in->plan;
+    const hmb_enrollment_t *e = in->enrollment;
+    const hmb_response_t *resp = in->resp;
+    char date[11];
+    hmb_medtype_t *mt;
+
+    apr_cpystrn(date, resp->setl_time ? resp->setl_time : "", sizeof(date));
+    if (!plan || strcmp(date, plan->from) < 0 || strcmp(date, plan->to) > 0) {
+        return "outside_period";
+    }
+    if (!e || strcmp(e->plan_code, plan->code) || e->plan_year != plan->year
+        || !resp->psn_no || strcmp(e->psn_no, resp->psn_no)) {
+        return "not_enrolled";
+    }
+    if (strcmp(date, e->cover_from) < 0) {
+        return "not_covered_date";
+    }
+    if (resp->psn_insu_stas != -1 && resp->psn_insu_stas != 1) {
+        return "basic_suspended";
+    }
+    mt = resp->med_type ? apr_hash_get(plan->med_types, resp->med_type,
+                                       APR_HASH_KEY_STRING) : NULL;
+    if (!mt || (mt->diseases
+                && (!resp->dise_codg
+                    || !apr_hash_get(mt->diseases, resp->dise_codg,
+                                     APR_HASH_KEY_STRING)))) {
+        return "visit_not_covered";
+    }
+    if (!plan->all_institutions
+        && (!in->fixmedins_code
+            || !apr_hash_get(plan->institutions, in->fixmedins_code,
+                             APR_HASH_KEY_STRING))) {
+        return "institution_not_covered";
+    }
+    return NULL;
+}
+
+static hmb_fen_t hmb_fee_amount(const hmb_fee_t *f)
+{
+    return f->fulamt_ownpay_amt + f->overlmt_amt;
+}
+
+/* Fee lines claimed by list liabilities, first in plan order wins;
+ * claimed[i] is the liability index or -1. */
+static int *hmb_engine_list_claims(apr_pool_t *p, const hmb_plan_t *plan,
+                                   const hmb_response_t *resp,
+                                   hmb_fen_t *claimed_total)
+{
+    const hmb_liability_t *ls = (const hmb_liability_t *)plan->liabilities->elts;
+    const hmb_fee_t *fees = resp->fees ? (const hmb_fee_t *)resp->fees->elts
+                                       : NULL;
+    int nfees = resp->fees ? resp->fees->nelts : 0;
+    int *claimed = apr_palloc(p, sizeof(int) * (nfees ? nfees : 1));
+    int i, j;
+
+    *claimed_total = 0;
+    for (i = 0; i < nfees; i++) {
+        claimed[i] = -1;
+        for (j = 0; j < plan->liabilities->nelts; j++) {
+            if (ls[j].basis == HMB_BASIS_LIST && ls[j].codes
+                && apr_hash_get(ls[j].codes, fees[i].med_list_codg,
+                                APR_HASH_KEY_STRING)) {
+                claimed[i] = j;
+                *claimed_total += hmb_fee_amount(&fees[i]);
+                break;
+            }
+        }
+    }
+    return claimed;
+}
+
+/* DOMAIN.md rule 4: the eligible amount e of liability idx. */
+static hmb_fen_t hmb_engine_eligible(const hmb_plan_t *plan, int idx,
+                                     const hmb_decision_t *d,
+                                     const hmb_response_t *resp,
+                                     const int *claimed,
+                                     hmb_fen_t list_claimed)
+{
+    const hmb_liability_t *l =
+        &((const hmb_liability_t *)plan->liabilities->elts)[idx];
+    const hmb_fee_t *fees = resp->fees ? (const hmb_fee_t *)resp->fees->elts
+                                       : NULL;
+    int nfees = resp->fees ? resp->fees->nelts : 0;
+    hmb_fen_t e = 0;
+    int i;
+
+    switch (l->basis) {
+    case HMB_BASIS_INSCOPE_SELFPAY:
+        e = d->inscope_selfpay;
+        break;
+    case HMB_BASIS_OUTSCOPE_SELFPAY:
+        e = d->outscope_total - list_claimed;
+        break;
+    case HMB_BASIS_OUTSCOPE_CATALOG:
+        if (!resp->has_fee_detail) {
+            e = l->without_detail_all ? d->outscope_total : 0;
+            break;
+        }
+        for (i = 0; i < nfees; i++) {
+            if (claimed[i] < 0 && l->codes
+                && apr_hash_get(l->codes, fees[i].med_list_codg,
+                                APR_HASH_KEY_STRING)) {
+                e += hmb_fee_amount(&fees[i]);
+            }
+        }
+        break;
+    case HMB_BASIS_LIST:
+        for (i = 0; i < nfees; i++) {
+            if (claimed[i] == idx) {
+                e += hmb_fee_amount(&fees[i]);
+            }
+        }
+        break;
+    }
+    /* refund lines can make a sum negative: nothing to pay then */
+    return HMB_MAX(e, 0);
+}
+
+static const char *hmb_liab_label(const hmb_liability_t *l)
+{
+    if (l->name && *l->name) {
+        return l->name;
+    }
+    switch (l->basis) {
+    case HMB_BASIS_INSCOPE_SELFPAY:  return "医保内自付";
+    case HMB_BASIS_OUTSCOPE_SELFPAY: return "医保外自费";
+    case HMB_BASIS_OUTSCOPE_CATALOG: return "医保外自费（商保目录内）";
+    case HMB_BASIS_LIST:             return "特药费用";
+    }
+    return l->code;
+}
+
+/* One line the billing desk can read to the patient. */
+static const char *hmb_engine_memo(apr_pool_t *p, const hmb_plan_t *plan,
+                                   const hmb_decision_t *d,
+                                   const int *capped)
+{
+    const hmb_liability_t *ls = (const hmb_liability_t *)plan->liabilities->elts;
+    const hmb_liab_result_t *rs = (const hmb_liab_result_t *)d->liabs->elts;
+    char *memo = apr_pstrcat(p, plan->name, "：", NULL);
+    int i, parts = 0, first_deduction = 1;
+
+    for (i = 0; i < d->liabs->nelts; i++) {
+        const hmb_liab_result_t *r = &rs[i];
+        const char *part;
+
+        if (r->elig_amt == 0) {
+            continue;
+        }
+        part = apr_pstrcat(p, hmb_liab_label(&ls[i]),
+                           hmb_money_str(p, r->elig_amt), "元，", NULL);
+        if (r->elig_amt == r->dedc_amt) {
+            part = apr_pstrcat(p, part, "计入", first_deduction ? "年度" : "",
+                               "起付线（尚余", hmb_money_str(p, r->dedc_left),
+                               "元）", NULL);
+            first_deduction = 0;
+        }
+        else {
+            if (r->dedc_amt > 0) {
+                part = apr_pstrcat(p, part, "扣除",
+                                   first_deduction ? "年度" : "", "起付线",
+                                   hmb_money_str(p, r->dedc_amt), "元后",
+                                   NULL);
+                first_deduction = 0;
+            }
+            part = apr_pstrcat(p, part, "按",
+                               hmb_ratio_percent(p, r->pay_prop), "赔付",
+                               hmb_money_str(p, r->pay_amt), "元",
+                               capped[i] ? "（已达封顶线）" : "", NULL);
+        }
+        memo = apr_pstrcat(p, memo, parts ? "；" : "", part, NULL);
+        parts++;
+    }
+    if (!parts) {
+        return apr_pstrcat(p, memo, "本次无可赔付费用，赔付0.00元。", NULL);
+    }
+    return apr_pstrcat(p, memo, "；合计", hmb_money_str(p, d->hmb_pay), "元。",
+                       NULL);
+}
+
+hmb_decision_t *hmb_engine_decide(apr_pool_t *p, const hmb_engine_input_t *in)
+{
+    const hmb_plan_t *plan = in->plan;
+    const hmb_response_t *resp = in->resp;
+    const hmb_enrollment_t *enr = in->enrollment;
+    hmb_decision_t *d = apr_pcalloc(p, sizeof(*d));
+    const hmb_liability_t *ls;
+    hmb_liab_result_t *rs;
+    const hmb_ytd_t *ytd;
+    hmb_fen_t list_claimed, plan_room, excess, part_amt;
+    int *claimed, *capped;
+    int i, j, n;
+
+    d->plan = plan;
+    d->liabs = apr_array_make(p, 4, sizeof(hmb_liab_result_t));
+    d->insurers = apr_array_make(p, 4, sizeof(hmb_insurer_result_t));
+    d->burden = hmb_engine_burden(resp);
+    d->outscope_total = resp->fulamt_ownpay_amt + resp->overlmt_selfpay;
+    d->inscope_selfpay = HMB_MAX(0, d->burden - d->outscope_total);
+    part_amt = resp->has_psn_part_amt ? resp->psn_part_amt : d->burden;
+
+    d->rea_code = hmb_engine_eligibility(in);
+    if (d->rea_code) {
+        d->stas = HMB_STAS_INELIGIBLE;
+        d->psn_part_amt_aft = part_amt;
+        d->psn_cash_pay_aft = resp->has_psn_cash_pay ? resp->psn_cash_pay
+                                                     : part_amt;
+        d->memo = hmb_engine_reason_memo(p, plan, d->rea_code);
+        return d;
+    }
+
+    d->stas = in->tx == HMB_TX_PRESETTLE ? HMB_STAS_PRESETTLED
+                                         : HMB_STAS_PAID;
+    ytd = in->ytd ? in->ytd : hmb_ytd_make(p, plan);
+    ls = (const hmb_liability_t *)plan->liabilities->elts;
+    n = plan->liabilities->nelts;
+    claimed = hmb_engine_list_claims(p, plan, resp, &list_claimed);
+    capped = apr_pcalloc(p, sizeof(int) * (n ? n : 1));
+    rs = apr_pcalloc(p, sizeof(*rs) * (n ? n : 1));
+    plan_room = plan->has_cap ? HMB_MAX(0, plan->cap - ytd->plan_paid) : 0;
+
+    for (i = 0; i < n; i++) {
+        const hmb_liability_t *l = &ls[i];
+        const hmb_class_t *cls = enr->person_class
+                                 ? hmb_liability_class(l, enr->person_class)
+                                 : NULL;
+        hmb_liab_result_t *r = &rs[i];
+        hmb_fen_t pool_counted = 0, base, pay, cap_room;
+
+        r->liab_code = l->code;
+        r->liab_name = hmb_liab_label(l);
+        r->basis = l->basis;
+        r->pool = l->pool;
+        r->cap = l->cap;
+        r->deductible = cls && cls->has_deductible ? cls->deductible
+                                                   : l->deductible;
+        /* a class ratio wins over the pre-existing-condition ratio */
+        if (cls && cls->has_ratio) {
+            r->pay_prop = cls->ratio;
+        }
+        else if (enr->preexisting && l->has_preexisting_ratio) {
+            r->pay_prop = l->preexisting_ratio;
+        }
+        else {
+            r->pay_prop = l->ratio;
+        }
+        r->elig_amt = hmb_engine_eligible(plan, i, d, resp, claimed,
+                                          list_claimed);
+
+        /* C: eligible amounts already counted in this pool this year,
+         * earlier liabilities of this message included */
+        for (j = 0; j < n; j++) {
+            if (!strcmp(ls[j].pool, l->pool)) {
+                pool_counted += ytd->elig[j];
+                if (j < i) {
+                    pool_counted += rs[j].elig_amt;
+                }
+            }
+        }
+        r->dedc_amt = HMB_MIN(r->elig_amt,
+                              HMB_MAX(0, r->deductible - pool_counted));
+        base = r->elig_amt - r->dedc_amt;
+        pay = hmb_money_apply_ratio(base, r->pay_prop);
+        cap_room = HMB_MAX(0, l->cap - ytd->paid[i]);
+        if (pay > cap_room) {
+            pay = cap_room;
+            capped[i] = 1;
+        }
+        if (plan->has_cap && pay > plan_room) {
+            pay = plan_room;
+            capped[i] = 1;
+        }
+        plan_room -= plan->has_cap ? pay : 0;
+        r->pay_amt = pay;
+        r->cum_elig_amt = ytd->elig[i] + r->elig_amt;
+        r->dedc_left = HMB_MAX(0, r->deductible - pool_counted - r->elig_amt);
+        d->hmb_pay += pay;
+    }
+
+    /* Rule 8: never more than the patient owes; the excess comes off the
+     * last liabilities first. */
+    excess = d->hmb_pay - d->burden;
+    for (i = n - 1; i >= 0 && excess > 0; i--) {
+        hmb_fen_t cut = HMB_MIN(excess, rs[i].pay_amt);
+        rs[i].pay_amt -= cut;
+        d->hmb_pay -= cut;
+        excess -= cut;
+    }
+    for (i = 0; i < n; i++) {
+        rs[i].cap_left = HMB_MAX(0, ls[i].cap - ytd->paid[i] - rs[i].pay_amt);
+        *(hmb_liab_result_t *)apr_array_push(d->liabs) = rs[i];
+    }
+
+    if (plan->insurers->nelts > 0) {
+        const hmb_insurer_t *ins = (const hmb_insurer_t *)plan->insurers->elts;
+        int m = plan->insurers->nelts;
+        hmb_ratio_t *shares = apr_palloc(p, sizeof(hmb_ratio_t) * m);
+        hmb_fen_t *amounts = apr_palloc(p, sizeof(hmb_fen_t) * m);
+
+        for (i = 0; i < m; i++) {
+            shares[i] = ins[i].share;
+        }
+        hmb_money_allocate(d->hmb_pay, shares, m, amounts);
+        for (i = 0; i < m; i++) {
+            hmb_insurer_result_t *ir = apr_array_push(d->insurers);
+            ir->insurer_code = ins[i].code;
+            ir->share = ins[i].share;
+            ir->pay_amt = amounts[i];
+        }
+    }
+
+    d->psn_part_amt_aft = part_amt - d->hmb_pay;
+    d->psn_cash_pay_aft = HMB_MAX(0, (resp->has_psn_cash_pay
+                                      ? resp->psn_cash_pay : part_amt)
+                                     - d->hmb_pay);
+    d->memo = hmb_engine_memo(p, plan, d, capped);
+    return d;
+}
