@@ -1,0 +1,83 @@
+#!/bin/bash
+# run-tests.sh BUILD_DIR: every test program, each printing CMocka's
+# summary, in four passes: unit, integration (real apache2, SQLite and
+# PostgreSQL), unit again under ASan/UBSan, unit again under valgrind.
+# The last line is "N passed, N failed".
+set -u
+build=$(cd "${1:?usage: run-tests.sh BUILD_DIR}" && pwd)
+top=$(cd "$(dirname "$0")/.." && pwd)
+passed=0
+failed=0
+failures=()
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+# run LABEL CMD...: run one CMocka program, add its counts
+run() {
+    local label=$1 out rc p f
+    shift
+    out="$log/out"
+    echo "=== $label"
+    "$@" >"$out" 2>&1
+    rc=$?
+    cat "$out"
+    p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" \
+        | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" \
+        | awk '{s+=$1} END {print s+0}')
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "!!! $label exited with status $rc"
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" -eq 0 ] || failures+=("$label")
+}
+
+unit_tests() {
+    local dir=$1 t
+    for t in "$dir"/tests/unit/test_*; do
+        [ -x "$t" ] && [ -f "$t" ] && [ "${t%.o}" = "$t" ] || continue
+        echo "$t"
+    done
+}
+
+echo "##### unit tests"
+for t in $(unit_tests "$build"); do
+    run "unit $(basename "$t")" "$t"
+done
+
+echo "##### integration tests (Debian apache2 on 127.0.0.1)"
+for t in "$build"/tests/integration/test_*; do
+    [ -x "$t" ] && [ -f "$t" ] && [ "${t%.o}" = "$t" ] || continue
+    run "integration $(basename "$t")" "$t"
+done
+
+echo "##### unit tests under AddressSanitizer and UBSan"
+asan="$build-asan"
+mkdir -p "$asan"
+if (cd "$asan" && { [ -f Makefile ] || "$top/configure" -q --enable-sanitizers; } \
+        && make -s -j"$(nproc)" check TESTS= >/dev/null); then
+    for t in $(unit_tests "$asan"); do
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run "asan $(basename "$t")" "$t"
+    done
+else
+    echo "!!! sanitizer build failed"
+    failed=$((failed + 1))
+    failures+=("sanitizer build")
+fi
+
+echo "##### unit tests under valgrind"
+for t in $(unit_tests "$build"); do
+    HMB_PROPS_SCALE=10 run "valgrind $(basename "$t")" \
+        valgrind -q --error-exitcode=9 --leak-check=full \
+        --errors-for-leak-kinds=definite "$t"
+done
+
+if [ "${#failures[@]}" -gt 0 ]; then
+    echo "failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

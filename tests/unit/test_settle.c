@@ -1,0 +1,315 @@
+/* The whole pipeline on the worked example files, against a real SQLite
+ * ledger: what hmbctl and the filter both do. */
+#include "hmb_test.h"
+#include "hmb_settle.h"
+#include "hmb_plan.h"
+#include "hmb_xml.h"
+
+typedef struct {
+    apr_pool_t *p;
+    apr_array_header_t *plans;
+    hmb_ledger_t *ledger;
+    hmb_settle_ctx_t ctx;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    hmb_plan_t *plan;
+    apr_array_header_t *rows;
+    const char *err, *csv;
+    apr_size_t len;
+    int count;
+
+    apr_pool_create(&f->p, NULL);
+    f->plans = apr_array_make(f->p, 2, sizeof(hmb_plan_t *));
+    err = hmb_plan_load(f->p, HMB_EXAMPLE("plan.xml"), &plan);
+    if (err) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    *(hmb_plan_t **)apr_array_push(f->plans) = plan;
+    err = hmb_ledger_open(f->p, apr_pstrcat(f->p, "sqlite3:",
+                          hmb_test_tmpdir(f->p, "settle"), "/ledger.db",
+                          NULL), &f->ledger);
+    if (err) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    csv = hmb_test_slurp(f->p, HMB_EXAMPLE("enroll.csv"), &len);
+    if ((err = hmb_enroll_parse(f->p, "enroll.csv", csv, len, &rows))
+        || (err = hmb_ledger_import_enrollments(f->ledger, f->p, rows,
+                                                &count))) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    f->ctx.plans = f->plans;
+    f->ctx.ledger = f->ledger;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    apr_pool_destroy(f->p);
+    free(f);
+    return 0;
+}
+
+/* worked-example/N.req.xml or N.resp.xml */
+static const char *example(apr_pool_t *p, const char *n, const char *kind)
+{
+    return apr_pstrcat(p, HMB_FIXTURE("worked-example/"), n, ".", kind,
+                       ".xml", NULL);
+}
+
+static hmb_settle_result_t *run_pair(fixture_t *f, const char *n,
+                                     const char **resp, apr_size_t *resp_len)
+{
+    apr_size_t req_len;
+    const char *req = hmb_test_slurp(f->p, example(f->p, n, "req"), &req_len);
+    *resp = hmb_test_slurp(f->p, example(f->p, n, "resp"), resp_len);
+    return hmb_settle_message(f->p, &f->ctx, req, req_len, *resp, *resp_len);
+}
+
+/* The element between <hmbinfo> and </hmbinfo>, and everything outside it
+ * must be the upstream's bytes. */
+static const char *hmbinfo_of(apr_pool_t *p, const hmb_settle_result_t *res,
+                              const char *resp, apr_size_t resp_len)
+{
+    const char *s = strstr(res->out, "<hmbinfo>");
+    const char *e = strstr(res->out, "</hmbinfo>");
+    apr_size_t before, after;
+
+    assert_non_null(s);
+    assert_non_null(e);
+    e += strlen("</hmbinfo>");
+    before = (apr_size_t)(s - res->out);
+    after = res->out_len - (apr_size_t)(e - res->out);
+    assert_int_equal(before + after, resp_len);
+    assert_memory_equal(res->out, resp, before);
+    assert_memory_equal(e, resp + before, after);
+    assert_true(strncmp(e, "</output>", 9) == 0);
+    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+}
+
+static const char *field(apr_pool_t *p, const char *xml, const char *name)
+{
+    const char *open = apr_pstrcat(p, "<", name, ">", NULL);
+    const char *s = strstr(xml, open), *e;
+
+    if (!s) {
+        return NULL;
+    }
+    s += strlen(open);
+    e = strstr(s, apr_pstrcat(p, "</", name, ">", NULL));
+    return e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : NULL;
+}
+
+static void expect_totals(fixture_t *f, hmb_fen_t in_elig, hmb_fen_t in_paid,
+                          hmb_fen_t out_elig, hmb_fen_t out_paid)
+{
+    apr_array_header_t *rows;
+    int i, seen = 0;
+
+    assert_null(hmb_ledger_totals(f->ledger, f->p, "YCHMB", 2024,
+                                  "36090000000000000001", &rows));
+    for (i = 0; i < rows->nelts; i++) {
+        const hmb_total_t *t = &APR_ARRAY_IDX(rows, i, hmb_total_t);
+        if (!strcmp(t->liab_code, "inscope")) {
+            assert_int_equal(t->elig_amt, in_elig);
+            assert_int_equal(t->paid_amt, in_paid);
+            seen++;
+        }
+        else if (!strcmp(t->liab_code, "outscope")) {
+            assert_int_equal(t->elig_amt, out_elig);
+            assert_int_equal(t->paid_amt, out_paid);
+            seen++;
+        }
+    }
+    if (in_elig || out_elig || in_paid || out_paid) {
+        assert_int_equal(seen, 2);
+    }
+}
+
+static void test_worked_example(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_result_t *res;
+    const char *resp, *info, *first;
+    apr_size_t len;
+
+    /* 1: pre-settlement computes everything and records nothing */
+    res = run_pair(f, "1", &resp, &len);
+    assert_int_equal(res->outcome, HMB_OUT_SPLICED);
+    info = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(field(f->p, info, "hmb_stas"), "presettled");
+    assert_string_equal(field(f->p, info, "hmb_pay"), "12100.00");
+    assert_string_equal(field(f->p, info, "psn_part_amt_aft"), "35900.00");
+    assert_string_equal(field(f->p, info, "psn_cash_pay_aft"), "32900.00");
+    assert_non_null(strstr(info, "<hmbinsurer><insurer_code>PICC</insurer_code>"
+                           "<share>0.4000</share><pay_amt>4840.00</pay_amt>"));
+    assert_non_null(strstr(info, "<pay_amt>4235.00</pay_amt>"));
+    assert_non_null(strstr(info, "<pay_amt>3025.00</pay_amt>"));
+    assert_null(field(f->p, info, "hmb_setl_id"));
+    expect_totals(f, 0, 0, 0, 0);
+
+    /* 2: settled, recorded */
+    res = run_pair(f, "2", &resp, &len);
+    info = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(field(f->p, info, "hmb_stas"), "paid");
+    assert_string_equal(field(f->p, info, "hmb_pay"), "12100.00");
+    assert_non_null(strstr(info,
+        "<hmbdetail><liab_code>inscope</liab_code><elig_amt>28000.00</elig_amt>"
+        "<dedc_amt>15000.00</dedc_amt><pay_prop>0.7000</pay_prop>"
+        "<pay_amt>9100.00</pay_amt><cum_elig_amt>28000.00</cum_elig_amt>"
+        "<dedc_left>0.00</dedc_left><cap_left>990900.00</cap_left>"
+        "</hmbdetail>"));
+    assert_non_null(strstr(info, "<cap_left>997000.00</cap_left>"));
+    /* the memo is ASCII with character references */
+    assert_non_null(strstr(info, "<hmb_memo>&#23452;&#26149;"));
+    expect_totals(f, 2800000, 910000, 2000000, 300000);
+    first = info;
+
+    /* 2 again: the same bytes back, nothing counted twice */
+    res = run_pair(f, "2", &resp, &len);
+    assert_int_equal(res->duplicate, 1);
+    assert_string_equal(hmbinfo_of(f->p, res, resp, len), first);
+    expect_totals(f, 2800000, 910000, 2000000, 300000);
+
+    /* 3: GBK message, all in scope */
+    res = run_pair(f, "3", &resp, &len);
+    info = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(field(f->p, info, "hmb_pay"), "7000.00");
+    assert_non_null(strstr(info, "<cum_elig_amt>38000.00</cum_elig_amt>"));
+    expect_totals(f, 3800000, 1610000, 2000000, 300000);
+
+    /* 4: cancellation of 2 */
+    res = run_pair(f, "4", &resp, &len);
+    info = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(field(f->p, info, "hmb_stas"), "reversed");
+    assert_string_equal(field(f->p, info, "hmb_pay"), "-12100.00");
+    assert_string_equal(field(f->p, info, "orig_setl_id"), "S2024050100001");
+    assert_non_null(strstr(info, "<pay_amt>-9100.00</pay_amt>"));
+    assert_non_null(strstr(info, "<pay_amt>-3000.00</pay_amt>"));
+    assert_non_null(strstr(info, "<pay_amt>-4840.00</pay_amt>"));
+    assert_non_null(strstr(info, "<pay_amt>-4235.00</pay_amt>"));
+    assert_non_null(strstr(info, "<pay_amt>-3025.00</pay_amt>"));
+    /* what is left is pair 3 alone */
+    expect_totals(f, 1000000, 700000, 0, 0);
+    assert_non_null(strstr(info, "<cum_elig_amt>10000.00</cum_elig_amt>"));
+    first = info;
+
+    /* 4 again: idempotent */
+    res = run_pair(f, "4", &resp, &len);
+    assert_int_equal(res->duplicate, 1);
+    assert_string_equal(hmbinfo_of(f->p, res, resp, len), first);
+    expect_totals(f, 1000000, 700000, 0, 0);
+
+    /* settling 2 once more after its reversal still counts nothing */
+    res = run_pair(f, "2", &resp, &len);
+    assert_int_equal(res->duplicate, 1);
+    expect_totals(f, 1000000, 700000, 0, 0);
+}
+
+static void test_pass_through(void **state)
+{
+    fixture_t *f = *state;
+    const char *req = "<request><infno>1101</infno><msgid>X</msgid></request>";
+    const char *bad = "<response><infcode>-1</infcode><err_msg>busy</err_msg>"
+                      "</response>";
+    const char *resp;
+    apr_size_t len;
+    hmb_settle_result_t *res;
+
+    resp = hmb_test_slurp(f->p, HMB_EXAMPLE("2.resp.xml"), &len);
+    /* not a settlement transaction */
+    res = hmb_settle_message(f->p, &f->ctx, req, strlen(req), resp, len);
+    assert_int_equal(res->outcome, HMB_OUT_PASS);
+    assert_int_equal(res->is_error, 0);
+    /* upstream error */
+    res = hmb_settle_message(f->p, &f->ctx, NULL, 0, bad, strlen(bad));
+    assert_int_equal(res->outcome, HMB_OUT_PASS);
+    assert_int_equal(res->is_error, 0);
+    /* malformed */
+    res = hmb_settle_message(f->p, &f->ctx, NULL, 0, "<response><infcode>0",
+                             20);
+    assert_int_equal(res->outcome, HMB_OUT_PASS);
+    assert_int_equal(res->is_error, 1);
+    assert_non_null(res->reason);
+    expect_totals(f, 0, 0, 0, 0);
+}
+
+static void test_ledger_unavailable(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_ctx_t ctx = f->ctx;
+    const char *resp, *info;
+    apr_size_t len;
+    hmb_settle_result_t *res;
+
+    ctx.ledger = NULL;
+    resp = hmb_test_slurp(f->p, HMB_EXAMPLE("2.resp.xml"), &len);
+    res = hmb_settle_message(f->p, &ctx, NULL, 0, resp, len);
+    assert_int_equal(res->outcome, HMB_OUT_DEFERRED);
+    info = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(field(f->p, info, "hmb_stas"), "deferred");
+    assert_string_equal(field(f->p, info, "hmb_pay"), "0.00");
+    assert_string_equal(field(f->p, info, "psn_part_amt_aft"), "48000.00");
+}
+
+static void test_no_claim(void **state)
+{
+    fixture_t *f = *state;
+    const char *resp, *info;
+    apr_size_t req_len, len;
+    hmb_settle_result_t *res;
+    char *req;
+
+    req = hmb_test_slurp(f->p, HMB_EXAMPLE("4.req.xml"), &req_len);
+    memcpy(strstr(req, "S2024050100001"), "S2099999999999", 14);
+    resp = hmb_test_slurp(f->p, HMB_EXAMPLE("4.resp.xml"), &len);
+    res = hmb_settle_message(f->p, &f->ctx, req, req_len, resp, len);
+    info = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(field(f->p, info, "hmb_stas"), "no_claim");
+    assert_string_equal(field(f->p, info, "hmb_pay"), "0.00");
+}
+
+static void test_fund_line(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_ctx_t ctx = f->ctx;
+    const char *resp, *s;
+    apr_size_t req_len, len;
+    hmb_settle_result_t *res;
+    const char *req;
+
+    ctx.fund_pay_type = "990101";
+    ctx.fund_pay_type_name = "惠民保";
+    req = hmb_test_slurp(f->p, HMB_EXAMPLE("1.req.xml"), &req_len);
+    resp = hmb_test_slurp(f->p, HMB_EXAMPLE("1.resp.xml"), &len);
+    res = hmb_settle_message(f->p, &ctx, req, req_len, resp, len);
+    s = strstr(res->out, "<setldetail><fund_pay_type>990101</fund_pay_type>");
+    assert_non_null(s);
+    assert_non_null(strstr(s, "<fund_payamt>12100.00</fund_payamt>"
+                           "<fund_pay_type_name>&#24800;&#27665;&#20445;"));
+    /* the fund line comes right before <hmbinfo>, which stays last */
+    assert_true(strstr(s, "</setldetail><hmbinfo>") != NULL);
+    assert_non_null(strstr(res->out, "</hmbinfo></output>"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_worked_example, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pass_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_unavailable, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fund_line, setup, teardown),
+    };
+    apr_initialize();
+    hmb_xml_init();
+    return cmocka_run_group_tests_name("settle", tests, NULL, NULL);
+}
