@@ -36,6 +36,8 @@ static const char *usage_text =
 "        settle spooled messages, each exactly once\n"
 "  totals --plan-code CODE --year YEAR PSN_NO\n"
 "        year-to-date totals of one person\n"
+"  show [RESP.xml|-]\n"
+"        one readable line from a response's <hmbinfo>\n"
 "\n"
 "DRIVER:PARAMS is an apr_dbd driver and its parameters, e.g.\n"
 "  sqlite3:/var/lib/huiminbao/ledger.db\n"
@@ -349,6 +351,44 @@ static int cmd_totals(hmbctl_t *c)
     return HMBCTL_OK;
 }
 
+/* What the billing desk would read off a rewritten response. */
+static int cmd_show(hmbctl_t *c)
+{
+    const char *path = c->args->nelts ? APR_ARRAY_IDX(c->args, 0,
+                                                      const char *) : "-";
+    const char *buf, *err, *rea;
+    apr_size_t len;
+    xmlDocPtr doc;
+    xmlNodePtr info;
+
+    if (!strcmp(path, "-")) {
+        apr_file_t *in;
+        char *b = apr_palloc(c->p, HMBCTL_MAX_FILE);
+        apr_file_open_stdin(&in, c->p);
+        len = 0;
+        apr_file_read_full(in, b, HMBCTL_MAX_FILE, &len);
+        buf = b;
+    }
+    else if ((err = read_file(c->p, path, &buf, &len)) != NULL) {
+        return rejected(err);
+    }
+    if ((err = hmb_xml_parse(c->p, path, buf, len, HMB_XML_MAX_DEPTH,
+                             &doc)) != NULL) {
+        return rejected(err);
+    }
+    info = hmb_xml_child(hmb_xml_child(xmlDocGetRootElement(doc), "output"),
+                         "hmbinfo");
+    if (!info) {
+        return rejected(apr_pstrcat(c->p, path, ": no <hmbinfo>", NULL));
+    }
+    rea = hmb_xml_child_text(c->p, info, "rea_code");
+    printf("%s %s%s%s | %s\n", hmb_xml_child_text(c->p, info, "hmb_stas"),
+           hmb_xml_child_text(c->p, info, "hmb_pay"),
+           rea ? " " : "", rea ? rea : "",
+           hmb_xml_child_text(c->p, info, "hmb_memo"));
+    return HMBCTL_OK;
+}
+
 int main(int argc, const char *const *argv)
 {
     apr_pool_t *p;
@@ -408,7 +448,7 @@ int main(int argc, const char *const *argv)
         else if (!strcmp(a, "--strict")) {
             c.strict = 1;
         }
-        else if (a[0] == '-' && a[1]) {
+        else if (a[0] == '-' && a[1] && strcmp(a, "-")) {
             return usage(apr_psprintf(p, "unknown option %s", a));
         }
         else if (!cmd) {
@@ -436,6 +476,9 @@ int main(int argc, const char *const *argv)
     }
     else if (!strcmp(cmd, "totals")) {
         rc = cmd_totals(&c);
+    }
+    else if (!strcmp(cmd, "show")) {
+        rc = cmd_show(&c);
     }
     else {
         rc = usage(apr_psprintf(p, "unknown command %s", cmd));
