@@ -441,10 +441,6 @@ hmb_settle_result_t *hmb_settle_message(apr_pool_t *p,
                                               " is not a settlement", NULL));
         }
     }
-    if (ctx->strict
-        && (err = hmb_message_validate(p, resp, resp_len)) != NULL) {
-        return hmb_pass(j, 1, apr_pstrcat(p, "response: ", err, NULL));
-    }
     if ((err = hmb_response_parse(p, resp, resp_len,
                                   rq && rq->tx == HMB_TX_CANCEL, &rs))
         != NULL) {
@@ -453,6 +449,10 @@ hmb_settle_result_t *hmb_settle_message(apr_pool_t *p,
     j->rs = rs;
     if (!rs->actionable) {
         return hmb_pass(j, 0, rs->skip_reason);
+    }
+    if (ctx->strict
+        && (err = hmb_message_validate(p, resp, resp_len)) != NULL) {
+        return hmb_pass(j, 1, apr_pstrcat(p, "response: ", err, NULL));
     }
     if (!rq) {
         j->res->tx = rs->setl_id ? HMB_TX_SETTLE : HMB_TX_PRESETTLE;

@@ -49,6 +49,13 @@ static void hmb_xml_on_entity(void *ctx, const xmlChar *name, int type,
     hmb_xml_refuse((xmlParserCtxtPtr)ctx, "ENTITY");
 }
 
+/* libxml2 reports encoding conversion failures through the generic error
+ * handler even with XML_PARSE_NOERROR; the reason reaches the caller
+ * through the parser context, so the text on stderr is only noise. */
+static void hmb_xml_quiet(void *ctx, const char *msg, ...)
+{
+}
+
 static apr_status_t hmb_xml_doc_cleanup(void *data)
 {
     xmlFreeDoc((xmlDocPtr)data);
@@ -100,7 +107,15 @@ const char *hmb_xml_parse(apr_pool_t *p, const char *name, const char *buf,
     xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR
                       | XML_PARSE_NOWARNING);
 
-    xmlParseDocument(ctxt);
+    {
+        /* per-thread in libxml2: restored right after, others unaffected */
+        xmlGenericErrorFunc saved = xmlGenericError;
+        void *saved_ctx = xmlGenericErrorContext;
+
+        xmlSetGenericErrorFunc(NULL, hmb_xml_quiet);
+        xmlParseDocument(ctxt);
+        xmlSetGenericErrorFunc(saved_ctx, saved);
+    }
     d = ctxt->myDoc;
     ctxt->myDoc = NULL;
 
