@@ -299,6 +299,30 @@ static void test_fund_line(void **state)
     assert_non_null(strstr(res->out, "</hmbinfo></output>"));
 }
 
+/* Strict mode validates the upstream message; what we send validates too. */
+static void test_output_validates(void **state)
+{
+    fixture_t *f = *state;
+    static const char *pairs[] = {"1", "2", "3", "4", "2"};
+    const char *resp;
+    apr_size_t len;
+    hmb_settle_result_t *res;
+    const char *err;
+    int i;
+
+    f->ctx.strict = 1;
+    f->ctx.fund_pay_type = "990101";
+    f->ctx.fund_pay_type_name = "惠民保";
+    for (i = 0; i < 5; i++) {
+        res = run_pair(f, pairs[i], &resp, &len);
+        assert_int_equal(res->outcome, HMB_OUT_SPLICED);
+        err = hmb_message_validate(f->p, res->out, res->out_len);
+        if (err) {
+            fail_msg("pair %s: %s", pairs[i], err);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +332,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fund_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_validates, setup,
+                                        teardown),
     };
     apr_initialize();
     hmb_xml_init();
