@@ -1,0 +1,1120 @@
+/* The ledger through apr_dbd: enrollments, immutable claims and the
+ * year-to-date totals derived from them.
+ *
+ * One SQL text for SQLite and PostgreSQL: every parameter is passed as a
+ * string and cast in SQL where PostgreSQL wants a type; upserts use
+ * INSERT ... ON CONFLICT, which both understand (SQLite 3.24 and later).
+ * Statements are prepared lazily on each connection, because under httpd
+ * mod_dbd opens the connections, possibly before our tables exist. */
+#include <errno.h>
+#include <string.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include "hmb_ledger.h"
+
+/* Schema migrations, in order: migration i takes the schema from version
+ * i to i + 1. Append, never edit: deployed ledgers hold earlier ones. */
+static const char *const hmb_migration_1[] = {
+    "CREATE TABLE IF NOT EXISTS hmb_enrollment ("
+    " plan_code TEXT NOT NULL,"
+    " plan_year INTEGER NOT NULL,"
+    " psn_no TEXT NOT NULL,"
+    " cover_from TEXT NOT NULL,"
+    " preexisting INTEGER NOT NULL,"
+    " person_class TEXT,"
+    " admdvs TEXT NOT NULL,"
+    " payer TEXT NOT NULL,"
+    " premium BIGINT NOT NULL,"
+    " lock_seq INTEGER NOT NULL DEFAULT 0,"
+    " imported_at TEXT NOT NULL,"
+    " PRIMARY KEY (plan_code, plan_year, psn_no))",
+
+    "CREATE TABLE IF NOT EXISTS hmb_claim ("
+    " hmb_setl_id TEXT NOT NULL PRIMARY KEY,"
+    " kind CHAR(1) NOT NULL CHECK (kind IN ('S', 'R')),"
+    " setl_id TEXT NOT NULL,"
+    " reverses TEXT,"
+    " psn_no TEXT NOT NULL,"
+    " mdtrt_id TEXT,"
+    " fixmedins_code TEXT,"
+    " msgid TEXT,"
+    " setl_time TEXT,"
+    " plan_code TEXT,"
+    " plan_year INTEGER,"
+    " plan_ver INTEGER,"
+    " stas TEXT NOT NULL,"
+    " rea_code TEXT,"
+    " hmb_pay BIGINT NOT NULL,"
+    " hmbinfo TEXT,"
+    " created_at TEXT NOT NULL,"
+    " UNIQUE (kind, setl_id))",
+
+    "CREATE INDEX IF NOT EXISTS hmb_claim_psn"
+    " ON hmb_claim (psn_no, plan_code, plan_year)",
+
+    "CREATE INDEX IF NOT EXISTS hmb_claim_time"
+    " ON hmb_claim (setl_time)",
+
+    "CREATE TABLE IF NOT EXISTS hmb_claim_liab ("
+    " hmb_setl_id TEXT NOT NULL REFERENCES hmb_claim (hmb_setl_id),"
+    " seq INTEGER NOT NULL,"
+    " liab_code TEXT NOT NULL,"
+    " pool TEXT,"
+    " deductible BIGINT NOT NULL,"
+    " cap BIGINT NOT NULL,"
+    " elig_amt BIGINT NOT NULL,"
+    " dedc_amt BIGINT NOT NULL,"
+    " pay_prop INTEGER NOT NULL,"
+    " pay_amt BIGINT NOT NULL,"
+    " PRIMARY KEY (hmb_setl_id, seq))",
+
+    "CREATE TABLE IF NOT EXISTS hmb_claim_insurer ("
+    " hmb_setl_id TEXT NOT NULL REFERENCES hmb_claim (hmb_setl_id),"
+    " seq INTEGER NOT NULL,"
+    " insurer_code TEXT NOT NULL,"
+    " share INTEGER NOT NULL,"
+    " pay_amt BIGINT NOT NULL,"
+    " PRIMARY KEY (hmb_setl_id, seq))",
+
+    "CREATE TABLE IF NOT EXISTS hmb_total ("
+    " psn_no TEXT NOT NULL,"
+    " plan_code TEXT NOT NULL,"
+    " plan_year INTEGER NOT NULL,"
+    " liab_code TEXT NOT NULL,"
+    " elig_amt BIGINT NOT NULL,"
+    " paid_amt BIGINT NOT NULL,"
+    " PRIMARY KEY (psn_no, plan_code, plan_year, liab_code))",
+    NULL
+};
+
+static const char *const *const hmb_migrations[] = {
+    hmb_migration_1
+};
+
+#define HMB_NMIGRATIONS \
+    ((int)(sizeof(hmb_migrations) / sizeof(hmb_migrations[0])))
+
+/* Keep the code and the constant the other units see in step. */
+typedef char hmb_migrations_match_version[
+    HMB_NMIGRATIONS == HMB_LEDGER_SCHEMA_VERSION ? 1 : -1];
+
+/* The prepared statements, by label. Labels are the keys in l->prepared,
+ * a hash mod_dbd may share with other users of the connection: hence the
+ * prefix. */
+typedef enum {
+    STMT_ENROLL_UPSERT,
+    STMT_ENROLL_GET,
+    STMT_LOCK_PERSON,
+    STMT_CLAIM_INSERT,
+    STMT_LIAB_INSERT,
+    STMT_INSURER_INSERT,
+    STMT_TOTAL_ADD,
+    STMT_CLAIM_FIND,
+    STMT_LIAB_FIND,
+    STMT_INSURER_FIND,
+    STMT_TOTALS,
+    STMT_COUNT
+} hmb_stmt_e;
+
+static const struct {
+    const char *label;
+    const char *sql;
+} hmb_stmts[STMT_COUNT] = {
+    {"hmb_enroll_upsert",
+     "INSERT INTO hmb_enrollment (plan_code, plan_year, psn_no, cover_from,"
+     " preexisting, person_class, admdvs, payer, premium, lock_seq,"
+     " imported_at)"
+     " VALUES (%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS INTEGER), %s, %s,"
+     " %s, CAST(%s AS BIGINT), 0, %s)"
+     " ON CONFLICT (plan_code, plan_year, psn_no) DO UPDATE SET"
+     " cover_from = excluded.cover_from,"
+     " preexisting = excluded.preexisting,"
+     " person_class = excluded.person_class,"
+     " admdvs = excluded.admdvs,"
+     " payer = excluded.payer,"
+     " premium = excluded.premium,"
+     " imported_at = excluded.imported_at"},
+    {"hmb_enroll_get",
+     "SELECT cover_from, preexisting, person_class, admdvs, payer, premium"
+     " FROM hmb_enrollment"
+     " WHERE plan_code = %s AND plan_year = CAST(%s AS INTEGER)"
+     " AND psn_no = %s"},
+    {"hmb_lock_person",
+     "UPDATE hmb_enrollment SET lock_seq = lock_seq + 1"
+     " WHERE plan_code = %s AND plan_year = CAST(%s AS INTEGER)"
+     " AND psn_no = %s"},
+    {"hmb_claim_insert",
+     "INSERT INTO hmb_claim (hmb_setl_id, kind, setl_id, reverses, psn_no,"
+     " mdtrt_id, fixmedins_code, msgid, setl_time, plan_code, plan_year,"
+     " plan_ver, stas, rea_code, hmb_pay, hmbinfo, created_at)"
+     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+     " CAST(%s AS INTEGER), CAST(%s AS INTEGER), %s, %s,"
+     " CAST(%s AS BIGINT), %s, %s)"},
+    {"hmb_liab_insert",
+     "INSERT INTO hmb_claim_liab (hmb_setl_id, seq, liab_code, pool,"
+     " deductible, cap, elig_amt, dedc_amt, pay_prop, pay_amt)"
+     " VALUES (%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS BIGINT),"
+     " CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT),"
+     " CAST(%s AS INTEGER), CAST(%s AS BIGINT))"},
+    {"hmb_insurer_insert",
+     "INSERT INTO hmb_claim_insurer (hmb_setl_id, seq, insurer_code, share,"
+     " pay_amt)"
+     " VALUES (%s, CAST(%s AS INTEGER), %s, CAST(%s AS INTEGER),"
+     " CAST(%s AS BIGINT))"},
+    {"hmb_total_add",
+     "INSERT INTO hmb_total (psn_no, plan_code, plan_year, liab_code,"
+     " elig_amt, paid_amt)"
+     " VALUES (%s, %s, CAST(%s AS INTEGER), %s, CAST(%s AS BIGINT),"
+     " CAST(%s AS BIGINT))"
+     " ON CONFLICT (psn_no, plan_code, plan_year, liab_code) DO UPDATE SET"
+     " elig_amt = hmb_total.elig_amt + excluded.elig_amt,"
+     " paid_amt = hmb_total.paid_amt + excluded.paid_amt"},
+    {"hmb_claim_find",
+     "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
+     " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
+     " stas, rea_code, hmb_pay, hmbinfo"
+     " FROM hmb_claim WHERE kind = %s AND setl_id = %s"},
+    {"hmb_liab_find",
+     "SELECT liab_code, pool, deductible, cap, elig_amt, dedc_amt, pay_prop,"
+     " pay_amt"
+     " FROM hmb_claim_liab WHERE hmb_setl_id = %s ORDER BY seq"},
+    {"hmb_insurer_find",
+     "SELECT insurer_code, share, pay_amt"
+     " FROM hmb_claim_insurer WHERE hmb_setl_id = %s ORDER BY seq"},
+    {"hmb_totals",
+     "SELECT liab_code, elig_amt, paid_amt FROM hmb_total"
+     " WHERE psn_no = %s AND plan_code = %s"
+     " AND plan_year = CAST(%s AS INTEGER)"
+     " ORDER BY liab_code"}
+};
+
+/* Per-connection flags live in the connection pool's userdata, so they
+ * follow the connection whoever opened it. */
+#define HMB_KEY_CONN_SETUP "hmb_ledger_conn_setup"
+#define HMB_KEY_SCHEMA_OK  "hmb_ledger_schema_ok"
+
+static int ledger_is_sqlite(const hmb_ledger_t *l)
+{
+    return strcmp(l->driver_name, "sqlite3") == 0;
+}
+
+/* Whitespace runs (PostgreSQL's DETAIL lines among them) as one space,
+ * so that every reason fits one log line. */
+static const char *ledger_one_line(apr_pool_t *p, const char *msg)
+{
+    char *out = apr_palloc(p, strlen(msg) + 1);
+    char *d = out;
+
+    for (; *msg; msg++) {
+        if (apr_isspace(*msg)) {
+            if (d > out && d[-1] != ' ') {
+                *d++ = ' ';
+            }
+        }
+        else {
+            *d++ = *msg;
+        }
+    }
+    while (d > out && d[-1] == ' ') {
+        d--;
+    }
+    *d = '\0';
+    return out;
+}
+
+static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
+{
+    const char *msg = apr_dbd_error(l->driver, l->handle, rv);
+
+    if (msg && strncmp(msg, "ERROR:", 6) == 0) {
+        msg += 6;
+    }
+    msg = msg ? ledger_one_line(p, msg) : "";
+    if (!*msg) {
+        return apr_psprintf(p, "error %d from the %s driver", rv,
+                            l->driver_name);
+    }
+    return msg;
+}
+
+/* A failed statement inside a transaction spoils it: PostgreSQL refuses
+ * everything until ROLLBACK, and committing half a claim would be worse. */
+static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *what, int rv)
+{
+    const char *msg = ledger_dbd_error(l, p, rv);
+
+    /* The sqlite3 driver compiles with the legacy sqlite3_prepare(), whose
+     * statements never recompile themselves: after another process
+     * changed the schema (a migration, an index added by hand) they fail
+     * for good. Forget them, so that the next use prepares them again;
+     * only the unit of work that met the change fails. */
+    if (ledger_is_sqlite(l) && strstr(msg, "schema has changed")) {
+        int i;
+
+        for (i = 0; i < STMT_COUNT; i++) {
+            apr_hash_set(l->prepared, hmb_stmts[i].label,
+                         APR_HASH_KEY_STRING, NULL);
+        }
+    }
+    if (l->trans) {
+        apr_dbd_transaction_mode_set(l->driver, l->trans,
+                                     APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    return apr_psprintf(p, "ledger: %s: %s", what, msg);
+}
+
+/* Run a statement that returns rows, reading them all: SQLite resets the
+ * statement and PostgreSQL frees the result only at the end. */
+static const char *ledger_select_all(hmb_ledger_t *l, apr_pool_t *p,
+                                     const char *what, const char *sql,
+                                     apr_array_header_t **values)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv;
+
+    *values = apr_array_make(p, 1, sizeof(const char *));
+    rv = apr_dbd_select(l->driver, p, l->handle, &res, sql, 1);
+    if (rv) {
+        return ledger_fail(l, p, what, rv);
+    }
+    while (apr_dbd_get_row(l->driver, p, res, &row, -1) == 0) {
+        const char *v = apr_dbd_get_entry(l->driver, row, 0);
+        APR_ARRAY_PUSH(*values, const char *) = v ? apr_pstrdup(p, v) : NULL;
+    }
+    return NULL;
+}
+
+static const char *ledger_exec_sql(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *what, const char *sql)
+{
+    int nrows = 0;
+    int rv = apr_dbd_query(l->driver, l->handle, &nrows, sql);
+
+    return rv ? ledger_fail(l, p, what, rv) : NULL;
+}
+
+/* Once per connection, whoever opened it. */
+static const char *ledger_conn_setup(hmb_ledger_t *l, apr_pool_t *p)
+{
+    void *done = NULL;
+    apr_array_header_t *v;
+    const char *err;
+
+    apr_pool_userdata_get(&done, HMB_KEY_CONN_SETUP, l->pool);
+    if (done) {
+        return NULL;
+    }
+    if (ledger_is_sqlite(l)) {
+        /* apr_dbd retries SQLITE_BUSY only 15 x 100 ms; let SQLite itself
+         * wait for a writer in another process before giving up. */
+        err = ledger_select_all(l, p, "set busy_timeout",
+                                "PRAGMA busy_timeout = 10000", &v);
+        if (err) {
+            return err;
+        }
+    }
+    apr_pool_userdata_setn((void *)1, HMB_KEY_CONN_SETUP, NULL, l->pool);
+    return NULL;
+}
+
+static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
+                               apr_dbd_prepared_t **st)
+{
+    const char *label = hmb_stmts[s].label;
+    const char *err;
+    int rv;
+
+    *st = apr_hash_get(l->prepared, label, APR_HASH_KEY_STRING);
+    if (*st) {
+        return NULL;
+    }
+    if ((err = ledger_conn_setup(l, p))) {
+        return err;
+    }
+    /* No label for the driver: on PostgreSQL that keeps the statement
+     * unnamed (parsed by the server at each execution), because a
+     * connection that apr_dbd_check_conn() had to reset silently loses
+     * named statements and mod_dbd would keep handing it out. SQLite
+     * keeps its compiled statement either way. */
+    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, hmb_stmts[s].sql,
+                         NULL, st);
+    if (rv) {
+        *st = NULL;
+        return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
+    }
+    apr_hash_set(l->prepared, label, APR_HASH_KEY_STRING, *st);
+    return NULL;
+}
+
+static const char *ledger_exec(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *what, hmb_stmt_e s, int *nrows,
+                               const char **args)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+    int n = 0, rv;
+
+    if ((err = ledger_stmt(l, p, s, &st))) {
+        return err;
+    }
+    rv = apr_dbd_pquery(l->driver, p, l->handle, &n, st, 0, args);
+    if (rv) {
+        return ledger_fail(l, p, what, rv);
+    }
+    if (nrows) {
+        *nrows = n;
+    }
+    return NULL;
+}
+
+/* Rows as arrays of column values (NULL for SQL NULL), read to the end. */
+static const char *ledger_query(hmb_ledger_t *l, apr_pool_t *p,
+                                const char *what, hmb_stmt_e s,
+                                const char **args, apr_array_header_t **rows)
+{
+    apr_dbd_prepared_t *st;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *err;
+    int rv, ncols;
+
+    *rows = apr_array_make(p, 4, sizeof(const char **));
+    if ((err = ledger_stmt(l, p, s, &st))) {
+        return err;
+    }
+    rv = apr_dbd_pselect(l->driver, p, l->handle, &res, st, 1, 0, args);
+    if (rv) {
+        return ledger_fail(l, p, what, rv);
+    }
+    ncols = apr_dbd_num_cols(l->driver, res);
+    while (apr_dbd_get_row(l->driver, p, res, &row, -1) == 0) {
+        const char **vals = apr_pcalloc(p, sizeof(*vals) * (ncols + 1));
+        int i;
+
+        for (i = 0; i < ncols; i++) {
+            char *v = NULL;
+            /* get_entry gives "" for NULL on PostgreSQL; datum_get tells
+             * them apart on both drivers. */
+            if (apr_dbd_datum_get(l->driver, row, i, APR_DBD_TYPE_STRING,
+                                  &v) == APR_SUCCESS && v) {
+                vals[i] = apr_pstrdup(p, v);
+            }
+        }
+        APR_ARRAY_PUSH(*rows, const char **) = vals;
+    }
+    return NULL;
+}
+
+static const char *ledger_i64(apr_pool_t *p, const char *table,
+                              const char *col, const char *s,
+                              apr_int64_t *out)
+{
+    char *end;
+    apr_int64_t v;
+
+    if (!s || !*s) {
+        return apr_psprintf(p, "ledger: %s.%s is empty", table, col);
+    }
+    errno = 0;
+    v = apr_strtoi64(s, &end, 10);
+    if (*end || errno) {
+        return apr_psprintf(p, "ledger: %s.%s holds \"%s\", not an integer",
+                            table, col, s);
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *ledger_int(apr_pool_t *p, const char *table,
+                              const char *col, const char *s, int *out)
+{
+    apr_int64_t v = 0;
+    const char *err = ledger_i64(p, table, col, s, &v);
+
+    if (err) {
+        return err;
+    }
+    if (v < APR_INT32_MIN || v > APR_INT32_MAX) {
+        return apr_psprintf(p, "ledger: %s.%s holds %s, out of range",
+                            table, col, s);
+    }
+    *out = (int)v;
+    return NULL;
+}
+
+static const char *ledger_fen_str(apr_pool_t *p, hmb_fen_t v)
+{
+    return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
+}
+
+/* UTC, second resolution: for people reading the tables, never for
+ * deciding anything. */
+static const char *ledger_now(apr_pool_t *p)
+{
+    apr_time_exp_t t;
+
+    apr_time_exp_gmt(&t, apr_time_now());
+    return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                        t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
+                        t.tm_hour, t.tm_min, t.tm_sec);
+}
+
+hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
+                              apr_dbd_t *handle, apr_hash_t *prepared,
+                              apr_pool_t *conn_pool)
+{
+    hmb_ledger_t *l = apr_pcalloc(p, sizeof(*l));
+
+    l->driver = driver;
+    l->handle = handle;
+    l->prepared = prepared ? prepared : apr_hash_make(conn_pool);
+    l->pool = conn_pool;
+    l->driver_name = apr_dbd_name(driver);
+    l->trans = NULL;
+    return l;
+}
+
+typedef struct {
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+} hmb_ledger_conn_t;
+
+static apr_status_t ledger_close(void *data)
+{
+    hmb_ledger_conn_t *c = data;
+
+    apr_dbd_close(c->driver, c->handle);
+    return APR_SUCCESS;
+}
+
+const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
+                            hmb_ledger_t **l)
+{
+    const char *colon = spec ? strchr(spec, ':') : NULL;
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle = NULL;
+    hmb_ledger_conn_t *conn;
+    apr_pool_t *cp;
+    const char *name, *params, *err = NULL;
+    apr_status_t rv;
+
+    *l = NULL;
+    if (!colon || colon == spec || !colon[1]) {
+        return apr_psprintf(p, "ledger: \"%s\" is not DRIVER:PARAMS (e.g. "
+                            "sqlite3:/var/lib/huiminbao/ledger.db)",
+                            spec ? spec : "");
+    }
+    name = apr_pstrmemdup(p, spec, colon - spec);
+    params = colon + 1;
+
+    rv = apr_dbd_init(p);
+    if (rv != APR_SUCCESS) {
+        return "ledger: apr_dbd_init failed";
+    }
+    rv = apr_dbd_get_driver(p, name, &driver);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "ledger: no apr_dbd driver \"%s\" (is "
+                            "libaprutil1-dbd-%s installed?)", name, name);
+    }
+    apr_pool_create(&cp, p);
+    apr_pool_tag(cp, "hmb_ledger");
+    rv = apr_dbd_open_ex(driver, cp, params, &handle, &err);
+    if (rv != APR_SUCCESS || !handle) {
+        const char *why = err ? ledger_one_line(p, err) : "";
+
+        apr_pool_destroy(cp);
+        return apr_psprintf(p, "ledger: cannot open %s ledger \"%s\": %s",
+                            name, params, *why ? why : "connection failed");
+    }
+    conn = apr_palloc(cp, sizeof(*conn));
+    conn->driver = driver;
+    conn->handle = handle;
+    apr_pool_cleanup_register(cp, conn, ledger_close,
+                              apr_pool_cleanup_null);
+
+    *l = hmb_ledger_wrap(cp, driver, handle, apr_hash_make(cp), cp);
+    err = hmb_ledger_ensure_schema(*l, p);
+    if (err) {
+        *l = NULL;
+        apr_pool_destroy(cp);
+        return err;
+    }
+    return NULL;
+}
+
+static const char *ledger_read_version(hmb_ledger_t *l, apr_pool_t *p,
+                                       int *version)
+{
+    apr_array_header_t *v;
+    const char *err;
+
+    *version = 0;
+    err = ledger_select_all(l, p, "read schema version",
+                            "SELECT value FROM hmb_meta"
+                            " WHERE name = 'schema_version'", &v);
+    if (err) {
+        return err;
+    }
+    if (v->nelts) {
+        return ledger_int(p, "hmb_meta", "schema_version",
+                          APR_ARRAY_IDX(v, 0, const char *), version);
+    }
+    return NULL;
+}
+
+static const char *ledger_apply_migrations(hmb_ledger_t *l, apr_pool_t *p)
+{
+    const char *err;
+    int version = 0, i, j;
+
+    err = ledger_exec_sql(l, p, "create hmb_meta",
+                          "CREATE TABLE IF NOT EXISTS hmb_meta ("
+                          " name TEXT NOT NULL PRIMARY KEY,"
+                          " value TEXT NOT NULL)");
+    if (err) {
+        return err;
+    }
+    /* Again, now that we hold the lock: someone may have just done it. */
+    if ((err = ledger_read_version(l, p, &version))) {
+        return err;
+    }
+    if (version >= HMB_NMIGRATIONS) {
+        return NULL;
+    }
+    for (i = version; i < HMB_NMIGRATIONS; i++) {
+        const char *what = apr_psprintf(p, "migrate schema to version %d",
+                                        i + 1);
+        for (j = 0; hmb_migrations[i][j]; j++) {
+            if ((err = ledger_exec_sql(l, p, what, hmb_migrations[i][j]))) {
+                return err;
+            }
+        }
+    }
+    return ledger_exec_sql(l, p, "record schema version",
+                           apr_psprintf(p,
+                               "INSERT INTO hmb_meta (name, value)"
+                               " VALUES ('schema_version', '%d')"
+                               " ON CONFLICT (name) DO UPDATE"
+                               " SET value = excluded.value",
+                               HMB_NMIGRATIONS));
+}
+
+/* One attempt at bringing the schema up to date, in one transaction. */
+static const char *ledger_migrate(hmb_ledger_t *l, apr_pool_t *p)
+{
+    const char *err;
+
+    if ((err = hmb_ledger_begin(l, p))) {
+        return err;
+    }
+    if ((err = ledger_apply_migrations(l, p))) {
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    return hmb_ledger_commit(l, p);
+}
+
+const char *hmb_ledger_ensure_schema(hmb_ledger_t *l, apr_pool_t *p)
+{
+    void *done = NULL;
+    const char *err;
+    int version = 0, attempt;
+
+    apr_pool_userdata_get(&done, HMB_KEY_SCHEMA_OK, l->pool);
+    if (done) {
+        return NULL;
+    }
+    if (l->trans) {
+        return "ledger: cannot check the schema inside a transaction";
+    }
+    if ((err = ledger_conn_setup(l, p))) {
+        return err;
+    }
+    /* A missing hmb_meta is how a new ledger looks: not an error. */
+    if (ledger_read_version(l, p, &version)) {
+        version = 0;
+    }
+    if (version > HMB_LEDGER_SCHEMA_VERSION) {
+        return apr_psprintf(p, "ledger: schema version %d is newer than "
+                            "this build understands (%d); upgrade "
+                            "mod_huiminbao and hmbctl", version,
+                            HMB_LEDGER_SCHEMA_VERSION);
+    }
+    if (version < HMB_LEDGER_SCHEMA_VERSION) {
+        if (version == 0 && ledger_is_sqlite(l)) {
+            apr_array_header_t *v;
+            /* WAL lets readers run beside the one writer. It is a property
+             * of the file, set once; it cannot be set inside a
+             * transaction, and failing (another process holds the file
+             * busy) costs only concurrency, so the result is ignored. */
+            ledger_select_all(l, p, "set journal_mode",
+                              "PRAGMA journal_mode = WAL", &v);
+        }
+        /* Two processes meeting a new ledger race to create it; on
+         * PostgreSQL the loser's CREATE fails, and its second attempt
+         * finds the winner's schema. */
+        for (attempt = 0; attempt < 2; attempt++) {
+            if (!(err = ledger_migrate(l, p))) {
+                break;
+            }
+        }
+        if (err) {
+            return err;
+        }
+    }
+    apr_pool_userdata_setn((void *)1, HMB_KEY_SCHEMA_OK, NULL, l->pool);
+    return NULL;
+}
+
+const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
+{
+    apr_dbd_transaction_t *trans = NULL;
+    const char *err;
+    int rv;
+
+    if (l->trans) {
+        return "ledger: a transaction is already open on this connection";
+    }
+    /* The pgsql driver dereferences a NULL transaction when BEGIN fails;
+     * a broken connection is the usual cause, so mend it first. */
+    if (apr_dbd_check_conn(l->driver, p, l->handle) != APR_SUCCESS) {
+        return apr_psprintf(p, "ledger: connection lost: %s",
+                            ledger_dbd_error(l, p, -1));
+    }
+    if ((err = ledger_conn_setup(l, p))) {
+        return err;
+    }
+    rv = apr_dbd_transaction_start(l->driver, p, l->handle, &trans);
+    if (rv) {
+        err = ledger_fail(l, p, "begin transaction", rv);
+        if (trans) {
+            /* The sqlite3 driver registers the transaction even when
+             * BEGIN failed (SQLITE_BUSY after its retries). */
+            apr_dbd_transaction_mode_set(l->driver, trans,
+                                         APR_DBD_TRANSACTION_ROLLBACK);
+            apr_dbd_transaction_end(l->driver, p, trans);
+        }
+        return err;
+    }
+    apr_dbd_transaction_mode_set(l->driver, trans,
+                                 APR_DBD_TRANSACTION_COMMIT);
+    l->trans = trans;
+    return NULL;
+}
+
+const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
+{
+    apr_dbd_transaction_t *trans = l->trans;
+    int rv, nrows;
+
+    if (!trans) {
+        return "ledger: commit without a transaction";
+    }
+    if (apr_dbd_transaction_mode_get(l->driver, trans)
+        & APR_DBD_TRANSACTION_ROLLBACK) {
+        /* transaction_end would roll back and report success */
+        hmb_ledger_rollback(l, p);
+        return "ledger: commit after a failed statement: rolled back";
+    }
+    rv = apr_dbd_transaction_end(l->driver, p, trans);
+    l->trans = NULL;
+    if (rv) {
+        const char *err = apr_psprintf(p, "ledger: commit: %s",
+                                       ledger_dbd_error(l, p, rv));
+        /* A COMMIT that failed may leave SQLite's transaction open; the
+         * driver has forgotten it already, so end it by hand. */
+        apr_dbd_query(l->driver, l->handle, &nrows, "ROLLBACK");
+        return err;
+    }
+    return NULL;
+}
+
+void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
+{
+    if (!l->trans) {
+        return;
+    }
+    apr_dbd_transaction_mode_set(l->driver, l->trans,
+                                 APR_DBD_TRANSACTION_ROLLBACK);
+    apr_dbd_transaction_end(l->driver, p, l->trans);
+    l->trans = NULL;
+}
+
+const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
+                                          const apr_array_header_t *rows,
+                                          int *count)
+{
+    const char *now = ledger_now(p);
+    const char *err;
+    apr_pool_t *rp;
+    int i;
+
+    if (count) {
+        *count = 0;
+    }
+    if ((err = hmb_ledger_begin(l, p))) {
+        return err;
+    }
+    /* An import may hold a whole county: keep per-row strings from
+     * piling up in the caller's pool. */
+    apr_pool_create(&rp, p);
+    for (i = 0; i < rows->nelts; i++) {
+        const hmb_enrollment_t *e = &APR_ARRAY_IDX(rows, i, hmb_enrollment_t);
+        const char *args[10];
+
+        apr_pool_clear(rp);
+        args[0] = e->plan_code;
+        args[1] = apr_itoa(rp, e->plan_year);
+        args[2] = e->psn_no;
+        args[3] = e->cover_from;
+        args[4] = e->preexisting ? "1" : "0";
+        args[5] = e->person_class;
+        args[6] = e->admdvs ? e->admdvs : "";
+        args[7] = e->payer;
+        args[8] = ledger_fen_str(rp, e->premium);
+        args[9] = now;
+        err = ledger_exec(l, rp, "upsert hmb_enrollment",
+                          STMT_ENROLL_UPSERT, NULL, args);
+        if (err) {
+            err = e->line
+                  ? apr_psprintf(p, "%s (row of line %d, psn_no %s)", err,
+                                 e->line, e->psn_no)
+                  : apr_psprintf(p, "%s (psn_no %s)", err, e->psn_no);
+            break;
+        }
+    }
+    apr_pool_destroy(rp);
+    if (err) {
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    if ((err = hmb_ledger_commit(l, p))) {
+        return err;
+    }
+    if (count) {
+        *count = rows->nelts;
+    }
+    return NULL;
+}
+
+const char *hmb_ledger_get_enrollment(hmb_ledger_t *l, apr_pool_t *p,
+                                      const char *plan_code, int plan_year,
+                                      const char *psn_no,
+                                      hmb_enrollment_t **e)
+{
+    const char *args[3];
+    apr_array_header_t *rows;
+    const char **v;
+    hmb_enrollment_t *r;
+    const char *err;
+
+    *e = NULL;
+    args[0] = plan_code;
+    args[1] = apr_itoa(p, plan_year);
+    args[2] = psn_no;
+    err = ledger_query(l, p, "select hmb_enrollment", STMT_ENROLL_GET, args,
+                       &rows);
+    if (err || !rows->nelts) {
+        return err;
+    }
+    v = APR_ARRAY_IDX(rows, 0, const char **);
+    r = apr_pcalloc(p, sizeof(*r));
+    r->plan_code = apr_pstrdup(p, plan_code);
+    r->plan_year = plan_year;
+    r->psn_no = apr_pstrdup(p, psn_no);
+    r->cover_from = v[0] ? v[0] : "";
+    if ((err = ledger_int(p, "hmb_enrollment", "preexisting", v[1],
+                          &r->preexisting))) {
+        return err;
+    }
+    r->preexisting = r->preexisting != 0;
+    r->person_class = v[2] && *v[2] ? v[2] : NULL;
+    r->admdvs = v[3] ? v[3] : "";
+    r->payer = v[4] ? v[4] : "";
+    if ((err = ledger_i64(p, "hmb_enrollment", "premium", v[5],
+                          &r->premium))) {
+        return err;
+    }
+    r->line = 0;
+    *e = r;
+    return NULL;
+}
+
+const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *plan_code, int plan_year,
+                                   const char *psn_no)
+{
+    const char *args[3];
+
+    if (!l->trans) {
+        return "ledger: lock_person outside a transaction";
+    }
+    args[0] = plan_code;
+    args[1] = apr_itoa(p, plan_year);
+    args[2] = psn_no;
+    /* Zero rows (not enrolled) is fine: such a claim changes no total. */
+    return ledger_exec(l, p, "lock hmb_enrollment row", STMT_LOCK_PERSON,
+                       NULL, args);
+}
+
+const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
+                                    const hmb_claim_t *c)
+{
+    const char *args[17];
+    const char *kind, *year = NULL, *ver = NULL;
+    const char *err;
+    int i;
+
+    if (!l->trans) {
+        return "ledger: record_claim outside a transaction";
+    }
+    if (c->kind != 'S' && c->kind != 'R') {
+        return apr_psprintf(p, "ledger: claim kind '%c' is neither S nor R",
+                            c->kind ? c->kind : '?');
+    }
+    if (!c->hmb_setl_id || !c->setl_id || !c->psn_no || !c->stas) {
+        return "ledger: claim without hmb_setl_id, setl_id, psn_no or stas";
+    }
+    if (!c->plan_code && c->liabs && c->liabs->nelts) {
+        return "ledger: claim with liability rows but no plan";
+    }
+    kind = c->kind == 'S' ? "S" : "R";
+    if (c->plan_code) {
+        year = apr_itoa(p, c->plan_year);
+        ver = apr_itoa(p, c->plan_ver);
+    }
+    args[0] = c->hmb_setl_id;
+    args[1] = kind;
+    args[2] = c->setl_id;
+    args[3] = c->reverses;
+    args[4] = c->psn_no;
+    args[5] = c->mdtrt_id;
+    args[6] = c->fixmedins_code;
+    args[7] = c->msgid;
+    args[8] = c->setl_time;
+    args[9] = c->plan_code;
+    args[10] = year;
+    args[11] = ver;
+    args[12] = c->stas;
+    args[13] = c->rea_code;
+    args[14] = ledger_fen_str(p, c->hmb_pay);
+    args[15] = c->hmbinfo;
+    args[16] = ledger_now(p);
+    if ((err = ledger_exec(l, p, "insert hmb_claim", STMT_CLAIM_INSERT, NULL,
+                           args))) {
+        return err;
+    }
+
+    for (i = 0; c->liabs && i < c->liabs->nelts; i++) {
+        const hmb_claim_liab_t *r = &APR_ARRAY_IDX(c->liabs, i,
+                                                   hmb_claim_liab_t);
+        args[0] = c->hmb_setl_id;
+        args[1] = apr_itoa(p, i + 1);
+        args[2] = r->liab_code;
+        args[3] = r->pool;
+        args[4] = ledger_fen_str(p, r->deductible);
+        args[5] = ledger_fen_str(p, r->cap);
+        args[6] = ledger_fen_str(p, r->elig_amt);
+        args[7] = ledger_fen_str(p, r->dedc_amt);
+        args[8] = apr_itoa(p, r->pay_prop);
+        args[9] = ledger_fen_str(p, r->pay_amt);
+        if ((err = ledger_exec(l, p, "insert hmb_claim_liab",
+                               STMT_LIAB_INSERT, NULL, args))) {
+            return err;
+        }
+        args[0] = c->psn_no;
+        args[1] = c->plan_code;
+        args[2] = year;
+        args[3] = r->liab_code;
+        args[4] = ledger_fen_str(p, r->elig_amt);
+        args[5] = ledger_fen_str(p, r->pay_amt);
+        if ((err = ledger_exec(l, p, "add to hmb_total", STMT_TOTAL_ADD,
+                               NULL, args))) {
+            return err;
+        }
+    }
+
+    for (i = 0; c->insurers && i < c->insurers->nelts; i++) {
+        const hmb_insurer_result_t *r = &APR_ARRAY_IDX(c->insurers, i,
+                                                       hmb_insurer_result_t);
+        args[0] = c->hmb_setl_id;
+        args[1] = apr_itoa(p, i + 1);
+        args[2] = r->insurer_code;
+        args[3] = apr_itoa(p, r->share);
+        args[4] = ledger_fen_str(p, r->pay_amt);
+        if ((err = ledger_exec(l, p, "insert hmb_claim_insurer",
+                               STMT_INSURER_INSERT, NULL, args))) {
+            return err;
+        }
+    }
+    return NULL;
+}
+
+const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
+                                  const char *setl_id, hmb_claim_t **c)
+{
+    const char *args[2];
+    apr_array_header_t *rows;
+    const char **v;
+    hmb_claim_t *r;
+    const char *err;
+    int i;
+
+    *c = NULL;
+    args[0] = kind == 'S' ? "S" : kind == 'R' ? "R" : "?";
+    args[1] = setl_id;
+    if ((err = ledger_query(l, p, "select hmb_claim", STMT_CLAIM_FIND, args,
+                            &rows))) {
+        return err;
+    }
+    if (!rows->nelts) {
+        return NULL;
+    }
+    v = APR_ARRAY_IDX(rows, 0, const char **);
+    r = apr_pcalloc(p, sizeof(*r));
+    r->hmb_setl_id = v[0];
+    r->kind = v[1] ? v[1][0] : kind;
+    r->setl_id = v[2];
+    r->reverses = v[3];
+    r->psn_no = v[4];
+    r->mdtrt_id = v[5];
+    r->fixmedins_code = v[6];
+    r->msgid = v[7];
+    r->setl_time = v[8];
+    r->plan_code = v[9];
+    if (v[10] && (err = ledger_int(p, "hmb_claim", "plan_year", v[10],
+                                   &r->plan_year))) {
+        return err;
+    }
+    if (v[11] && (err = ledger_int(p, "hmb_claim", "plan_ver", v[11],
+                                   &r->plan_ver))) {
+        return err;
+    }
+    r->stas = v[12];
+    r->rea_code = v[13];
+    if ((err = ledger_i64(p, "hmb_claim", "hmb_pay", v[14], &r->hmb_pay))) {
+        return err;
+    }
+    r->hmbinfo = v[15];
+
+    args[0] = r->hmb_setl_id;
+    if ((err = ledger_query(l, p, "select hmb_claim_liab", STMT_LIAB_FIND,
+                            args, &rows))) {
+        return err;
+    }
+    r->liabs = apr_array_make(p, rows->nelts, sizeof(hmb_claim_liab_t));
+    for (i = 0; i < rows->nelts; i++) {
+        hmb_claim_liab_t *d = apr_array_push(r->liabs);
+        const char *t = "hmb_claim_liab";
+        int prop = 0;
+
+        v = APR_ARRAY_IDX(rows, i, const char **);
+        d->liab_code = v[0];
+        d->pool = v[1];
+        if ((err = ledger_i64(p, t, "deductible", v[2], &d->deductible))
+            || (err = ledger_i64(p, t, "cap", v[3], &d->cap))
+            || (err = ledger_i64(p, t, "elig_amt", v[4], &d->elig_amt))
+            || (err = ledger_i64(p, t, "dedc_amt", v[5], &d->dedc_amt))
+            || (err = ledger_int(p, t, "pay_prop", v[6], &prop))
+            || (err = ledger_i64(p, t, "pay_amt", v[7], &d->pay_amt))) {
+            return err;
+        }
+        d->pay_prop = prop;
+    }
+
+    if ((err = ledger_query(l, p, "select hmb_claim_insurer",
+                            STMT_INSURER_FIND, args, &rows))) {
+        return err;
+    }
+    r->insurers = apr_array_make(p, rows->nelts,
+                                 sizeof(hmb_insurer_result_t));
+    for (i = 0; i < rows->nelts; i++) {
+        hmb_insurer_result_t *d = apr_array_push(r->insurers);
+        const char *t = "hmb_claim_insurer";
+        int share = 0;
+
+        v = APR_ARRAY_IDX(rows, i, const char **);
+        d->insurer_code = v[0];
+        if ((err = ledger_int(p, t, "share", v[1], &share))
+            || (err = ledger_i64(p, t, "pay_amt", v[2], &d->pay_amt))) {
+            return err;
+        }
+        d->share = share;
+    }
+    *c = r;
+    return NULL;
+}
+
+const char *hmb_ledger_totals(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *plan_code, int plan_year,
+                              const char *psn_no, apr_array_header_t **out)
+{
+    const char *args[3];
+    apr_array_header_t *rows;
+    const char *err;
+    int i;
+
+    *out = NULL;
+    args[0] = psn_no;
+    args[1] = plan_code;
+    args[2] = apr_itoa(p, plan_year);
+    if ((err = ledger_query(l, p, "select hmb_total", STMT_TOTALS, args,
+                            &rows))) {
+        return err;
+    }
+    *out = apr_array_make(p, rows->nelts ? rows->nelts : 1,
+                          sizeof(hmb_total_t));
+    for (i = 0; i < rows->nelts; i++) {
+        const char **v = APR_ARRAY_IDX(rows, i, const char **);
+        hmb_total_t *t = apr_array_push(*out);
+
+        t->liab_code = v[0];
+        if ((err = ledger_i64(p, "hmb_total", "elig_amt", v[1],
+                              &t->elig_amt))
+            || (err = ledger_i64(p, "hmb_total", "paid_amt", v[2],
+                                 &t->paid_amt))) {
+            *out = NULL;
+            return err;
+        }
+    }
+    return NULL;
+}
+
+const char *hmb_ledger_read_ytd(hmb_ledger_t *l, apr_pool_t *p,
+                                const hmb_plan_t *plan, const char *psn_no,
+                                hmb_ytd_t **ytd)
+{
+    const hmb_liability_t *ls = (const hmb_liability_t *)
+                                plan->liabilities->elts;
+    apr_array_header_t *rows;
+    hmb_ytd_t *y;
+    const char *err;
+    int i, j;
+
+    *ytd = NULL;
+    if ((err = hmb_ledger_totals(l, p, plan->code, plan->year, psn_no,
+                                 &rows))) {
+        return err;
+    }
+    y = hmb_ytd_make(p, plan);
+    for (i = 0; i < rows->nelts; i++) {
+        const hmb_total_t *t = &APR_ARRAY_IDX(rows, i, hmb_total_t);
+
+        /* A liability dropped by a later plan version still counts
+         * against a plan-wide cap. */
+        y->plan_paid += t->paid_amt;
+        for (j = 0; j < plan->liabilities->nelts; j++) {
+            if (strcmp(ls[j].code, t->liab_code) == 0) {
+                y->elig[j] = t->elig_amt;
+                y->paid[j] = t->paid_amt;
+                break;
+            }
+        }
+    }
+    *ytd = y;
+    return NULL;
+}

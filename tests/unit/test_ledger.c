@@ -1,0 +1,981 @@
+/* The ledger on a real SQLite file and, when HMB_TEST_PGSQL holds a
+ * conninfo, the same cases on PostgreSQL. Amounts are the worked example's
+ * (DOMAIN.md), in fen. */
+#include "hmb_test.h"
+#include "hmb_ledger.h"
+
+typedef struct {
+    apr_pool_t *pool;
+    const char *spec;               /* NULL: backend not available */
+    const char *driver;             /* "sqlite3" or "pgsql" */
+    const char *params;
+    const char *dir;                /* SQLite: the temporary directory */
+} lt_state_t;
+
+/* -- raw access, to look at the tables behind the ledger's back -- */
+
+static apr_dbd_t *raw_open(lt_state_t *st, const apr_dbd_driver_t **drv)
+{
+    apr_dbd_t *h = NULL;
+    const char *err = NULL;
+
+    assert_int_equal(apr_dbd_init(st->pool), APR_SUCCESS);
+    assert_int_equal(apr_dbd_get_driver(st->pool, st->driver, drv),
+                     APR_SUCCESS);
+    if (apr_dbd_open_ex(*drv, st->pool, st->params, &h, &err)
+        != APR_SUCCESS) {
+        fail_msg("raw open %s: %s", st->params, err ? err : "?");
+    }
+    return h;
+}
+
+static void raw_exec(lt_state_t *st, const char *sql)
+{
+    const apr_dbd_driver_t *drv;
+    apr_dbd_t *h = raw_open(st, &drv);
+    int n = 0, rv = apr_dbd_query(drv, h, &n, sql);
+
+    if (rv) {
+        fail_msg("%s: %s", sql, apr_dbd_error(drv, h, rv));
+    }
+    apr_dbd_close(drv, h);
+}
+
+/* First column of the first row, or NULL when there is no row. */
+static const char *raw_value(lt_state_t *st, const char *sql)
+{
+    const apr_dbd_driver_t *drv;
+    apr_dbd_t *h = raw_open(st, &drv);
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *v = NULL;
+    int rv = apr_dbd_select(drv, st->pool, h, &res, sql, 1);
+
+    if (rv) {
+        fail_msg("%s: %s", sql, apr_dbd_error(drv, h, rv));
+    }
+    while (apr_dbd_get_row(drv, st->pool, res, &row, -1) == 0) {
+        if (!v) {
+            const char *e = apr_dbd_get_entry(drv, row, 0);
+            v = e ? apr_pstrdup(st->pool, e) : "(null)";
+        }
+    }
+    apr_dbd_close(drv, h);
+    return v;
+}
+
+static int raw_count(lt_state_t *st, const char *table)
+{
+    return atoi(raw_value(st, apr_psprintf(st->pool,
+                                           "SELECT COUNT(*) FROM %s",
+                                           table)));
+}
+
+/* -- set-up: a new SQLite file per test; on PostgreSQL, empty tables -- */
+
+static int setup_sqlite(void **state)
+{
+    lt_state_t *st = calloc(1, sizeof(*st));
+
+    apr_pool_create(&st->pool, NULL);
+    st->driver = "sqlite3";
+    st->dir = hmb_test_tmpdir(st->pool, "ledger");
+    st->params = apr_pstrcat(st->pool, st->dir, "/ledger.db", NULL);
+    st->spec = apr_pstrcat(st->pool, "sqlite3:", st->params, NULL);
+    *state = st;
+    return 0;
+}
+
+static int setup_pgsql(void **state)
+{
+    lt_state_t *st = calloc(1, sizeof(*st));
+    const char *conninfo = getenv("HMB_TEST_PGSQL");
+
+    apr_pool_create(&st->pool, NULL);
+    *state = st;
+    if (!conninfo || !*conninfo) {
+        return 0;
+    }
+    st->driver = "pgsql";
+    st->params = conninfo;
+    st->spec = apr_pstrcat(st->pool, "pgsql:", conninfo, NULL);
+    raw_exec(st, "DROP TABLE IF EXISTS hmb_claim_insurer, hmb_claim_liab,"
+                 " hmb_claim, hmb_total, hmb_enrollment, hmb_meta");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    lt_state_t *st = *state;
+
+    if (st->dir) {
+        static const char *const files[] = {"", "-wal", "-shm", "-journal"};
+        int i;
+
+        for (i = 0; i < 4; i++) {
+            apr_file_remove(apr_pstrcat(st->pool, st->params, files[i],
+                                        NULL), st->pool);
+        }
+        apr_dir_remove(st->dir, st->pool);
+    }
+    apr_pool_destroy(st->pool);
+    free(st);
+    return 0;
+}
+
+/* The ledger in its own pool, so a test can close it and open it again. */
+static hmb_ledger_t *lt_open(lt_state_t *st, apr_pool_t **lp)
+{
+    hmb_ledger_t *l = NULL;
+    const char *err;
+
+    if (!st->spec) {
+        skip();
+    }
+    apr_pool_create(lp, st->pool);
+    err = hmb_ledger_open(*lp, st->spec, &l);
+    if (err) {
+        fail_msg("%s", err);
+    }
+    assert_non_null(l);
+    return l;
+}
+
+#define OK(expr) do {                                   \
+        const char *err_ = (expr);                      \
+        if (err_) {                                     \
+            fail_msg("%s: %s", #expr, err_);            \
+        }                                               \
+    } while (0)
+
+static hmb_enrollment_t enr(const char *code, int year, const char *psn,
+                            const char *cls, int pre, hmb_fen_t premium,
+                            int line)
+{
+    hmb_enrollment_t e;
+
+    memset(&e, 0, sizeof(e));
+    e.plan_code = code;
+    e.plan_year = year;
+    e.psn_no = psn;
+    e.cover_from = "2024-01-01";
+    e.preexisting = pre;
+    e.person_class = cls;
+    e.admdvs = "360902";
+    e.payer = "account";
+    e.premium = premium;
+    e.line = line;
+    return e;
+}
+
+static void add_liab(apr_array_header_t *a, const char *code,
+                     const char *pool, hmb_fen_t elig, hmb_fen_t dedc,
+                     hmb_ratio_t prop, hmb_fen_t pay)
+{
+    hmb_claim_liab_t *r = apr_array_push(a);
+
+    r->liab_code = code;
+    r->pool = pool;
+    r->deductible = 1500000;
+    r->cap = 100000000;
+    r->elig_amt = elig;
+    r->dedc_amt = dedc;
+    r->pay_prop = prop;
+    r->pay_amt = pay;
+}
+
+static void add_insurer(apr_array_header_t *a, const char *code,
+                        hmb_ratio_t share, hmb_fen_t pay)
+{
+    hmb_insurer_result_t *r = apr_array_push(a);
+
+    r->insurer_code = code;
+    r->share = share;
+    r->pay_amt = pay;
+}
+
+/* Worked example, pair 2: inscope 28000.00 - 15000.00 at 70% = 9100.00,
+ * outscope 20000.00 - 15000.00 at 60% = 3000.00; 12100.00 split
+ * 40/35/25. */
+static hmb_claim_t *claim_pair2(apr_pool_t *p)
+{
+    hmb_claim_t *c = apr_pcalloc(p, sizeof(*c));
+
+    c->hmb_setl_id = "HMB-0001";
+    c->kind = 'S';
+    c->setl_id = "S2024050100001";
+    c->psn_no = "36090000000000000001";
+    c->mdtrt_id = "M2024050100001";
+    c->fixmedins_code = "H36090200001";
+    c->msgid = "H36090200001202405011000000001";
+    c->setl_time = "2024-05-01 10:00:00";
+    c->plan_code = "YCHMB";
+    c->plan_year = 2024;
+    c->plan_ver = 1;
+    c->stas = "paid";
+    c->hmb_pay = 1210000;
+    c->hmbinfo = "<hmbinfo><hmb_stas>paid</hmb_stas></hmbinfo>";
+    c->liabs = apr_array_make(p, 2, sizeof(hmb_claim_liab_t));
+    add_liab(c->liabs, "inscope", "A", 2800000, 1500000, 7000, 910000);
+    add_liab(c->liabs, "outscope", "B", 2000000, 1500000, 6000, 300000);
+    c->insurers = apr_array_make(p, 3, sizeof(hmb_insurer_result_t));
+    add_insurer(c->insurers, "PICC", 4000, 484000);
+    add_insurer(c->insurers, "CLIC", 3500, 423500);
+    add_insurer(c->insurers, "PAIC", 2500, 302500);
+    return c;
+}
+
+/* Pair 3: 10000.00 in scope, deductible used up: 7000.00. */
+static hmb_claim_t *claim_pair3(apr_pool_t *p)
+{
+    hmb_claim_t *c = apr_pcalloc(p, sizeof(*c));
+
+    c->hmb_setl_id = "HMB-0002";
+    c->kind = 'S';
+    c->setl_id = "S2024060100002";
+    c->psn_no = "36090000000000000001";
+    c->mdtrt_id = "M2024060100002";
+    c->setl_time = "2024-06-01 09:30:00";
+    c->plan_code = "YCHMB";
+    c->plan_year = 2024;
+    c->plan_ver = 1;
+    c->stas = "paid";
+    c->hmb_pay = 700000;
+    c->liabs = apr_array_make(p, 2, sizeof(hmb_claim_liab_t));
+    add_liab(c->liabs, "inscope", "A", 1000000, 0, 7000, 700000);
+    add_liab(c->liabs, "outscope", "B", 0, 0, 6000, 0);
+    c->insurers = apr_array_make(p, 3, sizeof(hmb_insurer_result_t));
+    add_insurer(c->insurers, "PICC", 4000, 280000);
+    add_insurer(c->insurers, "CLIC", 3500, 245000);
+    add_insurer(c->insurers, "PAIC", 2500, 175000);
+    return c;
+}
+
+/* Pair 4: the cancellation of pair 2, every amount negated. */
+static hmb_claim_t *claim_pair4(apr_pool_t *p)
+{
+    hmb_claim_t *c = apr_pcalloc(p, sizeof(*c));
+
+    c->hmb_setl_id = "HMB-0003";
+    c->kind = 'R';
+    c->setl_id = "S2024050100001";
+    c->reverses = "HMB-0001";
+    c->psn_no = "36090000000000000001";
+    c->mdtrt_id = "M2024050100001";
+    c->setl_time = "2024-05-01 10:00:00";
+    c->plan_code = "YCHMB";
+    c->plan_year = 2024;
+    c->plan_ver = 1;
+    c->stas = "reversed";
+    c->hmb_pay = -1210000;
+    c->liabs = apr_array_make(p, 2, sizeof(hmb_claim_liab_t));
+    add_liab(c->liabs, "inscope", "A", -2800000, -1500000, 7000, -910000);
+    add_liab(c->liabs, "outscope", "B", -2000000, -1500000, 6000, -300000);
+    c->insurers = apr_array_make(p, 3, sizeof(hmb_insurer_result_t));
+    add_insurer(c->insurers, "PICC", 4000, -484000);
+    add_insurer(c->insurers, "CLIC", 3500, -423500);
+    add_insurer(c->insurers, "PAIC", 2500, -302500);
+    return c;
+}
+
+static void record(hmb_ledger_t *l, apr_pool_t *p, const hmb_claim_t *c)
+{
+    OK(hmb_ledger_begin(l, p));
+    OK(hmb_ledger_lock_person(l, p, c->plan_code, c->plan_year, c->psn_no));
+    OK(hmb_ledger_record_claim(l, p, c));
+    OK(hmb_ledger_commit(l, p));
+}
+
+/* Totals of the worked example's person as "code:elig/paid;..." */
+static const char *totals_str(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *psn, int year)
+{
+    apr_array_header_t *rows;
+    const char *s = "";
+    int i;
+
+    OK(hmb_ledger_totals(l, p, "YCHMB", year, psn, &rows));
+    for (i = 0; i < rows->nelts; i++) {
+        const hmb_total_t *t = &APR_ARRAY_IDX(rows, i, hmb_total_t);
+        s = apr_psprintf(p, "%s%s:%" APR_INT64_T_FMT "/%" APR_INT64_T_FMT ";",
+                         s, t->liab_code, t->elig_amt, t->paid_amt);
+    }
+    return s;
+}
+
+#define PSN1 "36090000000000000001"
+
+/* ------------------------------------------------------------------ */
+
+static void test_schema_created_once(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp, *lp2;
+    hmb_ledger_t *l = lt_open(st, &lp), *l2;
+    static const char *const tables[] = {
+        "hmb_meta", "hmb_enrollment", "hmb_claim", "hmb_claim_liab",
+        "hmb_claim_insurer", "hmb_total"
+    };
+    int i;
+
+    assert_non_null(l->driver_name);
+    assert_string_equal(l->driver_name, st->driver);
+    assert_string_equal(raw_value(st, "SELECT value FROM hmb_meta"
+                                      " WHERE name = 'schema_version'"), "1");
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(raw_count(st, tables[i]), i == 0 ? 1 : 0);
+    }
+    if (!strcmp(st->driver, "sqlite3")) {
+        assert_string_equal(raw_value(st, "PRAGMA journal_mode"), "wal");
+    }
+
+    /* a second connection, and the same one asked again: no change */
+    apr_pool_create(&lp2, st->pool);
+    OK(hmb_ledger_open(lp2, st->spec, &l2));
+    OK(hmb_ledger_ensure_schema(l, lp));
+    assert_int_equal(raw_count(st, "hmb_meta"), 1);
+    apr_pool_destroy(lp2);
+    apr_pool_destroy(lp);
+
+    /* a ledger written by a newer build is refused, not "migrated" */
+    raw_exec(st, "UPDATE hmb_meta SET value = '99'"
+                 " WHERE name = 'schema_version'");
+    apr_pool_create(&lp, st->pool);
+    l = (hmb_ledger_t *)1;
+    {
+        const char *err = hmb_ledger_open(lp, st->spec, &l);
+        assert_non_null(err);
+        assert_non_null(strstr(err, "schema version 99 is newer"));
+        assert_null(l);
+    }
+}
+
+/* The mod_dbd path: someone else opened the connection, before any
+ * table existed, and owns the prepared-statement hash. */
+static void test_wrapped_connection(void **state)
+{
+    lt_state_t *st = *state;
+    const apr_dbd_driver_t *drv;
+    apr_dbd_t *h;
+    apr_pool_t *cp;
+    apr_hash_t *prepared;
+    hmb_ledger_t *l;
+    hmb_enrollment_t *e = NULL;
+    apr_array_header_t *rows;
+
+    if (!st->spec) {
+        skip();
+    }
+    apr_pool_create(&cp, st->pool);
+    h = raw_open(st, &drv);
+    prepared = apr_hash_make(cp);
+    l = hmb_ledger_wrap(st->pool, drv, h, prepared, cp);
+    assert_string_equal(l->driver_name, st->driver);
+    OK(hmb_ledger_ensure_schema(l, st->pool));
+
+    rows = apr_array_make(st->pool, 1, sizeof(hmb_enrollment_t));
+    APR_ARRAY_PUSH(rows, hmb_enrollment_t) = enr("YCHMB", 2024, PSN1, NULL,
+                                                 0, 6900, 2);
+    OK(hmb_ledger_import_enrollments(l, st->pool, rows, NULL));
+    OK(hmb_ledger_get_enrollment(l, st->pool, "YCHMB", 2024, PSN1, &e));
+    assert_non_null(e);
+    /* statements went into the owner's hash, under our prefix */
+    assert_true(apr_hash_count(prepared) >= 2);
+    assert_non_null(apr_hash_get(prepared, "hmb_enroll_get",
+                                 APR_HASH_KEY_STRING));
+
+    /* the next request wraps the same connection again */
+    l = hmb_ledger_wrap(st->pool, drv, h, prepared, cp);
+    OK(hmb_ledger_ensure_schema(l, st->pool));
+    e = NULL;
+    OK(hmb_ledger_get_enrollment(l, st->pool, "YCHMB", 2024, PSN1, &e));
+    assert_non_null(e);
+    apr_pool_destroy(cp);
+    apr_dbd_close(drv, h);
+}
+
+static void test_bad_specs(void **state)
+{
+    lt_state_t *st = *state;
+    hmb_ledger_t *l = (hmb_ledger_t *)1;
+    const char *err;
+
+    if (!st->spec) {
+        skip();
+    }
+    err = hmb_ledger_open(st->pool, "ledger.db", &l);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "DRIVER:PARAMS"));
+    assert_null(l);
+    err = hmb_ledger_open(st->pool, "sqlite3:", &l);
+    assert_non_null(strstr(err, "DRIVER:PARAMS"));
+    err = hmb_ledger_open(st->pool, "nosuchdb:x", &l);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "no apr_dbd driver \"nosuchdb\""));
+    err = hmb_ledger_open(st->pool, "sqlite3:/nonexistent/dir/l.db", &l);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "ledger: cannot open sqlite3 ledger "
+                            "\"/nonexistent/dir/l.db\""));
+    assert_null(l);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    apr_array_header_t *rows = apr_array_make(st->pool, 2,
+                                              sizeof(hmb_enrollment_t));
+    hmb_enrollment_t *e = NULL;
+    int n = -1;
+
+    APR_ARRAY_PUSH(rows, hmb_enrollment_t) = enr("YCHMB", 2024, PSN1, NULL,
+                                                 0, 6900, 2);
+    OK(hmb_ledger_import_enrollments(l, lp, rows, &n));
+    assert_int_equal(n, 1);
+    record(l, lp, claim_pair2(lp));
+    apr_pool_destroy(lp);
+
+    l = lt_open(st, &lp);
+    OK(hmb_ledger_get_enrollment(l, lp, "YCHMB", 2024, PSN1, &e));
+    assert_non_null(e);
+    assert_int_equal(e->premium, 6900);
+    assert_string_equal(totals_str(l, lp, PSN1, 2024),
+                        "inscope:2800000/910000;outscope:2000000/300000;");
+    assert_string_equal(raw_value(st, "SELECT value FROM hmb_meta"
+                                      " WHERE name = 'schema_version'"), "1");
+    apr_pool_destroy(lp);
+}
+
+static void test_enrollment_import(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    apr_array_header_t *rows = apr_array_make(lp, 3,
+                                              sizeof(hmb_enrollment_t));
+    hmb_enrollment_t *e = NULL, bad;
+    const char *err;
+    int n = -1;
+
+    APR_ARRAY_PUSH(rows, hmb_enrollment_t) = enr("YCHMB", 2024, "P1", NULL,
+                                                 0, 6900, 2);
+    APR_ARRAY_PUSH(rows, hmb_enrollment_t) = enr("YCHMB", 2024, "P2",
+                                                 "hardship", 1, 6900, 3);
+    /* a row the database refuses (no cover_from), after two good ones */
+    bad = enr("YCHMB", 2024, "P3", NULL, 0, 6900, 4);
+    bad.cover_from = NULL;
+    APR_ARRAY_PUSH(rows, hmb_enrollment_t) = bad;
+
+    err = hmb_ledger_import_enrollments(l, lp, rows, &n);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "ledger: upsert hmb_enrollment: "));
+    assert_non_null(strstr(err, "line 4"));
+    assert_int_equal(n, 0);
+    assert_null(l->trans);
+    /* all or nothing: the good rows are not there either */
+    assert_int_equal(raw_count(st, "hmb_enrollment"), 0);
+    OK(hmb_ledger_get_enrollment(l, lp, "YCHMB", 2024, "P1", &e));
+    assert_null(e);
+
+    /* without the bad row it goes in */
+    rows->nelts = 2;
+    OK(hmb_ledger_import_enrollments(l, lp, rows, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(raw_count(st, "hmb_enrollment"), 2);
+
+    /* the same file again changes nothing; a corrected row replaces the
+     * old one instead of adding a second */
+    OK(hmb_ledger_import_enrollments(l, lp, rows, &n));
+    assert_int_equal(raw_count(st, "hmb_enrollment"), 2);
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, "P2"));
+    OK(hmb_ledger_commit(l, lp));
+    APR_ARRAY_IDX(rows, 1, hmb_enrollment_t).premium = 9900;
+    APR_ARRAY_IDX(rows, 1, hmb_enrollment_t).person_class = NULL;
+    APR_ARRAY_IDX(rows, 1, hmb_enrollment_t).payer = "donor";
+    OK(hmb_ledger_import_enrollments(l, lp, rows, &n));
+    assert_int_equal(raw_count(st, "hmb_enrollment"), 2);
+    OK(hmb_ledger_get_enrollment(l, lp, "YCHMB", 2024, "P2", &e));
+    assert_non_null(e);
+    assert_int_equal(e->premium, 9900);
+    assert_null(e->person_class);
+    assert_string_equal(e->payer, "donor");
+    assert_int_equal(e->preexisting, 1);
+    /* the lock counter is the ledger's, not the insurer's: kept */
+    assert_string_equal(raw_value(st, "SELECT lock_seq FROM hmb_enrollment"
+                                      " WHERE psn_no = 'P2'"), "1");
+
+    /* an empty import is a no-op, not an error */
+    rows->nelts = 0;
+    OK(hmb_ledger_import_enrollments(l, lp, rows, &n));
+    assert_int_equal(n, 0);
+    apr_pool_destroy(lp);
+}
+
+static void test_get_enrollment(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    apr_array_header_t *rows = apr_array_make(lp, 2,
+                                              sizeof(hmb_enrollment_t));
+    hmb_enrollment_t *e = NULL, x;
+
+    x = enr("YCHMB", 2024, PSN1, "hardship", 1, 6900, 2);
+    x.cover_from = "2024-03-15";
+    x.payer = "employer";
+    x.admdvs = "360981";
+    APR_ARRAY_PUSH(rows, hmb_enrollment_t) = x;
+    x = enr("YCHMB", 2023, "P-2023-only", NULL, 0, 5900, 3);
+    x.admdvs = "";
+    APR_ARRAY_PUSH(rows, hmb_enrollment_t) = x;
+    OK(hmb_ledger_import_enrollments(l, lp, rows, NULL));
+
+    OK(hmb_ledger_get_enrollment(l, lp, "YCHMB", 2024, PSN1, &e));
+    assert_non_null(e);
+    assert_string_equal(e->plan_code, "YCHMB");
+    assert_int_equal(e->plan_year, 2024);
+    assert_string_equal(e->psn_no, PSN1);
+    assert_string_equal(e->cover_from, "2024-03-15");
+    assert_int_equal(e->preexisting, 1);
+    assert_string_equal(e->person_class, "hardship");
+    assert_string_equal(e->admdvs, "360981");
+    assert_string_equal(e->payer, "employer");
+    assert_int_equal(e->premium, 6900);
+    assert_int_equal(e->line, 0);
+
+    OK(hmb_ledger_get_enrollment(l, lp, "YCHMB", 2023, "P-2023-only", &e));
+    assert_non_null(e);
+    assert_null(e->person_class);
+    assert_string_equal(e->admdvs, "");
+    assert_int_equal(e->preexisting, 0);
+
+    /* other year, other plan, other person */
+    e = (hmb_enrollment_t *)1;
+    OK(hmb_ledger_get_enrollment(l, lp, "YCHMB", 2025, PSN1, &e));
+    assert_null(e);
+    e = (hmb_enrollment_t *)1;
+    OK(hmb_ledger_get_enrollment(l, lp, "LNHMB", 2024, PSN1, &e));
+    assert_null(e);
+    e = (hmb_enrollment_t *)1;
+    OK(hmb_ledger_get_enrollment(l, lp, "YCHMB", 2024, "nobody", &e));
+    assert_null(e);
+    apr_pool_destroy(lp);
+}
+
+static void test_record_claim_and_totals(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_claim_t *c = NULL;
+    const hmb_claim_liab_t *r;
+    const hmb_insurer_result_t *ins;
+
+    assert_string_equal(totals_str(l, lp, PSN1, 2024), "");
+    record(l, lp, claim_pair2(lp));
+    assert_string_equal(totals_str(l, lp, PSN1, 2024),
+                        "inscope:2800000/910000;outscope:2000000/300000;");
+    record(l, lp, claim_pair3(lp));
+    /* 28000 + 10000 eligible, 9100 + 7000 paid in scope */
+    assert_string_equal(totals_str(l, lp, PSN1, 2024),
+                        "inscope:3800000/1610000;outscope:2000000/300000;");
+    assert_int_equal(raw_count(st, "hmb_claim"), 2);
+    assert_int_equal(raw_count(st, "hmb_claim_liab"), 4);
+    assert_int_equal(raw_count(st, "hmb_claim_insurer"), 6);
+
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &c));
+    assert_non_null(c);
+    assert_string_equal(c->hmb_setl_id, "HMB-0001");
+    assert_int_equal(c->kind, 'S');
+    assert_string_equal(c->setl_id, "S2024050100001");
+    assert_null(c->reverses);
+    assert_string_equal(c->psn_no, PSN1);
+    assert_string_equal(c->mdtrt_id, "M2024050100001");
+    assert_string_equal(c->fixmedins_code, "H36090200001");
+    assert_string_equal(c->msgid, "H36090200001202405011000000001");
+    assert_string_equal(c->setl_time, "2024-05-01 10:00:00");
+    assert_string_equal(c->plan_code, "YCHMB");
+    assert_int_equal(c->plan_year, 2024);
+    assert_int_equal(c->plan_ver, 1);
+    assert_string_equal(c->stas, "paid");
+    assert_null(c->rea_code);
+    assert_int_equal(c->hmb_pay, 1210000);
+    assert_string_equal(c->hmbinfo,
+                        "<hmbinfo><hmb_stas>paid</hmb_stas></hmbinfo>");
+    assert_int_equal(c->liabs->nelts, 2);
+    r = &APR_ARRAY_IDX(c->liabs, 0, hmb_claim_liab_t);
+    assert_string_equal(r->liab_code, "inscope");
+    assert_string_equal(r->pool, "A");
+    assert_int_equal(r->deductible, 1500000);
+    assert_int_equal(r->cap, 100000000);
+    assert_int_equal(r->elig_amt, 2800000);
+    assert_int_equal(r->dedc_amt, 1500000);
+    assert_int_equal(r->pay_prop, 7000);
+    assert_int_equal(r->pay_amt, 910000);
+    r = &APR_ARRAY_IDX(c->liabs, 1, hmb_claim_liab_t);
+    assert_string_equal(r->liab_code, "outscope");
+    assert_int_equal(r->pay_prop, 6000);
+    assert_int_equal(r->pay_amt, 300000);
+    /* insurers in plan order, not alphabetical */
+    assert_int_equal(c->insurers->nelts, 3);
+    ins = &APR_ARRAY_IDX(c->insurers, 0, hmb_insurer_result_t);
+    assert_string_equal(ins->insurer_code, "PICC");
+    assert_int_equal(ins->share, 4000);
+    assert_int_equal(ins->pay_amt, 484000);
+    ins = &APR_ARRAY_IDX(c->insurers, 1, hmb_insurer_result_t);
+    assert_string_equal(ins->insurer_code, "CLIC");
+    assert_int_equal(ins->pay_amt, 423500);
+    ins = &APR_ARRAY_IDX(c->insurers, 2, hmb_insurer_result_t);
+    assert_string_equal(ins->insurer_code, "PAIC");
+    assert_int_equal(ins->pay_amt, 302500);
+
+    OK(hmb_ledger_find_claim(l, lp, 'R', "S2024050100001", &c));
+    assert_null(c);
+    OK(hmb_ledger_find_claim(l, lp, 'S', "no-such-setl", &c));
+    assert_null(c);
+    apr_pool_destroy(lp);
+}
+
+/* An ineligible claim: no plan, no rows, still recorded once. */
+static void test_claim_without_plan(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_claim_t c, *f = NULL;
+    const char *err;
+
+    memset(&c, 0, sizeof(c));
+    c.hmb_setl_id = "HMB-0100";
+    c.kind = 'S';
+    c.setl_id = "S-OUTSIDE";
+    c.psn_no = "P9";
+    c.stas = "ineligible";
+    c.rea_code = "outside_period";
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_record_claim(l, lp, &c));
+    OK(hmb_ledger_commit(l, lp));
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S-OUTSIDE", &f));
+    assert_non_null(f);
+    assert_null(f->plan_code);
+    assert_int_equal(f->plan_year, 0);
+    assert_string_equal(f->rea_code, "outside_period");
+    assert_int_equal(f->hmb_pay, 0);
+    assert_int_equal(f->liabs->nelts, 0);
+    assert_int_equal(f->insurers->nelts, 0);
+    assert_int_equal(raw_count(st, "hmb_total"), 0);
+
+    /* outside a transaction nothing is written */
+    c.setl_id = "S-OTHER";
+    err = hmb_ledger_record_claim(l, lp, &c);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "outside a transaction"));
+    err = hmb_ledger_lock_person(l, lp, "YCHMB", 2024, "P9");
+    assert_non_null(err);
+    assert_non_null(strstr(err, "outside a transaction"));
+    apr_pool_destroy(lp);
+}
+
+static void test_duplicate_refused(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_claim_t *c = claim_pair2(lp), *again, *found = NULL;
+    const char *before, *err;
+
+    record(l, lp, c);
+    before = totals_str(l, lp, PSN1, 2024);
+
+    /* the same settlement under a new claim id: UNIQUE (kind, setl_id) */
+    again = claim_pair2(lp);
+    again->hmb_setl_id = "HMB-0009";
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1));
+    err = hmb_ledger_record_claim(l, lp, again);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "ledger: insert hmb_claim: "));
+    assert_true(strstr(err, "UNIQUE") || strstr(err, "duplicate key"));
+    assert_null(strchr(err, '\n'));
+    /* the transaction is spoiled: commit refuses and rolls back */
+    err = hmb_ledger_commit(l, lp);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "rolled back"));
+    assert_null(l->trans);
+
+    /* the same claim id for another settlement: primary key */
+    again = claim_pair3(lp);
+    again->hmb_setl_id = "HMB-0001";
+    OK(hmb_ledger_begin(l, lp));
+    assert_non_null(hmb_ledger_record_claim(l, lp, again));
+    hmb_ledger_rollback(l, lp);
+    assert_null(l->trans);
+    hmb_ledger_rollback(l, lp);          /* harmless twice */
+
+    /* a failure at the very end (an insurer row) takes back the claim
+     * row and the totals already added in the same transaction */
+    again = claim_pair3(lp);
+    APR_ARRAY_IDX(again->insurers, 2, hmb_insurer_result_t).insurer_code
+        = NULL;
+    OK(hmb_ledger_begin(l, lp));
+    err = hmb_ledger_record_claim(l, lp, again);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "ledger: insert hmb_claim_insurer: "));
+    hmb_ledger_rollback(l, lp);
+
+    assert_string_equal(totals_str(l, lp, PSN1, 2024), before);
+    assert_int_equal(raw_count(st, "hmb_claim"), 1);
+    assert_int_equal(raw_count(st, "hmb_claim_liab"), 2);
+    assert_int_equal(raw_count(st, "hmb_claim_insurer"), 3);
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &found));
+    assert_non_null(found);
+    assert_string_equal(found->hmb_setl_id, "HMB-0001");
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024060100002", &found));
+    assert_null(found);
+
+    /* and the connection is fine afterwards */
+    record(l, lp, claim_pair3(lp));
+    assert_string_equal(totals_str(l, lp, PSN1, 2024),
+                        "inscope:3800000/1610000;outscope:2000000/300000;");
+    apr_pool_destroy(lp);
+}
+
+static void test_reversal(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_claim_t *r = NULL, *s = NULL;
+    const char *after3, *err;
+
+    /* pairs 2, 3, then 4 cancels 2: the totals are those of pair 3
+     * alone (10000.00 eligible, 7000.00 paid, nothing out of scope) */
+    after3 = "inscope:1000000/700000;outscope:0/0;";
+    record(l, lp, claim_pair2(lp));
+    record(l, lp, claim_pair3(lp));
+    record(l, lp, claim_pair4(lp));
+    assert_string_equal(totals_str(l, lp, PSN1, 2024), after3);
+
+    OK(hmb_ledger_find_claim(l, lp, 'R', "S2024050100001", &r));
+    assert_non_null(r);
+    assert_int_equal(r->kind, 'R');
+    assert_string_equal(r->reverses, "HMB-0001");
+    assert_string_equal(r->stas, "reversed");
+    assert_int_equal(r->hmb_pay, -1210000);
+    assert_int_equal(APR_ARRAY_IDX(r->liabs, 0, hmb_claim_liab_t).dedc_amt,
+                     -1500000);
+    assert_int_equal(APR_ARRAY_IDX(r->insurers, 1,
+                                   hmb_insurer_result_t).pay_amt, -423500);
+
+    /* the settlement itself is untouched */
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &s));
+    assert_non_null(s);
+    assert_int_equal(s->hmb_pay, 1210000);
+    assert_string_equal(s->stas, "paid");
+
+    /* a second cancellation of the same settlement is refused */
+    r = claim_pair4(lp);
+    r->hmb_setl_id = "HMB-0004";
+    OK(hmb_ledger_begin(l, lp));
+    err = hmb_ledger_record_claim(l, lp, r);
+    assert_non_null(err);
+    hmb_ledger_rollback(l, lp);
+    assert_string_equal(totals_str(l, lp, PSN1, 2024), after3);
+    assert_int_equal(raw_count(st, "hmb_claim"), 3);
+    apr_pool_destroy(lp);
+}
+
+/* Another process changes the schema under a connection whose
+ * statements are prepared: at most the next unit of work fails, then the
+ * connection recovers by itself. */
+static void test_schema_change_heals(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_claim_t *c = NULL;
+    const char *err;
+
+    record(l, lp, claim_pair2(lp));
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &c));
+    raw_exec(st, "CREATE INDEX hmb_test_msgid ON hmb_claim (msgid)");
+
+    err = hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &c);
+    if (err) {
+        assert_non_null(strstr(err, "schema has changed"));
+    }
+    c = NULL;
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &c));
+    assert_non_null(c);
+    assert_string_equal(c->hmb_setl_id, "HMB-0001");
+    /* writes recover as well */
+    raw_exec(st, "DROP INDEX hmb_test_msgid");
+    OK(hmb_ledger_begin(l, lp));
+    err = hmb_ledger_record_claim(l, lp, claim_pair3(lp));
+    if (err) {
+        assert_non_null(strstr(err, "schema has changed"));
+        hmb_ledger_rollback(l, lp);
+        record(l, lp, claim_pair3(lp));
+    }
+    else {
+        OK(hmb_ledger_commit(l, lp));
+    }
+    assert_string_equal(totals_str(l, lp, PSN1, 2024),
+                        "inscope:3800000/1610000;outscope:2000000/300000;");
+    apr_pool_destroy(lp);
+}
+
+static hmb_liability_t liab(const char *code)
+{
+    hmb_liability_t x;
+
+    memset(&x, 0, sizeof(x));
+    x.code = code;
+    return x;
+}
+
+static void test_read_ytd(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_plan_t plan;
+    hmb_ytd_t *y = NULL;
+    hmb_claim_t *c;
+
+    /* plan order differs from the alphabetical order of the rows */
+    memset(&plan, 0, sizeof(plan));
+    plan.code = "YCHMB";
+    plan.year = 2024;
+    plan.version = 2;
+    plan.liabilities = apr_array_make(lp, 3, sizeof(hmb_liability_t));
+    APR_ARRAY_PUSH(plan.liabilities, hmb_liability_t) = liab("outscope");
+    APR_ARRAY_PUSH(plan.liabilities, hmb_liability_t) = liab("drug");
+    APR_ARRAY_PUSH(plan.liabilities, hmb_liability_t) = liab("inscope");
+
+    OK(hmb_ledger_read_ytd(l, lp, &plan, PSN1, &y));
+    assert_non_null(y);
+    assert_int_equal(y->elig[0] + y->elig[1] + y->elig[2], 0);
+    assert_int_equal(y->plan_paid, 0);
+
+    record(l, lp, claim_pair2(lp));
+    record(l, lp, claim_pair3(lp));
+    /* a liability version 1 had and version 2 dropped */
+    c = claim_pair3(lp);
+    c->hmb_setl_id = "HMB-0005";
+    c->setl_id = "S-OLD";
+    c->hmb_pay = 12345;
+    c->liabs = apr_array_make(lp, 1, sizeof(hmb_claim_liab_t));
+    add_liab(c->liabs, "legacy", "C", 20000, 0, 6000, 12345);
+    record(l, lp, c);
+    /* other year, other person: not counted */
+    c = claim_pair2(lp);
+    c->hmb_setl_id = "HMB-0006";
+    c->setl_id = "S-2023";
+    c->plan_year = 2023;
+    record(l, lp, c);
+    c = claim_pair2(lp);
+    c->hmb_setl_id = "HMB-0007";
+    c->setl_id = "S-OTHER-PERSON";
+    c->psn_no = "36090000000000000002";
+    record(l, lp, c);
+
+    OK(hmb_ledger_read_ytd(l, lp, &plan, PSN1, &y));
+    assert_int_equal(y->elig[0], 2000000);          /* outscope */
+    assert_int_equal(y->paid[0], 300000);
+    assert_int_equal(y->elig[1], 0);                /* drug: nothing yet */
+    assert_int_equal(y->paid[1], 0);
+    assert_int_equal(y->elig[2], 3800000);          /* inscope */
+    assert_int_equal(y->paid[2], 1610000);
+    /* 9100 + 3000 + 7000 + 123.45 (legacy) */
+    assert_int_equal(y->plan_paid, 1910000 + 12345);
+
+    OK(hmb_ledger_read_ytd(l, lp, &plan, "36090000000000000002", &y));
+    assert_int_equal(y->paid[2], 910000);
+    assert_int_equal(y->plan_paid, 1210000);
+    plan.year = 2023;
+    OK(hmb_ledger_read_ytd(l, lp, &plan, PSN1, &y));
+    assert_int_equal(y->elig[2], 2800000);
+    assert_int_equal(y->plan_paid, 1210000);
+    apr_pool_destroy(lp);
+}
+
+static void test_transactions(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    apr_array_header_t *rows = apr_array_make(lp, 1,
+                                              sizeof(hmb_enrollment_t));
+    const char *err;
+
+    APR_ARRAY_PUSH(rows, hmb_enrollment_t) = enr("YCHMB", 2024, PSN1, NULL,
+                                                 0, 6900, 2);
+    OK(hmb_ledger_import_enrollments(l, lp, rows, NULL));
+
+    err = hmb_ledger_commit(l, lp);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "without a transaction"));
+
+    OK(hmb_ledger_begin(l, lp));
+    err = hmb_ledger_begin(l, lp);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "already open"));
+    /* an import needs its own transaction */
+    assert_non_null(hmb_ledger_import_enrollments(l, lp, rows, NULL));
+    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1));
+    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, "not-enrolled"));
+    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1));
+    OK(hmb_ledger_commit(l, lp));
+    assert_string_equal(raw_value(st, "SELECT lock_seq FROM hmb_enrollment"
+                                      " WHERE psn_no = '" PSN1 "'"), "2");
+
+    /* rolled back work leaves no trace */
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1));
+    OK(hmb_ledger_record_claim(l, lp, claim_pair2(lp)));
+    hmb_ledger_rollback(l, lp);
+    assert_string_equal(raw_value(st, "SELECT lock_seq FROM hmb_enrollment"
+                                      " WHERE psn_no = '" PSN1 "'"), "2");
+    assert_int_equal(raw_count(st, "hmb_claim"), 0);
+    assert_string_equal(totals_str(l, lp, PSN1, 2024), "");
+    apr_pool_destroy(lp);
+}
+
+#define T(f, s) cmocka_unit_test_setup_teardown(f, s, teardown)
+#define ALL(s) \
+    T(test_schema_created_once, s), \
+    T(test_wrapped_connection, s), \
+    T(test_bad_specs, s), \
+    T(test_reopen_keeps_data, s), \
+    T(test_enrollment_import, s), \
+    T(test_get_enrollment, s), \
+    T(test_record_claim_and_totals, s), \
+    T(test_claim_without_plan, s), \
+    T(test_duplicate_refused, s), \
+    T(test_reversal, s), \
+    T(test_read_ytd, s), \
+    T(test_transactions, s), \
+    T(test_schema_change_heals, s)
+
+int main(void)
+{
+    const struct CMUnitTest sqlite_tests[] = { ALL(setup_sqlite) };
+    const struct CMUnitTest pgsql_tests[] = { ALL(setup_pgsql) };
+    int failed;
+
+    /* cmocka writes to stdout and stderr: keep them in order in logs */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    apr_initialize();
+    atexit(apr_terminate);
+    /* PostgreSQL first, so that the closing summary is SQLite's, which
+     * always runs; each PostgreSQL case is skipped unless HMB_TEST_PGSQL
+     * names a database. */
+    failed = cmocka_run_group_tests_name("ledger-pgsql", pgsql_tests,
+                                         NULL, NULL);
+    failed += cmocka_run_group_tests_name("ledger-sqlite", sqlite_tests,
+                                          NULL, NULL);
+    return failed ? 1 : 0;
+}
