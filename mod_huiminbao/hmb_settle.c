@@ -75,7 +75,7 @@ static hmb_settle_result_t *hmb_defer(hmb_job_t *j, const char *reason)
 static hmb_settle_result_t *hmb_ledger_failed(hmb_job_t *j, const char *err)
 {
     hmb_ledger_rollback(j->ctx->ledger, j->p);
-    return hmb_defer(j, apr_pstrcat(j->p, "ledger: ", err, NULL));
+    return hmb_defer(j, err);
 }
 
 /* The plan the person is enrolled in among those whose period contains
@@ -182,7 +182,7 @@ static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
     if ((err = hmb_pick_plan(j, &plan, &enr)) != NULL
         || (enr && (err = hmb_ledger_read_ytd(j->ctx->ledger, j->p, plan,
                                               j->rs->psn_no, &ytd)))) {
-        return hmb_defer(j, apr_pstrcat(j->p, "ledger: ", err, NULL));
+        return hmb_defer(j, err);
     }
     memset(&in, 0, sizeof(in));
     in.tx = HMB_TX_PRESETTLE;
@@ -219,7 +219,7 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
 
     *retry = 0;
     if ((err = hmb_ledger_begin(l, j->p)) != NULL) {
-        return hmb_defer(j, apr_pstrcat(j->p, "ledger: ", err, NULL));
+        return hmb_defer(j, err);
     }
     if ((err = hmb_pick_plan(j, &plan, &enr)) != NULL) {
         return hmb_ledger_failed(j, err);
@@ -264,7 +264,7 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
         != NULL) {
         hmb_ledger_rollback(l, j->p);
         *retry = 1;
-        j->res->reason = apr_pstrcat(j->p, "ledger: ", err, NULL);
+        j->res->reason = err;
         return NULL;
     }
     if ((err = hmb_ledger_commit(l, j->p)) != NULL) {
@@ -319,7 +319,7 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
     int i, k;
 
     if ((err = hmb_ledger_begin(l, j->p)) != NULL) {
-        return hmb_defer(j, apr_pstrcat(j->p, "ledger: ", err, NULL));
+        return hmb_defer(j, err);
     }
     if ((err = hmb_ledger_find_claim(l, j->p, 'S', orig, &claim)) != NULL) {
         return hmb_ledger_failed(j, err);
