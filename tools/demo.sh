@@ -33,6 +33,10 @@ mkdir -p "$run/ledger" "$run/spool" "$run/out"
 echo "== ledger: $run/ledger/ledger.db (SQLite), enrollments from conf/enroll-sample.csv"
 "$build/hmbctl" --ledger "sqlite3:$run/ledger/ledger.db" \
     enroll "$top/conf/enroll-sample.csv"
+# httpd's children run as www-data when started as root
+if [ "$(id -u)" -eq 0 ]; then
+    chown -R www-data:www-data "$run/ledger" "$run/spool"
+fi
 
 echo "== sample upstream settlement service on 127.0.0.1:$up_port"
 setsid "$build/tests/integration/hmb_upstream" --listen "127.0.0.1:$up_port" \
@@ -84,7 +88,7 @@ echo "== the ledger after these (hmbctl totals) for 36090000000000000001:"
 cat <<MSG
 
 The demo is running: httpd on http://127.0.0.1:$port/fsi/api (error log
-$run/error.log), the sample upstream on 127.0.0.1:$up_port, responses in
+$run/logs/error_log), the sample upstream on 127.0.0.1:$up_port, responses in
 $run/out/. Try:
   curl -s --data-binary @conf/demo/requests/01-enrolled.req.xml http://127.0.0.1:$port/fsi/api/2304
 Stop it with:
