@@ -1,0 +1,180 @@
+/* hmb_bench: what one message costs, as figures side by side in one run
+ * (never asserted). Each stage is timed over many iterations and shown as
+ * microseconds per message and as a ratio to libxml2's bare parse of the
+ * same bytes, so machine speed cancels out. For instruction counts:
+ *   valgrind --tool=callgrind tools/hmb_bench SRCDIR 200 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include "hmb_engine.h"
+#include "hmb_hmbinfo.h"
+#include "hmb_message.h"
+#include "hmb_plan.h"
+#include "hmb_settle.h"
+#include "hmb_xml.h"
+
+typedef struct {
+    const char *name;
+    const char *buf;
+    apr_size_t len;
+} sample_t;
+
+static double per_message_us(apr_time_t t, int n)
+{
+    return (double)t / (double)n;
+}
+
+static void die(const char *what, const char *err)
+{
+    fprintf(stderr, "hmb_bench: %s: %s\n", what, err);
+    exit(1);
+}
+
+static char *slurp(apr_pool_t *p, const char *path, apr_size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (!f) {
+        die(path, "cannot open");
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = apr_palloc(p, (apr_size_t)n + 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        die(path, "short read");
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = (apr_size_t)n;
+    return buf;
+}
+
+/* The worked example's settlement with `lines` fee-detail lines. */
+static sample_t big_sample(apr_pool_t *p, const char *small, int lines)
+{
+    const char *at = strstr(small, "</output>");
+    apr_array_header_t *parts = apr_array_make(p, lines + 3, sizeof(char *));
+    sample_t s;
+    int i;
+
+    *(const char **)apr_array_push(parts) =
+        apr_pstrmemdup(p, small, (apr_size_t)(at - small));
+    for (i = 0; i < lines; i++) {
+        *(const char **)apr_array_push(parts) = apr_psprintf(p,
+            "    <feedetail><feedetl_sn>%d</feedetl_sn>"
+            "<med_list_codg>%s</med_list_codg><medins_list_codg>H%06d"
+            "</medins_list_codg><det_item_fee_sumamt>120.00"
+            "</det_item_fee_sumamt><cnt>1</cnt><pric>120.00</pric>"
+            "<fulamt_ownpay_amt>%s</fulamt_ownpay_amt><overlmt_amt>0.00"
+            "</overlmt_amt><chrgitm_lv>03</chrgitm_lv></feedetail>\n",
+            i + 1, i % 7 == 0 ? "XL01XCP135B002010101832"
+                              : "XL01CDZ025B002010100421", i,
+            i % 3 ? "0.00" : "120.00");
+    }
+    *(const char **)apr_array_push(parts) = at;
+    s.name = apr_psprintf(p, "%d fee lines", lines);
+    s.buf = apr_array_pstrcat(p, parts, '\0');
+    s.len = strlen(s.buf);
+    return s;
+}
+
+int main(int argc, const char *const *argv)
+{
+    const char *src = argc > 1 ? argv[1] : ".";
+    int n = argc > 2 ? atoi(argv[2]) : 2000;
+    apr_pool_t *root, *p;
+    hmb_plan_t *plan;
+    hmb_enrollment_t enr;
+    sample_t samples[2];
+    const char *err;
+    int s, i;
+
+    apr_app_initialize(&argc, &argv, NULL);
+    apr_pool_create(&root, NULL);
+    hmb_xml_init();
+    if ((err = hmb_plan_load(root, apr_pstrcat(root, src,
+                             "/conf/plans/yichun-2024.xml", NULL), &plan))) {
+        die("plan", err);
+    }
+    memset(&enr, 0, sizeof(enr));
+    enr.plan_code = plan->code;
+    enr.plan_year = plan->year;
+    enr.psn_no = "36090000000000000001";
+    enr.cover_from = plan->from;
+
+    samples[0].name = "worked example 2";
+    samples[0].buf = slurp(root, apr_pstrcat(root, src,
+                           "/tests/fixtures/worked-example/2.resp.xml", NULL),
+                           &samples[0].len);
+    samples[1] = big_sample(root, samples[0].buf, 400);
+
+    printf("%-18s %8s  %12s %12s %12s %12s\n", "message", "bytes",
+           "xml parse", "+fields", "+engine", "+hmbinfo");
+    for (s = 0; s < 2; s++) {
+        const sample_t *m = &samples[s];
+        apr_time_t t[4] = {0, 0, 0, 0}, t0;
+        int iters = s == 0 ? n : n / 10 + 1;
+
+        for (i = 0; i < iters; i++) {
+            xmlDocPtr doc;
+            hmb_response_t *resp;
+            hmb_engine_input_t in;
+            hmb_decision_t *d;
+            hmb_hmbinfo_ctx_t hc;
+            apr_size_t out_len;
+            const char *info;
+
+            apr_pool_create(&p, root);
+            t0 = apr_time_now();
+            if ((err = hmb_xml_parse(p, "bench", m->buf, m->len,
+                                     HMB_XML_MAX_DEPTH, &doc))) {
+                die(m->name, err);
+            }
+            t[0] += apr_time_now() - t0;
+            apr_pool_clear(p);
+
+            t0 = apr_time_now();
+            if ((err = hmb_response_parse(p, m->buf, m->len, 0, &resp))) {
+                die(m->name, err);
+            }
+            t[1] += apr_time_now() - t0;
+
+            t0 = apr_time_now();
+            memset(&in, 0, sizeof(in));
+            in.tx = HMB_TX_SETTLE;
+            in.plan = plan;
+            in.enrollment = &enr;
+            in.resp = resp;
+            d = hmb_engine_decide(p, &in);
+            t[2] += apr_time_now() - t0;
+
+            t0 = apr_time_now();
+            memset(&hc, 0, sizeof(hc));
+            hc.setl_id = resp->setl_id;
+            hc.mdtrt_id = resp->mdtrt_id;
+            info = hmb_hmbinfo_render(p, d, &hc);
+            hmb_splice(p, m->buf, m->len, resp->splice_at, info, &out_len);
+            t[3] += apr_time_now() - t0;
+            apr_pool_destroy(p);
+        }
+        printf("%-18s %8lu  %9.1f us %9.1f us %9.1f us %9.1f us\n", m->name,
+               (unsigned long)m->len, per_message_us(t[0], iters),
+               per_message_us(t[1], iters), per_message_us(t[2], iters),
+               per_message_us(t[3], iters));
+        printf("%-18s %8s  %12s %11.2fx %11.2fx %11.2fx\n", "  ratio to parse",
+               "", "1.00x", (double)t[1] / (double)t[0],
+               (double)t[2] / (double)t[0], (double)t[3] / (double)t[0]);
+    }
+    printf("(+fields: hmb_response_parse, which includes the XML parse and "
+           "the splice scan; +engine and +hmbinfo: that stage alone)\n");
+    apr_pool_destroy(root);
+    apr_terminate();
+    return 0;
+}
