@@ -13,7 +13,7 @@
 #include "hmb_enroll.h"
 #include "hmb_engine.h"
 
-#define HMB_LEDGER_SCHEMA_VERSION 1
+#define HMB_LEDGER_SCHEMA_VERSION 2
 
 typedef struct {
     const apr_dbd_driver_t *driver;

@@ -280,6 +280,8 @@ static apr_status_t hmb_send(ap_filter_t *f, hmb_req_ctx_t *ctx,
 static hmb_ledger_t *hmb_acquire_ledger(request_rec *r)
 {
     ap_dbd_t *dbd;
+    hmb_ledger_t *l;
+    const char *err;
 
     if (!hmb_dbd_acquire) {
         return NULL;
@@ -288,8 +290,19 @@ static hmb_ledger_t *hmb_acquire_ledger(request_rec *r)
     if (!dbd) {
         return NULL;
     }
-    return hmb_ledger_wrap(r->pool, dbd->driver, dbd->handle, dbd->prepared,
-                           dbd->pool);
+    l = hmb_ledger_wrap(r->pool, dbd->driver, dbd->handle, dbd->prepared,
+                        dbd->pool);
+    /* A ledger left by an older build is migrated by the first connection
+     * that meets it, as hmbctl's would be; after that this is a flag kept
+     * with the connection. Without it, statements written for the new
+     * schema would fail on the old one until an operator ran hmbctl. */
+    if ((err = hmb_ledger_ensure_schema(l, r->pool)) != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, HMBLOGNO(00316)
+                      "ledger unavailable: %s",
+                      ap_escape_logitem(r->pool, err));
+        return NULL;
+    }
+    return l;
 }
 
 static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)

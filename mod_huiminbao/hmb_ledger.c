@@ -89,8 +89,39 @@ static const char *const hmb_migration_1[] = {
     NULL
 };
 
+/* Version 2: the order in which a person's claims were decided.
+ * psn_seq is 1 + the number of claims already recorded for the same
+ * person, plan code and year, assigned inside the settlement's
+ * transaction under the person's lock, so the database itself says in
+ * which order they were serialized (no SERIAL or AUTOINCREMENT: neither
+ * is portable, and neither would follow the lock). Claims recorded
+ * before this version get theirs from created_at (second resolution),
+ * a settlement before a reversal of the same second, then hmb_setl_id.
+ * The unique index turns any two claims that were not serialized into a
+ * failed insert instead of a silent tie; claims priced by no plan have a
+ * NULL plan_code, which a unique index never compares. */
+static const char *const hmb_migration_2[] = {
+    "ALTER TABLE hmb_claim ADD COLUMN psn_seq INTEGER",
+
+    "UPDATE hmb_claim SET psn_seq = ("
+    "SELECT COUNT(*) FROM hmb_claim o"
+    " WHERE o.psn_no = hmb_claim.psn_no"
+    " AND COALESCE(o.plan_code, '') = COALESCE(hmb_claim.plan_code, '')"
+    " AND COALESCE(o.plan_year, 0) = COALESCE(hmb_claim.plan_year, 0)"
+    " AND (o.created_at < hmb_claim.created_at"
+    " OR (o.created_at = hmb_claim.created_at"
+    " AND (o.kind > hmb_claim.kind"
+    " OR (o.kind = hmb_claim.kind"
+    " AND o.hmb_setl_id <= hmb_claim.hmb_setl_id)))))",
+
+    "CREATE UNIQUE INDEX IF NOT EXISTS hmb_claim_psn_seq"
+    " ON hmb_claim (psn_no, plan_code, plan_year, psn_seq)",
+    NULL
+};
+
 static const char *const *const hmb_migrations[] = {
-    hmb_migration_1
+    hmb_migration_1,
+    hmb_migration_2
 };
 
 #define HMB_NMIGRATIONS \
@@ -148,10 +179,13 @@ static const struct {
     {"hmb_claim_insert",
      "INSERT INTO hmb_claim (hmb_setl_id, kind, setl_id, reverses, psn_no,"
      " mdtrt_id, fixmedins_code, msgid, setl_time, plan_code, plan_year,"
-     " plan_ver, stas, rea_code, hmb_pay, hmbinfo, created_at)"
+     " plan_ver, stas, rea_code, hmb_pay, hmbinfo, created_at, psn_seq)"
      " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
      " CAST(%s AS INTEGER), CAST(%s AS INTEGER), %s, %s,"
-     " CAST(%s AS BIGINT), %s, %s)"},
+     " CAST(%s AS BIGINT), %s, %s,"
+     " (SELECT 1 + COUNT(*) FROM hmb_claim"
+     " WHERE psn_no = %s AND COALESCE(plan_code, '') = COALESCE(%s, '')"
+     " AND COALESCE(plan_year, 0) = COALESCE(CAST(%s AS INTEGER), 0)))"},
     {"hmb_liab_insert",
      "INSERT INTO hmb_claim_liab (hmb_setl_id, seq, liab_code, pool,"
      " deductible, cap, elig_amt, dedc_amt, pay_prop, pay_amt)"
@@ -194,6 +228,8 @@ static const struct {
  * follow the connection whoever opened it. */
 #define HMB_KEY_CONN_SETUP "hmb_ledger_conn_setup"
 #define HMB_KEY_SCHEMA_OK  "hmb_ledger_schema_ok"
+#define HMB_KEY_PG_TRANS   "hmb_ledger_pg_trans"
+#define HMB_KEY_OWN_CONN   "hmb_ledger_own_conn"
 
 static int ledger_is_sqlite(const hmb_ledger_t *l)
 {
@@ -308,7 +344,14 @@ static const char *ledger_conn_setup(hmb_ledger_t *l, apr_pool_t *p)
     if (done) {
         return NULL;
     }
-    if (ledger_is_sqlite(l)) {
+    /* Only on a connection of our own (hmbctl's): apr_dbd_sqlite3 holds
+     * one process-wide mutex around every sqlite3_step, so in a threaded
+     * server SQLite's own busy wait would keep that mutex while the
+     * writer it waits for (another thread of the same process) needs it
+     * to finish: every settlement in the child stalls. There apr_dbd's
+     * retries, which release the mutex while they sleep, are the wait. */
+    apr_pool_userdata_get(&done, HMB_KEY_OWN_CONN, l->pool);
+    if (ledger_is_sqlite(l) && done) {
         /* apr_dbd retries SQLITE_BUSY only 15 x 100 ms; let SQLite itself
          * wait for a writer in another process before giving up. */
         err = ledger_select_all(l, p, "set busy_timeout",
@@ -536,6 +579,7 @@ const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
     apr_pool_cleanup_register(cp, conn, ledger_close,
                               apr_pool_cleanup_null);
 
+    apr_pool_userdata_setn((void *)1, HMB_KEY_OWN_CONN, NULL, cp);
     *l = hmb_ledger_wrap(cp, driver, handle, apr_hash_make(cp), cp);
     err = hmb_ledger_ensure_schema(*l, p);
     if (err) {
@@ -673,14 +717,34 @@ const char *hmb_ledger_ensure_schema(hmb_ledger_t *l, apr_pool_t *p)
 const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans = NULL;
+    apr_pool_t *tp = p;
+    void *spare = NULL;
     const char *err;
-    int rv;
+    int rv, pgsql = !ledger_is_sqlite(l);
 
     if (l->trans) {
         return "ledger: a transaction is already open on this connection";
     }
-    /* The pgsql driver dereferences a NULL transaction when BEGIN fails;
-     * a broken connection is the usual cause, so mend it first. */
+    /* The pgsql driver (apr-util 1.6) writes through *trans when BEGIN
+     * gets an error back, but allocates it only on success: with NULL on
+     * entry, a server that has just shut down (it answers with an error
+     * before closing) crashes the process. The API accepts a transaction
+     * to reuse, so each connection keeps the one its first BEGIN made,
+     * allocated in the connection's pool. Before that first BEGIN a
+     * trivial query makes a connection the server has dropped show as
+     * broken, so that check_conn resets it instead. */
+    if (pgsql) {
+        apr_pool_userdata_get(&spare, HMB_KEY_PG_TRANS, l->pool);
+        trans = spare;
+        tp = l->pool;
+        if (!trans) {
+            apr_array_header_t *v;
+
+            /* a failure here is what check_conn then sees */
+            ledger_select_all(l, p, "probe connection", "SELECT 1", &v);
+        }
+    }
+    /* A broken connection is mended (or reported) before BEGIN. */
     if (apr_dbd_check_conn(l->driver, p, l->handle) != APR_SUCCESS) {
         return apr_psprintf(p, "ledger: connection lost: %s",
                             ledger_dbd_error(l, p, -1));
@@ -688,7 +752,10 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
-    rv = apr_dbd_transaction_start(l->driver, p, l->handle, &trans);
+    rv = apr_dbd_transaction_start(l->driver, tp, l->handle, &trans);
+    if (pgsql && trans && !spare) {
+        apr_pool_userdata_setn(trans, HMB_KEY_PG_TRANS, NULL, l->pool);
+    }
     if (rv) {
         err = ledger_fail(l, p, "begin transaction", rv);
         if (trans) {
@@ -864,7 +931,7 @@ const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
 const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
-    const char *args[17];
+    const char *args[20];
     const char *kind, *year = NULL, *ver = NULL;
     const char *err;
     int i;
@@ -904,6 +971,10 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     args[14] = ledger_fen_str(p, c->hmb_pay);
     args[15] = c->hmbinfo;
     args[16] = ledger_now(p);
+    /* psn_seq: counted under the person's lock, taken by the caller */
+    args[17] = c->psn_no;
+    args[18] = c->plan_code;
+    args[19] = year;
     if ((err = ledger_exec(l, p, "insert hmb_claim", STMT_CLAIM_INSERT, NULL,
                            args))) {
         return err;

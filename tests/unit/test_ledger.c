@@ -64,6 +64,46 @@ static const char *raw_value(lt_state_t *st, const char *sql)
     return v;
 }
 
+/* A script of statements, each ending with ";" at the end of a line,
+ * on one connection (SQLite's driver runs one statement per call). */
+static void raw_script(lt_state_t *st, const char *path)
+{
+    const apr_dbd_driver_t *drv;
+    apr_dbd_t *h = raw_open(st, &drv);
+    char *text = hmb_test_slurp(st->pool, path, NULL);
+    char *stmt = NULL, *line, *save = NULL;
+
+    for (line = apr_strtok(text, "\n", &save); line;
+         line = apr_strtok(NULL, "\n", &save)) {
+        apr_size_t n = strlen(line);
+
+        if (!strncmp(line, "--", 2) || !n) {
+            continue;
+        }
+        stmt = stmt ? apr_pstrcat(st->pool, stmt, " ", line, NULL) : line;
+        if (line[n - 1] == ';') {
+            int rows = 0, rv = apr_dbd_query(drv, h, &rows, stmt);
+            if (rv) {
+                fail_msg("%s: %s", stmt, apr_dbd_error(drv, h, rv));
+            }
+            stmt = NULL;
+        }
+    }
+    apr_dbd_close(drv, h);
+    assert_null(stmt);
+}
+
+/* The status of one statement, for those that must fail. */
+static int raw_try(lt_state_t *st, const char *sql)
+{
+    const apr_dbd_driver_t *drv;
+    apr_dbd_t *h = raw_open(st, &drv);
+    int n = 0, rv = apr_dbd_query(drv, h, &n, sql);
+
+    apr_dbd_close(drv, h);
+    return rv;
+}
+
 static int raw_count(lt_state_t *st, const char *table)
 {
     return atoi(raw_value(st, apr_psprintf(st->pool,
@@ -321,7 +361,7 @@ static void test_schema_created_once(void **state)
     assert_non_null(l->driver_name);
     assert_string_equal(l->driver_name, st->driver);
     assert_string_equal(raw_value(st, "SELECT value FROM hmb_meta"
-                                      " WHERE name = 'schema_version'"), "1");
+                                      " WHERE name = 'schema_version'"), "2");
     for (i = 0; i < 6; i++) {
         assert_int_equal(raw_count(st, tables[i]), i == 0 ? 1 : 0);
     }
@@ -443,7 +483,7 @@ static void test_reopen_keeps_data(void **state)
     assert_string_equal(totals_str(l, lp, PSN1, 2024),
                         "inscope:2800000/910000;outscope:2000000/300000;");
     assert_string_equal(raw_value(st, "SELECT value FROM hmb_meta"
-                                      " WHERE name = 'schema_version'"), "1");
+                                      " WHERE name = 'schema_version'"), "2");
     apr_pool_destroy(lp);
 }
 
@@ -944,6 +984,118 @@ static void test_transactions(void **state)
     apr_pool_destroy(lp);
 }
 
+static const char *psn_seq_of(lt_state_t *st, const char *hmb_setl_id)
+{
+    return raw_value(st, apr_psprintf(st->pool, "SELECT psn_seq FROM"
+                                      " hmb_claim WHERE hmb_setl_id = '%s'",
+                                      hmb_setl_id));
+}
+
+/* psn_seq numbers each person's claims of one plan code and year in the
+ * order they were recorded: 1, 2, 3... A claim priced by no plan counts
+ * among the person's other claims without a plan. */
+static void test_psn_seq(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_claim_t *c, none;
+
+    record(l, lp, claim_pair3(lp));
+    record(l, lp, claim_pair2(lp));
+    record(l, lp, claim_pair4(lp));
+    assert_string_equal(psn_seq_of(st, "HMB-0002"), "1");
+    assert_string_equal(psn_seq_of(st, "HMB-0001"), "2");
+    assert_string_equal(psn_seq_of(st, "HMB-0003"), "3");
+
+    /* another year and another person start again at 1 */
+    c = claim_pair2(lp);
+    c->hmb_setl_id = "HMB-2023";
+    c->setl_id = "S-2023";
+    c->plan_year = 2023;
+    record(l, lp, c);
+    assert_string_equal(psn_seq_of(st, "HMB-2023"), "1");
+    c = claim_pair2(lp);
+    c->hmb_setl_id = "HMB-P2";
+    c->setl_id = "S-P2";
+    c->psn_no = "36090000000000000002";
+    record(l, lp, c);
+    assert_string_equal(psn_seq_of(st, "HMB-P2"), "1");
+
+    memset(&none, 0, sizeof(none));
+    none.hmb_setl_id = "HMB-NONE";
+    none.kind = 'S';
+    none.setl_id = "S-NONE";
+    none.psn_no = PSN1;
+    none.stas = "ineligible";
+    none.rea_code = "outside_period";
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_record_claim(l, lp, &none));
+    OK(hmb_ledger_commit(l, lp));
+    assert_string_equal(psn_seq_of(st, "HMB-NONE"), "1");
+
+    /* two claims of one person with the same number are refused */
+    assert_int_not_equal(raw_try(st, "INSERT INTO hmb_claim (hmb_setl_id,"
+                                 " kind, setl_id, psn_no, plan_code,"
+                                 " plan_year, stas, hmb_pay, created_at,"
+                                 " psn_seq) VALUES ('HMB-X', 'S', 'S-X', '"
+                                 PSN1 "', 'YCHMB', 2024, 'paid', 0,"
+                                 " '2024-01-01T00:00:00Z', 3)"), 0);
+    assert_int_equal(raw_count(st, "hmb_claim"), 6);
+    apr_pool_destroy(lp);
+}
+
+/* A ledger written by schema version 1 is brought to version 2 when it
+ * is opened: psn_seq is filled in from the order the claims were
+ * recorded, and nothing else changes. */
+static void test_migrate_v1(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l;
+    hmb_claim_t *c = NULL;
+
+    if (!st->spec) {
+        skip();
+    }
+    raw_script(st, HMB_FIXTURE("shared/ledger-v1.sql"));
+    assert_string_equal(raw_value(st, "SELECT value FROM hmb_meta"
+                                      " WHERE name = 'schema_version'"), "1");
+    l = lt_open(st, &lp);
+    assert_string_equal(raw_value(st, "SELECT value FROM hmb_meta"
+                                      " WHERE name = 'schema_version'"), "2");
+    /* created 05-01 02:00:00, then two in the same second: the
+     * settlement before the reversal, whatever their ids */
+    assert_string_equal(psn_seq_of(st, "HMB-S0001"), "1");
+    assert_string_equal(psn_seq_of(st, "HMB-S0002"), "2");
+    assert_string_equal(psn_seq_of(st, "HMBR-S0001"), "3");
+    assert_string_equal(psn_seq_of(st, "HMB-S0100"), "1");
+    assert_string_equal(psn_seq_of(st, "HMB-S0101"), "1");
+    assert_int_equal(raw_count(st, "hmb_claim"), 5);
+    assert_int_equal(raw_count(st, "hmb_claim_liab"), 7);
+    assert_string_equal(totals_str(l, lp, PSN1, 2024),
+                        "inscope:1000000/700000;outscope:0/0;");
+    OK(hmb_ledger_find_claim(l, lp, 'R', "S0001", &c));
+    assert_non_null(c);
+    assert_string_equal(c->reverses, "HMB-S0001");
+    assert_int_equal(c->hmb_pay, -1210000);
+    assert_string_equal(raw_value(st, "SELECT lock_seq FROM hmb_enrollment"
+                                      " WHERE psn_no = '" PSN1 "'"), "3");
+
+    /* the next claim goes on from the migrated numbers */
+    record(l, lp, claim_pair3(lp));
+    assert_string_equal(psn_seq_of(st, "HMB-0002"), "4");
+    assert_string_equal(totals_str(l, lp, PSN1, 2024),
+                        "inscope:2000000/1400000;outscope:0/0;");
+    apr_pool_destroy(lp);
+
+    /* opened again: already version 2, nothing runs twice */
+    l = lt_open(st, &lp);
+    assert_string_equal(psn_seq_of(st, "HMB-0002"), "4");
+    assert_int_equal(raw_count(st, "hmb_claim"), 6);
+    apr_pool_destroy(lp);
+}
+
 #define T(f, s) cmocka_unit_test_setup_teardown(f, s, teardown)
 #define ALL(s) \
     T(test_schema_created_once, s), \
@@ -958,6 +1110,8 @@ static void test_transactions(void **state)
     T(test_reversal, s), \
     T(test_read_ytd, s), \
     T(test_transactions, s), \
+    T(test_psn_seq, s), \
+    T(test_migrate_v1, s), \
     T(test_schema_change_heals, s)
 
 int main(void)

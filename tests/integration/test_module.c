@@ -1,0 +1,1957 @@
+/* Integration: mod_huiminbao in Debian's apache2.
+ *
+ * Group setup: a SQLite ledger seeded with `hmbctl enroll` and given to
+ * the children's user, the sample upstream twice (canned fixtures from
+ * tests/fixtures/module/upstream, and the load template), and apache2
+ * started by harness.sh with the module, four plans, a spool and mod_dbd.
+ * A second port is served by a virtual host whose ledger cannot be
+ * opened: that is where settlements are deferred to the spool.
+ * Teardown stops everything, whatever happened in the tests.
+ *
+ * The tests share one server and one ledger and run in order; each uses
+ * persons of its own (tests/fixtures/module/README.md), so the amounts
+ * each one expects depend only on its own messages.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "../unit/hmb_test.h"
+#include "hmb_http.h"
+
+#include <apr_hash.h>
+#include <apr_lib.h>
+#include <apr_thread_proc.h>
+
+#define UPSTREAM_BIN  HMB_BUILDDIR "/tests/integration/hmb_upstream"
+#define HMBCTL_BIN    HMB_BUILDDIR "/hmbctl"
+#define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
+#define HARNESS       HMB_SRCDIR "/tests/integration/harness.sh"
+#define MOD_FIXTURES  HMB_FIXTURE("module")
+#define UP_DIR        MOD_FIXTURES "/upstream"
+#define LOAD_DIR      HMB_FIXTURE("upstream-load")
+#define ENROLL_CSV    MOD_FIXTURES "/enroll.csv"
+#define PLAN_2024     HMB_EXAMPLE("plan.xml")
+#define PLAN_2025     MOD_FIXTURES "/plans/yichun-2025.xml"
+#define PLAN_LOAD     MOD_FIXTURES "/plans/load-2024.xml"
+#define PLAN_GRACE1   MOD_FIXTURES "/plans/grace-v1.xml"
+#define PLAN_GRACE2   MOD_FIXTURES "/plans/grace-v2.xml"
+#define PLAN_BAD      MOD_FIXTURES "/plans/bad-ratio.xml"
+#define HTTPD_USER    "www-data"
+
+typedef struct {
+    apr_pool_t *pool;
+    const char *rundir;
+    const char *ledger;             /* the live SQLite file */
+    const char *grace_plan;         /* rewritten by the graceful test */
+    apr_port_t port;                /* main server */
+    apr_port_t port_noledger;       /* the virtual host without a ledger */
+    apr_port_t up_port;
+    apr_port_t load_port;
+    apr_proc_t up_proc;
+    apr_proc_t load_proc;
+    int httpd_started;
+    int as_root;
+    int cmd_seq;
+    /* httpd's answers to the worked example, for the hmbctl comparison */
+    const char *we_body[5];
+    apr_size_t we_len[5];
+    const char *we_dup_body;
+    apr_size_t we_dup_len;
+} mod_env_t;
+
+static mod_env_t env;
+static char rundir_left[512];
+
+#define assert_no_error(why) \
+    do { const char *w_ = (why); if (w_) fail_msg("%s", w_); } while (0)
+
+/* assert_string_equal that says which value was missing rather than
+ * crashing on NULL. */
+#define assert_str(got, want) \
+    do { \
+        const char *g_ = (got); \
+        if (!g_) { \
+            fail_msg("%s: missing, want '%s'", #got, (want)); \
+        } \
+        assert_string_equal(g_, (want)); \
+    } while (0)
+
+/* --- processes ---------------------------------------------------------- */
+
+static const char *start_upstream(const char *fixtures, const char *name,
+                                  apr_port_t port, apr_proc_t *proc)
+{
+    apr_pool_t *p = env.pool;
+    const char *argv[] = {
+        UPSTREAM_BIN,
+        "--listen", apr_psprintf(p, "127.0.0.1:%d", (int)port),
+        "--fixtures", fixtures,
+        "--pidfile", apr_psprintf(p, "%s/%s.pid", env.rundir, name),
+        "--log", apr_psprintf(p, "%s/logs/%s.log", env.rundir, name),
+        /* gone by itself should all else fail */
+        "--max-seconds", "600", "--exit-with-parent",
+        NULL
+    };
+    const char *why = hmb_it_spawn(p, argv, proc);
+
+    if (!why && (why = hmb_it_wait_port(port, apr_time_from_sec(5)))) {
+        hmb_it_stop(proc, apr_time_from_sec(2));
+        proc->pid = 0;
+    }
+    return why;
+}
+
+static const char *harness(const char *cmd, const char *extra)
+{
+    const char *argv[] = {
+        "/bin/bash", HARNESS, cmd, env.rundir,
+        NULL, NULL, NULL
+    };
+
+    if (!strcmp(cmd, "start")) {
+        argv[4] = apr_psprintf(env.pool, "%d", (int)env.port);
+        argv[5] = extra;
+    }
+    return hmb_it_run(env.pool, argv, apr_time_from_sec(30));
+}
+
+/* Run argv with its stdout and stderr in *out; returns the exit status
+ * (-1 when it could not be run). With as_httpd_user and when we are
+ * root, it runs as the children's user: a root-owned WAL or journal file
+ * next to the live ledger would lock the children out of it. */
+static int run_cmd(apr_pool_t *p, int as_httpd_user, const char *const *argv,
+                   char **out)
+{
+    const char *args[40];
+    const char *path;
+    apr_procattr_t *attr;
+    apr_file_t *f;
+    apr_proc_t proc;
+    int n = 0, i, code = -1;
+
+    if (as_httpd_user && env.as_root) {
+        args[n++] = "/usr/sbin/runuser";
+        args[n++] = "-u";
+        args[n++] = HTTPD_USER;
+        args[n++] = "--";
+    }
+    for (i = 0; argv[i] && n < 39; i++) {
+        args[n++] = argv[i];
+    }
+    args[n] = NULL;
+
+    path = apr_psprintf(p, "%s/cmd-%03d.out", env.rundir, ++env.cmd_seq);
+    *out = NULL;
+    if (apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                      | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        return -1;
+    }
+    if (apr_procattr_create(&attr, p) == APR_SUCCESS
+        && apr_procattr_cmdtype_set(attr, APR_PROGRAM_ENV) == APR_SUCCESS
+        && apr_procattr_child_out_set(attr, f, NULL) == APR_SUCCESS
+        && apr_procattr_child_err_set(attr, f, NULL) == APR_SUCCESS
+        && apr_procattr_error_check_set(attr, 1) == APR_SUCCESS
+        && apr_proc_create(&proc, args[0], args, NULL, attr, p)
+           == APR_SUCCESS) {
+        if (hmb_it_wait(&proc, apr_time_from_sec(60), &code)) {
+            code = -1;
+        }
+    }
+    apr_file_close(f);
+    *out = hmb_test_slurp(p, path, NULL);
+    return code;
+}
+
+/* hmbctl on the live ledger with the arguments up to NULL; fails the test
+ * unless it exits with rc. */
+static char *hmbctl_live(apr_pool_t *p, int rc, ...)
+{
+    const char *argv[24];
+    const char *a;
+    char *out;
+    va_list ap;
+    int n = 0, code;
+
+    argv[n++] = HMBCTL_BIN;
+    argv[n++] = "--ledger";
+    argv[n++] = apr_pstrcat(p, "sqlite3:", env.ledger, NULL);
+    va_start(ap, rc);
+    while ((a = va_arg(ap, const char *)) != NULL && n < 23) {
+        argv[n++] = a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    code = run_cmd(p, 1, argv, &out);
+    if (code != rc) {
+        fail_msg("hmbctl %s exited with %d (want %d): %s", argv[3], code, rc,
+                 out ? out : "");
+    }
+    return out;
+}
+
+static char *totals(apr_pool_t *p, const char *code, const char *year,
+                    const char *psn_no)
+{
+    return hmbctl_live(p, 0, "totals", "--plan-code", code, "--year", year,
+                       psn_no, NULL);
+}
+
+/* sqlite3's answer to one query on the live ledger, without the final
+ * newline. */
+static char *ledger_sql(apr_pool_t *p, const char *sql)
+{
+    const char *argv[] = { "/usr/bin/sqlite3", "-batch", env.ledger, sql,
+                           NULL };
+    char *out;
+    apr_size_t n;
+
+    if (run_cmd(p, 1, argv, &out) != 0) {
+        fail_msg("sqlite3 '%s' failed: %s", sql, out ? out : "");
+    }
+    n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r')) {
+        out[--n] = '\0';
+    }
+    return out;
+}
+
+/* --- setup and teardown ------------------------------------------------- */
+
+static int group_teardown(void **state)
+{
+    const char *why;
+    int ok = 1;
+
+    (void)state;
+    if (env.httpd_started && (why = harness("stop", NULL)) != NULL) {
+        fprintf(stderr, "teardown: harness stop: %s\n", why);
+        ok = 0;
+    }
+    if (env.up_proc.pid > 0
+        && (why = hmb_it_stop(&env.up_proc, apr_time_from_sec(5)))) {
+        fprintf(stderr, "teardown: upstream: %s\n", why);
+        ok = 0;
+    }
+    if (env.load_proc.pid > 0
+        && (why = hmb_it_stop(&env.load_proc, apr_time_from_sec(5)))) {
+        fprintf(stderr, "teardown: load upstream: %s\n", why);
+        ok = 0;
+    }
+    if (env.rundir) {
+        const char *pidfile = apr_pstrcat(env.pool, env.rundir,
+                                          "/run/httpd.pid", NULL);
+        struct stat st;
+        if (stat(pidfile, &st) == 0) {
+            fprintf(stderr, "teardown: %s still exists\n", pidfile);
+            ok = 0;
+        }
+        apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
+    }
+    apr_pool_destroy(env.pool);
+    memset(&env, 0, sizeof(env));
+    return ok ? 0 : -1;
+}
+
+static const char *write_file(apr_pool_t *p, const char *path,
+                              const char *text, apr_size_t len)
+{
+    apr_file_t *f;
+    apr_size_t n = len;
+
+    if (apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                      | APR_FOPEN_TRUNCATE | APR_FOPEN_BINARY,
+                      APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
+        return apr_pstrcat(p, "cannot write ", path, NULL);
+    }
+    if (apr_file_write_full(f, text, n, NULL) != APR_SUCCESS) {
+        apr_file_close(f);
+        return apr_pstrcat(p, "cannot write ", path, NULL);
+    }
+    apr_file_close(f);
+    return NULL;
+}
+
+static const char *copy_file(apr_pool_t *p, const char *from, const char *to)
+{
+    return apr_file_copy(from, to, APR_FPROT_FILE_SOURCE_PERMS, p)
+           == APR_SUCCESS ? NULL : apr_pstrcat(p, "cannot copy ", from,
+                                               " to ", to, NULL);
+}
+
+static const char *module_conf(apr_pool_t *p)
+{
+    const char *moddir = getenv("HMB_APACHE_MODULES");
+
+    if (!moddir) {
+        moddir = "/usr/lib/apache2/modules";
+    }
+    return apr_psprintf(p,
+        "LoadModule huiminbao_module \"%s\"\n"
+        "<IfModule !deflate_module>\n"
+        "    LoadModule deflate_module \"%s/mod_deflate.so\"\n"
+        "</IfModule>\n"
+        "LogLevel warn huiminbao:info\n"
+        /* Fewer threads per child than the concurrency test has clients,
+         * so that one child cannot take them all: several children
+         * share the ledger, as in production. */
+        "<IfModule mpm_event_module>\n"
+        "    StartServers 3\n"
+        "    ThreadsPerChild 8\n"
+        "    MaxRequestWorkers 32\n"
+        "    MinSpareThreads 8\n"
+        "    MaxSpareThreads 32\n"
+        "</IfModule>\n"
+        /* which child served what, for the concurrency test */
+        "LogFormat \"%%P \\\"%%r\\\" %%>s stas=%%{HUIMINBAO_STAS}e\" hmbpid\n"
+        "CustomLog \"${HMB_RUNDIR}/logs/pid_log\" hmbpid\n"
+        "HuiminbaoPlan \"%s\"\n"
+        "HuiminbaoPlan \"%s\"\n"
+        "HuiminbaoPlan \"${HMB_RUNDIR}/grace.xml\"\n"
+        "HuiminbaoPlan \"%s\"\n"
+        "HuiminbaoSpool \"${HMB_RUNDIR}/spool\"\n"
+        "DBDriver sqlite3\n"
+        "DBDParams \"${HMB_RUNDIR}/ledger/ledger.db\"\n"
+        "<Location \"/fsi/api\">\n"
+        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
+        "    Huiminbao On\n"
+        "</Location>\n"
+        "<Location \"/fsi-gz/api\">\n"
+        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
+        "    Huiminbao On\n"
+        "    SetOutputFilter DEFLATE\n"
+        "</Location>\n"
+        "<Location \"/fsi-small/api\">\n"
+        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
+        "    Huiminbao On\n"
+        "    HuiminbaoMaxBody 4096\n"
+        "</Location>\n"
+        "<Location \"/load\">\n"
+        "    ProxyPass \"http://127.0.0.1:%d/load\"\n"
+        "    Huiminbao On\n"
+        "</Location>\n"
+        /* a settlement message served as a file: no request body */
+        "<Location \"/static\">\n"
+        "    Huiminbao On\n"
+        "</Location>\n"
+        "<Location \"/huiminbao-status\">\n"
+        "    SetHandler huiminbao-status\n"
+        "    Require ip 127.0.0.1\n"
+        "</Location>\n"
+        /* The same locations on a second port, where mod_dbd has a
+         * ledger that cannot be opened. */
+        "Listen 127.0.0.1:%d\n"
+        "<VirtualHost 127.0.0.1:%d>\n"
+        "    DBDriver sqlite3\n"
+        "    DBDParams \"${HMB_RUNDIR}/no-such-dir/ledger.db\"\n"
+        "</VirtualHost>\n",
+        MODULE_SO, moddir, PLAN_2024, PLAN_2025, PLAN_LOAD,
+        (int)env.up_port, (int)env.up_port, (int)env.up_port,
+        (int)env.load_port, (int)env.port_noledger,
+        (int)env.port_noledger);
+}
+
+static int group_setup(void **state)
+{
+    apr_pool_t *p;
+    const char *why = NULL, *extra, *conf;
+    char *dir, *out;
+
+    (void)state;
+    memset(&env, 0, sizeof(env));
+    apr_pool_create(&p, NULL);
+    env.pool = p;
+    env.as_root = geteuid() == 0;
+
+    dir = apr_psprintf(p, "%s/tmp-module-XXXXXX", HMB_BUILDDIR);
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "setup: cannot create %s\n", dir);
+        apr_pool_destroy(p);
+        return -1;
+    }
+    env.rundir = dir;
+    env.ledger = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
+    env.grace_plan = apr_pstrcat(p, dir, "/grace.xml", NULL);
+    if (apr_dir_make_recursive(apr_pstrcat(p, dir, "/logs", NULL),
+                               APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS
+        || apr_dir_make_recursive(apr_pstrcat(p, dir, "/ledger", NULL),
+                                  APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS
+        || apr_dir_make_recursive(apr_pstrcat(p, dir, "/htdocs/static",
+                                              NULL),
+                                  APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
+        why = "cannot create the run directory's subdirectories";
+    }
+
+    /* The ledger: enrolled as ourselves, then given to the children. */
+    if (!why) {
+        const char *argv[] = {
+            HMBCTL_BIN, "--ledger", apr_pstrcat(p, "sqlite3:", env.ledger,
+                                                NULL),
+            "enroll", ENROLL_CSV, NULL
+        };
+        if (run_cmd(p, 0, argv, &out) != 0) {
+            why = apr_pstrcat(p, "hmbctl enroll: ", out ? out : "", NULL);
+        }
+        else if (!strstr(out, "imported 23 ")) {
+            why = apr_pstrcat(p, "hmbctl enroll said: ", out, NULL);
+        }
+    }
+    if (!why && env.as_root) {
+        const char *argv[] = {
+            "/bin/chown", "-R", HTTPD_USER ":" HTTPD_USER,
+            apr_pstrcat(p, dir, "/ledger", NULL), NULL
+        };
+        why = hmb_it_run(p, argv, apr_time_from_sec(10));
+    }
+    if (!why) {
+        why = copy_file(p, PLAN_GRACE1, env.grace_plan);
+    }
+    if (!why) {
+        why = copy_file(p, UP_DIR "/HMBMOD-NOENV.xml",
+                        apr_pstrcat(p, dir, "/htdocs/static/settle.xml",
+                                    NULL));
+    }
+
+    if (!why) {
+        why = hmb_it_free_port(p, &env.up_port);
+    }
+    if (!why) {
+        why = hmb_it_free_port(p, &env.load_port);
+    }
+    if (!why) {
+        why = hmb_it_free_port(p, &env.port);
+    }
+    if (!why) {
+        why = hmb_it_free_port(p, &env.port_noledger);
+    }
+    if (!why) {
+        why = start_upstream(UP_DIR, "upstream", env.up_port, &env.up_proc);
+    }
+    if (!why) {
+        why = start_upstream(LOAD_DIR, "load", env.load_port,
+                             &env.load_proc);
+    }
+    if (!why) {
+        extra = apr_pstrcat(p, dir, "/module.conf", NULL);
+        conf = module_conf(p);
+        why = write_file(p, extra, conf, strlen(conf));
+        if (!why) {
+            why = harness("start", extra);
+            env.httpd_started = !why;
+        }
+    }
+    if (!why && (why = hmb_it_wait_port(env.port_noledger,
+                                        apr_time_from_sec(5))) != NULL) {
+        why = "the second port does not answer";
+    }
+    if (why) {
+        fprintf(stderr, "setup: %s\n", why);
+        group_teardown(state);
+        return -1;
+    }
+    return 0;
+}
+
+/* --- messages ----------------------------------------------------------- */
+
+static char *fixture(apr_pool_t *p, const char *msgid, apr_size_t *len)
+{
+    return hmb_test_slurp(p, apr_pstrcat(p, UP_DIR "/", msgid, ".xml", NULL),
+                          len);
+}
+
+/* A HIS request envelope; cancel_setl_id names the settlement a
+ * 2305/2208 cancels. */
+static const char *envelope(apr_pool_t *p, const char *infno,
+                            const char *msgid, const char *psn_no,
+                            const char *cancel_setl_id)
+{
+    return apr_psprintf(p,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<request><infno>%s</infno><msgid>%s</msgid>"
+        "<mdtrtarea_admvs>360900</mdtrtarea_admvs>"
+        "<insuplc_admdvs>360902</insuplc_admdvs>"
+        "<recer_sys_code>HIS</recer_sys_code><infver>V1.0</infver>"
+        "<opter_type>1</opter_type><opter>0001</opter>"
+        "<opter_name>收费员</opter_name>"
+        "<inf_time>2024-05-01 10:00:00</inf_time>"
+        "<fixmedins_code>H36090200001</fixmedins_code>"
+        "<fixmedins_name>宜春市人民医院</fixmedins_name>"
+        "<sign_no>S0001</sign_no><input><data>%s%s%s"
+        "<psn_no>%s</psn_no></data></input></request>",
+        infno, msgid,
+        cancel_setl_id ? "<setl_id>" : "",
+        cancel_setl_id ? cancel_setl_id : "",
+        cancel_setl_id ? "</setl_id>" : "",
+        psn_no);
+}
+
+static hmb_http_response_t *post_to(apr_pool_t *p, apr_port_t port,
+                                    const char *path, const char *body,
+                                    apr_size_t len,
+                                    const char *const *headers)
+{
+    static const char *const xml[] = {
+        "Content-Type: text/xml; charset=UTF-8", NULL
+    };
+    hmb_http_response_t *r = NULL;
+
+    assert_no_error(hmb_http_once(p, port, "POST", path,
+                                  headers ? headers : xml, body, len, &r));
+    return r;
+}
+
+/* POST the envelope for msgid to the main server at /fsi/api/TAG. */
+static hmb_http_response_t *settle(apr_pool_t *p, const char *tag,
+                                   const char *infno, const char *msgid,
+                                   const char *psn_no)
+{
+    const char *req = envelope(p, infno, msgid, psn_no, NULL);
+
+    return post_to(p, env.port, apr_pstrcat(p, "/fsi/api/", tag, NULL), req,
+                   strlen(req), NULL);
+}
+
+static void assert_same_bytes(const char *got, apr_size_t got_len,
+                              const char *want, apr_size_t want_len)
+{
+    if (got_len != want_len || memcmp(got, want, want_len)) {
+        apr_size_t i = 0;
+        while (i < got_len && i < want_len && got[i] == want[i]) {
+            i++;
+        }
+        fail_msg("body differs at byte %lu (got %lu bytes, want %lu): "
+                 "got '%.60s'", (unsigned long)i, (unsigned long)got_len,
+                 (unsigned long)want_len, got + i);
+    }
+}
+
+static void assert_length_header(const hmb_http_response_t *r)
+{
+    const char *cl = hmb_http_header(r, "Content-Length");
+
+    if (!cl) {
+        fail_msg("no Content-Length (chunked %d)", r->chunked);
+    }
+    assert_int_equal(apr_atoi64(cl), (apr_int64_t)r->body_len);
+}
+
+/* The answer is the upstream's bytes with one <hmbinfo> element added as
+ * the last child of <output>, sent with its own Content-Length and
+ * without the upstream's strong ETag. Returns the element. */
+static const char *spliced_in(apr_pool_t *p, const char *body,
+                              apr_size_t body_len, const char *want,
+                              apr_size_t want_len)
+{
+    const char *start = strstr(body, "<hmbinfo>");
+    const char *end, *after;
+    char *rest;
+    apr_size_t elen;
+
+    if (!start) {
+        fail_msg("no <hmbinfo> in the answer: '%.200s'", body);
+    }
+    end = strstr(start, "</hmbinfo>");
+    assert_non_null(end);
+    end += strlen("</hmbinfo>");
+    assert_null(strstr(end, "<hmbinfo>"));
+    for (after = end; apr_isspace(*after); after++) {
+    }
+    assert_true(!strncmp(after, "</output>", 9));
+
+    elen = (apr_size_t)(end - start);
+    rest = apr_palloc(p, body_len - elen + 1);
+    memcpy(rest, body, (apr_size_t)(start - body));
+    memcpy(rest + (start - body), end, body_len - (apr_size_t)(end - body));
+    rest[body_len - elen] = '\0';
+    assert_same_bytes(rest, body_len - elen, want, want_len);
+    return apr_pstrmemdup(p, start, elen);
+}
+
+static const char *assert_spliced(apr_pool_t *p, const hmb_http_response_t *r,
+                                  const char *want, apr_size_t want_len)
+{
+    const char *etag;
+
+    assert_int_equal(r->status, 200);
+    assert_length_header(r);
+    etag = hmb_http_header(r, "ETag");
+    if (etag && strncmp(etag, "W/", 2)) {
+        fail_msg("a strong ETag survived the splice: %s", etag);
+    }
+    return spliced_in(p, r->body, r->body_len, want, want_len);
+}
+
+static void assert_untouched(const hmb_http_response_t *r, int status,
+                             const char *want, apr_size_t want_len)
+{
+    assert_int_equal(r->status, status);
+    assert_same_bytes(r->body, r->body_len, want, want_len);
+    assert_null(strstr(r->body, "<hmbinfo>"));
+}
+
+/* The text of the first <name> element in xml. */
+static const char *field(apr_pool_t *p, const char *xml, const char *name)
+{
+    const char *open = apr_pstrcat(p, "<", name, ">", NULL);
+    const char *close = apr_pstrcat(p, "</", name, ">", NULL);
+    const char *s = strstr(xml, open), *e;
+
+    if (!s) {
+        return NULL;
+    }
+    s += strlen(open);
+    e = strstr(s, close);
+    return e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : NULL;
+}
+
+/* The <tag> element whose <key> is value. */
+static const char *part_of(apr_pool_t *p, const char *xml, const char *tag,
+                           const char *key, const char *value)
+{
+    const char *open = apr_pstrcat(p, "<", tag, ">", NULL);
+    const char *close = apr_pstrcat(p, "</", tag, ">", NULL);
+    const char *s = xml;
+
+    while ((s = strstr(s, open)) != NULL) {
+        const char *e = strstr(s, close);
+        const char *seg, *k;
+        if (!e) {
+            return NULL;
+        }
+        seg = apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+        k = field(p, seg, key);
+        if (k && !strcmp(k, value)) {
+            return seg;
+        }
+        s = e;
+    }
+    return NULL;
+}
+
+static const char *liab(apr_pool_t *p, const char *info, const char *code,
+                        const char *name)
+{
+    const char *seg = part_of(p, info, "hmbdetail", "liab_code", code);
+
+    if (!seg) {
+        fail_msg("no <hmbdetail> for %s in %s", code, info);
+    }
+    return field(p, seg, name);
+}
+
+static const char *insurer_pay(apr_pool_t *p, const char *info,
+                               const char *code)
+{
+    const char *seg = part_of(p, info, "hmbinsurer", "insurer_code", code);
+
+    if (!seg) {
+        fail_msg("no <hmbinsurer> for %s in %s", code, info);
+    }
+    return field(p, seg, "pay_amt");
+}
+
+/* "-12100.00" -> -1210000 */
+static int parse_fen(const char *s, apr_int64_t *out)
+{
+    apr_int64_t v = 0;
+    int neg = 0, frac = -1;
+
+    if (!s || !*s) {
+        return 0;
+    }
+    if (*s == '-') {
+        neg = 1;
+        s++;
+    }
+    for (; *s; s++) {
+        if (*s == '.' && frac < 0) {
+            frac = 0;
+            continue;
+        }
+        if (!apr_isdigit(*s) || frac == 2) {
+            return 0;
+        }
+        v = v * 10 + (*s - '0');
+        if (frac >= 0) {
+            frac++;
+        }
+    }
+    if (frac != 2) {
+        return 0;
+    }
+    *out = neg ? -v : v;
+    return 1;
+}
+
+static char *read_log(apr_pool_t *p, const char *name)
+{
+    return hmb_test_slurp(p, apr_pstrcat(p, env.rundir, "/logs/", name,
+                                         NULL), NULL);
+}
+
+/* The first line of text holding both needles (second may be NULL). */
+static const char *line_with(apr_pool_t *p, const char *text,
+                             const char *needle, const char *also)
+{
+    const char *s = text;
+
+    while ((s = strstr(s, needle)) != NULL) {
+        const char *b = s, *e = strchr(s, '\n');
+        const char *line;
+        while (b > text && b[-1] != '\n') {
+            b--;
+        }
+        line = e ? apr_pstrmemdup(p, b, (apr_size_t)(e - b))
+                 : apr_pstrdup(p, b);
+        if (!also || strstr(line, also)) {
+            return line;
+        }
+        s += strlen(needle);
+    }
+    return NULL;
+}
+
+#define assert_logged(p, text, needle, also) \
+    do { \
+        if (!line_with((p), (text), (needle), (also))) { \
+            fail_msg("no log line with '%s'%s%s", (needle), \
+                     (also) ? " and " : "", (also) ? (also) : ""); \
+        } \
+    } while (0)
+
+/* --- 1. the worked example --------------------------------------------- */
+
+static const char *we_request(apr_pool_t *p, int n, apr_size_t *len)
+{
+    return hmb_test_slurp(p, apr_psprintf(p, HMB_EXAMPLE("%d.req.xml"), n),
+                          len);
+}
+
+static const char *we_post(apr_pool_t *p, int n, const char *tag,
+                           hmb_http_response_t **rp)
+{
+    apr_size_t req_len, want_len;
+    const char *req = we_request(p, n, &req_len);
+    const char *want = hmb_test_slurp(p, apr_psprintf(p,
+                                      HMB_EXAMPLE("%d.resp.xml"), n),
+                                      &want_len);
+    hmb_http_response_t *r = post_to(p, env.port,
+                                     apr_pstrcat(p, "/fsi/api/", tag, NULL),
+                                     req, req_len, NULL);
+
+    *rp = r;
+    return assert_spliced(p, r, want, want_len);
+}
+
+static void assert_we_amounts(apr_pool_t *p, const char *info)
+{
+    assert_str(field(p, info, "hmb_pay"), "12100.00");
+    assert_str(field(p, info, "psn_part_amt_aft"), "35900.00");
+    assert_str(field(p, info, "psn_cash_pay_aft"), "32900.00");
+    assert_str(liab(p, info, "inscope", "elig_amt"), "28000.00");
+    assert_str(liab(p, info, "inscope", "dedc_amt"), "15000.00");
+    assert_str(liab(p, info, "inscope", "pay_prop"), "0.7000");
+    assert_str(liab(p, info, "inscope", "pay_amt"), "9100.00");
+    assert_str(liab(p, info, "outscope", "elig_amt"), "20000.00");
+    assert_str(liab(p, info, "outscope", "dedc_amt"), "15000.00");
+    assert_str(liab(p, info, "outscope", "pay_prop"), "0.6000");
+    assert_str(liab(p, info, "outscope", "pay_amt"), "3000.00");
+    assert_str(insurer_pay(p, info, "PICC"), "4840.00");
+    assert_str(insurer_pay(p, info, "CLIC"), "4235.00");
+    assert_str(insurer_pay(p, info, "PAIC"), "3025.00");
+}
+
+#define WE_PSN "36090000000000000001"
+
+static void keep_we(int n, const hmb_http_response_t *r)
+{
+    env.we_body[n] = apr_pstrmemdup(env.pool, r->body, r->body_len);
+    env.we_len[n] = r->body_len;
+}
+
+static void test_worked_example(void **state)
+{
+    apr_pool_t *p = *state;
+    hmb_http_response_t *r, *again;
+    const char *info;
+
+    /* 1: pre-settlement, nothing recorded */
+    info = we_post(p, 1, "we-1", &r);
+    keep_we(1, r);
+    assert_str(field(p, info, "hmb_stas"), "presettled");
+    assert_str(field(p, info, "plan_code"), "YCHMB");
+    assert_str(field(p, info, "plan_year"), "2024");
+    assert_we_amounts(p, info);
+    assert_str(totals(p, "YCHMB", "2024", WE_PSN), "");
+
+    /* 2: the settlement */
+    info = we_post(p, 2, "we-2", &r);
+    keep_we(2, r);
+    assert_str(field(p, info, "hmb_stas"), "paid");
+    assert_str(field(p, info, "plan_ver"), "1");
+    assert_str(field(p, info, "setl_id"), "S2024050100001");
+    assert_str(field(p, info, "mdtrt_id"), "M20240000002");
+    assert_non_null(field(p, info, "hmb_setl_id"));
+    assert_we_amounts(p, info);
+    assert_str(liab(p, info, "inscope", "cum_elig_amt"), "28000.00");
+    assert_str(liab(p, info, "outscope", "cum_elig_amt"), "20000.00");
+    assert_str(liab(p, info, "inscope", "dedc_left"), "0.00");
+    assert_str(liab(p, info, "outscope", "dedc_left"), "0.00");
+    assert_str(liab(p, info, "inscope", "cap_left"), "990900.00");
+    assert_str(liab(p, info, "outscope", "cap_left"), "997000.00");
+    assert_str(totals(p, "YCHMB", "2024", WE_PSN),
+               "inscope elig_amt=28000.00 paid_amt=9100.00\n"
+               "outscope elig_amt=20000.00 paid_amt=3000.00\n");
+
+    /* 2 again: the same bytes, nothing counted twice */
+    (void)we_post(p, 2, "we-2", &again);
+    assert_same_bytes(again->body, again->body_len, r->body, r->body_len);
+    env.we_dup_body = apr_pstrmemdup(env.pool, again->body,
+                                     again->body_len);
+    env.we_dup_len = again->body_len;
+    assert_str(totals(p, "YCHMB", "2024", WE_PSN),
+               "inscope elig_amt=28000.00 paid_amt=9100.00\n"
+               "outscope elig_amt=20000.00 paid_amt=3000.00\n");
+
+    /* 3: GBK, all in scope, deductible already met */
+    info = we_post(p, 3, "we-3", &r);
+    keep_we(3, r);
+    assert_str(hmb_http_header(r, "Content-Type"), "text/xml; charset=GBK");
+    assert_str(field(p, info, "hmb_stas"), "paid");
+    assert_str(field(p, info, "hmb_pay"), "7000.00");
+    assert_str(liab(p, info, "inscope", "elig_amt"), "10000.00");
+    assert_str(liab(p, info, "inscope", "dedc_amt"), "0.00");
+    assert_str(liab(p, info, "inscope", "pay_amt"), "7000.00");
+    assert_str(liab(p, info, "inscope", "cum_elig_amt"), "38000.00");
+    assert_str(liab(p, info, "outscope", "elig_amt"), "0.00");
+    assert_str(liab(p, info, "outscope", "pay_amt"), "0.00");
+    assert_str(insurer_pay(p, info, "PICC"), "2800.00");
+    assert_str(insurer_pay(p, info, "CLIC"), "2450.00");
+    assert_str(insurer_pay(p, info, "PAIC"), "1750.00");
+    assert_str(totals(p, "YCHMB", "2024", WE_PSN),
+               "inscope elig_amt=38000.00 paid_amt=16100.00\n"
+               "outscope elig_amt=20000.00 paid_amt=3000.00\n");
+
+    /* 4: cancellation of pair 2 */
+    info = we_post(p, 4, "we-4", &r);
+    keep_we(4, r);
+    assert_str(field(p, info, "hmb_stas"), "reversed");
+    assert_str(field(p, info, "hmb_pay"), "-12100.00");
+    assert_str(liab(p, info, "inscope", "pay_amt"), "-9100.00");
+    assert_str(liab(p, info, "outscope", "pay_amt"), "-3000.00");
+    assert_str(insurer_pay(p, info, "PICC"), "-4840.00");
+    assert_str(insurer_pay(p, info, "CLIC"), "-4235.00");
+    assert_str(insurer_pay(p, info, "PAIC"), "-3025.00");
+    assert_str(totals(p, "YCHMB", "2024", WE_PSN),
+               "inscope elig_amt=10000.00 paid_amt=7000.00\n"
+               "outscope elig_amt=0.00 paid_amt=0.00\n");
+}
+
+/* hmbctl settle, on a fresh ledger of its own, gives byte for byte what
+ * httpd gave for the same five messages. */
+static void test_worked_example_same_as_hmbctl(void **state)
+{
+    apr_pool_t *p = *state;
+    static const int seq[] = { 1, 2, 2, 3, 4 };
+    const char *db = apr_pstrcat(p, env.rundir, "/hmbctl-ledger.db", NULL);
+    const char *ledger = apr_pstrcat(p, "sqlite3:", db, NULL);
+    const char *enroll[] = {
+        HMBCTL_BIN, "--ledger", ledger, "enroll",
+        HMB_EXAMPLE("enroll.csv"), NULL
+    };
+    char *out;
+    int i;
+
+    for (i = 1; i <= 4; i++) {
+        if (!env.we_body[i]) {
+            fail_msg("the worked example through httpd did not complete");
+        }
+    }
+    assert_int_equal(run_cmd(p, 0, enroll, &out), 0);
+    for (i = 0; i < 5; i++) {
+        int n = seq[i];
+        const char *argv[] = {
+            HMBCTL_BIN, "--ledger", ledger, "settle", "--plan", PLAN_2024,
+            "--request", apr_psprintf(p, HMB_EXAMPLE("%d.req.xml"), n),
+            apr_psprintf(p, HMB_EXAMPLE("%d.resp.xml"), n), NULL
+        };
+        const char *want = i == 2 ? env.we_dup_body : env.we_body[n];
+        apr_size_t want_len = i == 2 ? env.we_dup_len : env.we_len[n];
+        const char *a, *b;
+
+        if (run_cmd(p, 0, argv, &out) != 0) {
+            fail_msg("hmbctl settle pair %d: %s", n, out);
+        }
+        a = strstr(out, "<hmbinfo>");
+        b = strstr(want, "<hmbinfo>");
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_str(apr_pstrndup(p, a, (apr_size_t)(strstr(a, "</hmbinfo>")
+                                                  - a)),
+                   apr_pstrndup(p, b, (apr_size_t)(strstr(b, "</hmbinfo>")
+                                                  - b)));
+        assert_same_bytes(out, strlen(out), want, want_len);
+    }
+}
+
+/* --- 2 and 5: bytes, lengths, validators, transfer ---------------------- */
+
+#define PAID_12100(p, info) \
+    do { \
+        assert_str(field((p), (info), "hmb_stas"), "paid"); \
+        assert_str(field((p), (info), "hmb_pay"), "12100.00"); \
+    } while (0)
+
+/* The upstream's strong ETag: there directly, gone after the splice. */
+static void test_strong_etag_dropped(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-ETAG", &len);
+    const char *req = envelope(p, "2304", "HMBMOD-ETAG",
+                               "36090000000000000102", NULL);
+    hmb_http_response_t *r;
+    const char *info;
+
+    r = post_to(p, env.up_port, "/fsi/api/direct", req, strlen(req), NULL);
+    assert_str(hmb_http_header(r, "ETag"), "\"abc\"");
+
+    r = settle(p, "etag", "2304", "HMBMOD-ETAG", "36090000000000000102");
+    info = assert_spliced(p, r, want, len);
+    assert_null(hmb_http_header(r, "ETag"));
+    PAID_12100(p, info);
+}
+
+/* Chunked from the upstream, uneven chunks cutting GBK characters: the
+ * client gets one body with a Content-Length. */
+static void test_chunked_upstream(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-CHUNKED", &len);
+    hmb_http_response_t *r;
+    const char *info;
+
+    r = settle(p, "chunked", "2304", "HMBMOD-CHUNKED",
+               "36090000000000000103");
+    assert_false(r->chunked);
+    assert_str(hmb_http_header(r, "Content-Type"), "text/xml; charset=GBK");
+    info = assert_spliced(p, r, want, len);
+    PAID_12100(p, info);
+    assert_non_null(line_with(p, read_log(p, "upstream.log"),
+                              "HMBMOD-CHUNKED 200", " chunked"));
+}
+
+/* A body delimited by the end of the upstream connection. */
+static void test_close_delimited_upstream(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-NOLENGTH", &len);
+    hmb_http_response_t *r;
+    const char *info;
+
+    r = settle(p, "nolength", "2304", "HMBMOD-NOLENGTH",
+               "36090000000000000104");
+    info = assert_spliced(p, r, want, len);
+    PAID_12100(p, info);
+}
+
+/* A client that accepts gzip: the upstream (which would compress) is
+ * asked in identity, the payout is there; where DEFLATE is configured the
+ * client gets it compressed, payout included. */
+static void test_gzip_client(void **state)
+{
+    apr_pool_t *p = *state;
+    static const char *const gzip[] = {
+        "Content-Type: text/xml; charset=UTF-8", "Accept-Encoding: gzip",
+        NULL
+    };
+    apr_size_t len, plain_len;
+    const char *want = fixture(p, "HMBMOD-GZIP", &len);
+    const char *req = envelope(p, "2304", "HMBMOD-GZIP",
+                               "36090000000000000105", NULL);
+    hmb_http_response_t *r;
+    const char *info, *info2, *uplog;
+    char *plain;
+
+    /* the fixture does compress for a client that asks */
+    r = post_to(p, env.up_port, "/fsi/api/direct-gz", req, strlen(req),
+                gzip);
+    assert_str(hmb_http_header(r, "Content-Encoding"), "gzip");
+
+    r = post_to(p, env.port, "/fsi/api/gz-plain", req, strlen(req), gzip);
+    assert_null(hmb_http_header(r, "Content-Encoding"));
+    info = assert_spliced(p, r, want, len);
+    PAID_12100(p, info);
+
+    r = post_to(p, env.port, "/fsi-gz/api/gz-deflate", req, strlen(req),
+                gzip);
+    assert_int_equal(r->status, 200);
+    assert_str(hmb_http_header(r, "Content-Encoding"), "gzip");
+    assert_length_header(r);
+    assert_no_error(hmb_http_gunzip(p, r->body, r->body_len, 1 << 20,
+                                    &plain, &plain_len));
+    info2 = spliced_in(p, plain, plain_len, want, len);
+    /* the same settlement again: the stored result */
+    assert_str(info2, info);
+
+    uplog = read_log(p, "upstream.log");
+    assert_non_null(line_with(p, uplog, "/fsi/api/direct-gz HMBMOD-GZIP",
+                              " gzip"));
+    assert_non_null(line_with(p, uplog, "/fsi/api/gz-plain HMBMOD-GZIP",
+                              NULL));
+    assert_null(strstr(line_with(p, uplog, "/fsi/api/gz-plain HMBMOD-GZIP",
+                                 NULL), " gzip"));
+    assert_non_null(line_with(p, uplog, "/fsi/api/gz-deflate HMBMOD-GZIP",
+                              NULL));
+    assert_null(strstr(line_with(p, uplog, "/fsi/api/gz-deflate HMBMOD-GZIP",
+                                 NULL), " gzip"));
+}
+
+/* HEAD: headers only, passed as they are, through the proxy and for a
+ * settlement message served as a file. */
+static void test_head_untouched(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    hmb_http_response_t *r;
+
+    (void)fixture(p, "HMBMOD-NOENV", &len);
+    assert_no_error(hmb_http_once(p, env.port, "HEAD", "/static/settle.xml",
+                                  NULL, NULL, 0, &r));
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->body_len, 0);
+    assert_str(hmb_http_header(r, "Content-Length"),
+               apr_psprintf(p, "%lu", (unsigned long)len));
+
+    assert_no_error(hmb_http_once(p, env.port, "HEAD", "/fsi/api/head", NULL,
+                                  NULL, 0, &r));
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->body_len, 0);
+    assert_str(hmb_http_header(r, "Content-Length"), "16");
+}
+
+static void test_infcode_not_zero_untouched(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-INFCODE", &len);
+    hmb_http_response_t *r;
+
+    r = settle(p, "infcode", "2304", "HMBMOD-INFCODE",
+               "36090000000000000108");
+    assert_untouched(r, 200, want, len);
+    assert_length_header(r);
+    assert_logged(p, read_log(p, "error_log"), "HMB00311", "infcode");
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000108"), "");
+}
+
+static void test_http_500_untouched(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-500", &len);
+    hmb_http_response_t *r;
+
+    r = settle(p, "http500", "2304", "HMBMOD-500", "36090000000000000108");
+    assert_untouched(r, 500, want, len);
+}
+
+static void test_non_xml_untouched(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-NONXML", &len);
+    hmb_http_response_t *r;
+
+    r = settle(p, "nonxml", "2304", "HMBMOD-NONXML", "36090000000000000108");
+    assert_untouched(r, 200, want, len);
+    assert_str(hmb_http_header(r, "Content-Type"), "application/json");
+}
+
+/* Over HuiminbaoMaxBody (4096 in /fsi-small): with a Content-Length it is
+ * passed at once, chunked it is passed once it grows past the limit; both
+ * logged. The same message under the default limit is settled. */
+static void test_max_body(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len, clen;
+    const char *want = fixture(p, "HMBMOD-BIG", &len);
+    const char *cwant = fixture(p, "HMBMOD-BIGCHUNK", &clen);
+    const char *req = envelope(p, "2304", "HMBMOD-BIG",
+                               "36090000000000000106", NULL);
+    const char *creq = envelope(p, "2304", "HMBMOD-BIGCHUNK",
+                                "36090000000000000106", NULL);
+    hmb_http_response_t *r;
+    const char *log, *info;
+
+    assert_true(len > 4096);
+    r = post_to(p, env.port, "/fsi-small/api/big", req, strlen(req), NULL);
+    assert_untouched(r, 200, want, len);
+    r = post_to(p, env.port, "/fsi-small/api/bigchunk", creq, strlen(creq),
+                NULL);
+    assert_untouched(r, 200, cwant, clen);
+    log = read_log(p, "error_log");
+    assert_logged(p, log, "HMB00303", "Content-Length 10960");
+    assert_logged(p, log, "HMB00315", "4096");
+    /* nothing was recorded for it */
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000106"), "");
+
+    r = post_to(p, env.port, "/fsi/api/big", req, strlen(req), NULL);
+    info = assert_spliced(p, r, want, len);
+    PAID_12100(p, info);
+}
+
+/* No request body: the upstream refuses it, and that refusal goes back
+ * untouched; a settlement message without any request envelope (a file
+ * served by GET) goes untouched and is logged. */
+static void test_no_request_body(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-NOENV", &len);
+    hmb_http_response_t *direct, *r;
+
+    direct = post_to(p, env.up_port, "/fsi/api/nobody", "", 0, NULL);
+    assert_int_equal(direct->status, 400);
+    r = post_to(p, env.port, "/fsi/api/nobody", "", 0, NULL);
+    assert_untouched(r, 400, direct->body, direct->body_len);
+
+    assert_no_error(hmb_http_once(p, env.port, "GET", "/static/settle.xml",
+                                  NULL, NULL, 0, &r));
+    assert_untouched(r, 200, want, len);
+    assert_length_header(r);
+    assert_logged(p, read_log(p, "error_log"), "HMB00305", "(0 bytes)");
+}
+
+/* An infno that is no settlement (9999): untouched, logged, nothing
+ * recorded, although the response itself is a valid settlement. */
+static void test_unknown_infno(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-INFNO", &len);
+    hmb_http_response_t *r;
+
+    r = settle(p, "infno-9999", "9999", "HMBMOD-INFNO",
+               "36090000000000000107");
+    assert_untouched(r, 200, want, len);
+    assert_length_header(r);
+    assert_logged(p, read_log(p, "error_log"), "HMB00311",
+                  "infno 9999 is not a settlement");
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000107"), "");
+}
+
+/* --- 3. ineligibility ------------------------------------------------- */
+
+static void ineligible(apr_pool_t *p, const char *msgid, const char *infno,
+                       const char *psn_no, const char *rea_code,
+                       const char *plan_year)
+{
+    apr_size_t len;
+    const char *want = fixture(p, msgid, &len);
+    hmb_http_response_t *r;
+    const char *info, *t, *line;
+
+    r = settle(p, msgid, infno, msgid, psn_no);
+    info = assert_spliced(p, r, want, len);
+    assert_str(field(p, info, "hmb_stas"), "ineligible");
+    assert_str(field(p, info, "rea_code"), rea_code);
+    assert_str(field(p, info, "hmb_pay"), "0.00");
+    /* the patient owes what the base settlement left */
+    assert_str(field(p, info, "psn_part_amt_aft"), "48000.00");
+    assert_str(field(p, info, "psn_cash_pay_aft"), "45000.00");
+    assert_non_null(field(p, info, "hmb_memo"));
+    if (plan_year) {
+        assert_str(field(p, info, "plan_year"), plan_year);
+    }
+    /* nothing paid to this person */
+    for (t = totals(p, "YCHMB", plan_year ? plan_year : "2024", psn_no);
+         (line = strchr(t, '\n')) != NULL; t = line + 1) {
+        const char *l = apr_pstrmemdup(p, t, (apr_size_t)(line - t));
+        apr_size_t n = strlen(l);
+        if (n < 14 || strcmp(l + n - 14, " paid_amt=0.00")) {
+            fail_msg("%s was paid: %s", psn_no, l);
+        }
+    }
+}
+
+static void test_ineligible_not_enrolled(void **state)
+{
+    ineligible(*state, "HMBMOD-NOTENR", "2304", "36090000000000000201",
+               "not_enrolled", NULL);
+}
+
+static void test_ineligible_basic_suspended(void **state)
+{
+    ineligible(*state, "HMBMOD-SUSP", "2304", "36090000000000000202",
+               "basic_suspended", "2024");
+}
+
+/* An ordinary outpatient visit (med_type 11), settled as 2207. */
+static void test_ineligible_visit_not_covered(void **state)
+{
+    ineligible(*state, "HMBMOD-OUTPAT", "2207", "36090000000000000203",
+               "visit_not_covered", "2024");
+}
+
+/* The 2025 plan takes part only at H9999; this is H36090200001. */
+static void test_ineligible_institution_not_covered(void **state)
+{
+    ineligible(*state, "HMBMOD-INST", "2304", "36090000000000000204",
+               "institution_not_covered", "2025");
+}
+
+/* setl_time 2023-06-01: no plan loaded covers it. */
+static void test_ineligible_outside_period(void **state)
+{
+    ineligible(*state, "HMBMOD-PERIOD", "2304", "36090000000000000205",
+               "outside_period", NULL);
+}
+
+/* Enrolled with cover from 2024-07-01, discharged 2024-05-01. */
+static void test_ineligible_not_covered_date(void **state)
+{
+    ineligible(*state, "HMBMOD-COVER", "2304", "36090000000000000206",
+               "not_covered_date", "2024");
+}
+
+/* --- 4. pre-settlement and the outpatient codes ----------------------- */
+
+#define OP_PSN "36090000000000000301"
+
+/* 2206 / 2207 / 2208 behave as 2303 / 2304 / 2305: the pre-settlement
+ * computes and records nothing, the settlement records, the cancellation
+ * takes exactly that back. */
+static void test_outpatient_codes(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want, *info, *req;
+    hmb_http_response_t *r;
+
+    want = fixture(p, "HMBMOD-OP-2206", &len);
+    r = settle(p, "op-2206", "2206", "HMBMOD-OP-2206", OP_PSN);
+    info = assert_spliced(p, r, want, len);
+    assert_str(field(p, info, "hmb_stas"), "presettled");
+    assert_str(field(p, info, "hmb_pay"), "12100.00");
+    assert_str(liab(p, info, "inscope", "pay_amt"), "9100.00");
+    assert_str(liab(p, info, "outscope", "pay_amt"), "3000.00");
+    assert_str(totals(p, "YCHMB", "2024", OP_PSN), "");
+    assert_str(ledger_sql(p, "SELECT COUNT(*) FROM hmb_claim WHERE psn_no = '"
+                          OP_PSN "'"), "0");
+
+    /* the same pre-settlement again still sees an empty year */
+    r = settle(p, "op-2206", "2206", "HMBMOD-OP-2206", OP_PSN);
+    info = assert_spliced(p, r, want, len);
+    assert_str(field(p, info, "hmb_pay"), "12100.00");
+
+    want = fixture(p, "HMBMOD-OP-2207", &len);
+    r = settle(p, "op-2207", "2207", "HMBMOD-OP-2207", OP_PSN);
+    info = assert_spliced(p, r, want, len);
+    assert_str(field(p, info, "hmb_stas"), "paid");
+    assert_str(field(p, info, "hmb_pay"), "12100.00");
+    assert_str(field(p, info, "setl_id"), "SMOD00301");
+    assert_str(totals(p, "YCHMB", "2024", OP_PSN),
+               "inscope elig_amt=28000.00 paid_amt=9100.00\n"
+               "outscope elig_amt=20000.00 paid_amt=3000.00\n");
+
+    want = fixture(p, "HMBMOD-OP-2208", &len);
+    req = envelope(p, "2208", "HMBMOD-OP-2208", OP_PSN, "SMOD00301");
+    r = post_to(p, env.port, "/fsi/api/op-2208", req, strlen(req), NULL);
+    info = assert_spliced(p, r, want, len);
+    assert_str(field(p, info, "hmb_stas"), "reversed");
+    assert_str(field(p, info, "hmb_pay"), "-12100.00");
+    assert_str(totals(p, "YCHMB", "2024", OP_PSN),
+               "inscope elig_amt=0.00 paid_amt=0.00\n"
+               "outscope elig_amt=0.00 paid_amt=0.00\n");
+    assert_str(ledger_sql(p, "SELECT COUNT(*) FROM hmb_claim WHERE psn_no = '"
+                          OP_PSN "'"), "2");
+}
+
+/* --- 6. ledger unavailable: deferred, spooled, replayed once ---------- */
+
+static apr_array_header_t *spool_entries(apr_pool_t *p, const char *dir)
+{
+    apr_array_header_t *a = apr_array_make(p, 4, sizeof(const char *));
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (!d) {
+        fail_msg("cannot read %s", dir);
+    }
+    while ((e = readdir(d)) != NULL) {
+        apr_size_t n = strlen(e->d_name);
+        if (n > 6 && !strcmp(e->d_name + n - 6, ".spool")) {
+            APR_ARRAY_PUSH(a, const char *) = apr_pstrcat(p, dir, "/",
+                                                          e->d_name, NULL);
+        }
+    }
+    closedir(d);
+    return a;
+}
+
+static const char *replay(apr_pool_t *p)
+{
+    return hmbctl_live(p, 0, "replay", "--spool",
+                       apr_pstrcat(p, env.rundir, "/spool", NULL),
+                       "--plan", PLAN_2024, "--plan", PLAN_2025,
+                       "--plan", env.grace_plan, "--plan", PLAN_LOAD, NULL);
+}
+
+static void test_ledger_unavailable_deferred_then_replayed(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *spool = apr_pstrcat(p, env.rundir, "/spool", NULL);
+    static const char *const sends[] = {
+        "HMBMOD-DEF1", "36090000000000000401",
+        "HMBMOD-DEF2", "36090000000000000402",
+        "HMBMOD-DEF1", "36090000000000000401",  /* the HIS tries again */
+    };
+    static const char *const two =
+        "inscope elig_amt=28000.00 paid_amt=9100.00\n"
+        "outscope elig_amt=20000.00 paid_amt=3000.00\n";
+    apr_array_header_t *entries;
+    const char *out, *info;
+    int i, k, found = 0;
+
+    assert_int_equal(spool_entries(p, spool)->nelts, 0);
+    for (i = 0; i < 3; i++) {
+        apr_size_t len;
+        const char *msgid = sends[2 * i];
+        const char *want = fixture(p, msgid, &len);
+        const char *req = envelope(p, "2304", msgid, sends[2 * i + 1], NULL);
+        hmb_http_response_t *r = post_to(p, env.port_noledger,
+                                         apr_psprintf(p, "/fsi/api/def-%d",
+                                                      i), req, strlen(req),
+                                         NULL);
+        info = assert_spliced(p, r, want, len);
+        assert_str(field(p, info, "hmb_stas"), "deferred");
+        assert_str(field(p, info, "hmb_pay"), "0.00");
+        assert_str(field(p, info, "psn_part_amt_aft"), "48000.00");
+        assert_str(field(p, info, "psn_cash_pay_aft"), "45000.00");
+    }
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000401"), "");
+
+    /* each entry: header line, the request bytes, the upstream's bytes */
+    entries = spool_entries(p, spool);
+    assert_int_equal(entries->nelts, 3);
+    for (k = 0; k < entries->nelts; k++) {
+        apr_size_t len, flen;
+        const char *text = hmb_test_slurp(p, APR_ARRAY_IDX(entries, k,
+                                                           const char *),
+                                          &len);
+        const char *f = fixture(p, "HMBMOD-DEF1", &flen);
+        const char *req = envelope(p, "2304", "HMBMOD-DEF1",
+                                   "36090000000000000401", NULL);
+        const char *want = apr_psprintf(p, "HMBSPOOL 1 %lu %lu\n%s",
+                                        (unsigned long)strlen(req),
+                                        (unsigned long)flen, req);
+        assert_true(!strncmp(text, "HMBSPOOL 1 ", 11));
+        if (len == strlen(want) + flen && !memcmp(text, want, strlen(want))
+            && !memcmp(text + strlen(want), f, flen)) {
+            found++;
+        }
+    }
+    assert_int_equal(found, 2);
+    assert_logged(p, read_log(p, "error_log"), "HMB00309",
+                  "setl_id=SMOD00402");
+
+    out = replay(p);
+    assert_non_null(strstr(out, "replayed 3, not settleable 0, failed 0"));
+    assert_non_null(line_with(p, out, "SMOD00401 paid 12100.00", NULL));
+    assert_non_null(line_with(p, out, "SMOD00402 paid 12100.00", NULL));
+    assert_non_null(line_with(p, out, "SMOD00401 paid 12100.00",
+                              "(already recorded)"));
+    assert_int_equal(spool_entries(p, spool)->nelts, 0);
+    assert_int_equal(spool_entries(p, apr_pstrcat(p, spool, "/done",
+                                                  NULL))->nelts, 3);
+
+    /* nothing left, nothing new */
+    out = replay(p);
+    assert_non_null(strstr(out, "replayed 0, not settleable 0, failed 0"));
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000401"), two);
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000402"), two);
+    assert_str(ledger_sql(p, "SELECT COUNT(*) FROM hmb_claim WHERE setl_id "
+                          "IN ('SMOD00401', 'SMOD00402')"), "2");
+
+    /* once the HIS reaches a server with a ledger: the stored result */
+    {
+        apr_size_t len;
+        const char *want = fixture(p, "HMBMOD-DEF1", &len);
+        hmb_http_response_t *r = settle(p, "def-after", "2304",
+                                        "HMBMOD-DEF1",
+                                        "36090000000000000401");
+        info = assert_spliced(p, r, want, len);
+        PAID_12100(p, info);
+    }
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000401"), two);
+}
+
+/* --- 7. a new plan by graceful restart; a bad plan ---------------------- */
+
+static const char *status_value(apr_pool_t *p, const char *key)
+{
+    hmb_http_response_t *r;
+    const char *k = apr_pstrcat(p, "\n", key, ": ", NULL);
+    const char *s, *e;
+    char *text;
+
+    assert_no_error(hmb_http_once(p, env.port, "GET",
+                                  "/huiminbao-status?auto", NULL, NULL, 0,
+                                  &r));
+    assert_int_equal(r->status, 200);
+    text = apr_pstrcat(p, "\n", r->body, NULL);
+    s = strstr(text, k);
+    if (!s) {
+        fail_msg("no %s in the status page", key);
+    }
+    s += strlen(k);
+    e = strchr(s, '\n');
+    return e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : s;
+}
+
+static void test_graceful_restart_new_plan(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len1, len2;
+    const char *want1 = fixture(p, "HMBMOD-GRACE1", &len1);
+    const char *want2 = fixture(p, "HMBMOD-GRACE2", &len2);
+    const char *info, *since, *messages;
+    hmb_http_response_t *r;
+    char *plan;
+    apr_size_t plan_len;
+    int probes = 0;
+
+    r = settle(p, "grace-1", "2304", "HMBMOD-GRACE1", "36090000000000000501");
+    info = assert_spliced(p, r, want1, len1);
+    assert_str(field(p, info, "plan_code"), "GRHMB");
+    assert_str(field(p, info, "plan_ver"), "1");
+    PAID_12100(p, info);
+    since = status_value(p, "CountersSince");
+    messages = status_value(p, "Messages");
+
+    plan = hmb_test_slurp(p, PLAN_GRACE2, &plan_len);
+    assert_no_error(write_file(p, env.grace_plan, plan, plan_len));
+    assert_no_error(harness("graceful", NULL));
+
+    /* Children of the old generation may still take a connection for a
+     * moment: ask with pre-settlements (which record nothing) until the
+     * new plan answers, then settle. */
+    do {
+        r = settle(p, "grace-probe", "2303", "HMBMOD-GRACE2",
+                   "36090000000000000502");
+        info = assert_spliced(p, r, want2, len2);
+        if (!strcmp(field(p, info, "plan_ver"), "2")) {
+            break;
+        }
+        apr_sleep(apr_time_from_msec(100));
+    } while (++probes < 50);
+    if (probes) {
+        fprintf(stderr, "(%d pre-settlements answered by the old plan after "
+                "the graceful restart)\n", probes);
+    }
+
+    r = settle(p, "grace-2", "2304", "HMBMOD-GRACE2", "36090000000000000502");
+    info = assert_spliced(p, r, want2, len2);
+    assert_str(field(p, info, "hmb_stas"), "paid");
+    assert_str(field(p, info, "plan_code"), "GRHMB");
+    assert_str(field(p, info, "plan_ver"), "2");
+    /* in scope (28000.00 - 15000.00) x 0.80 + out of scope 3000.00 */
+    assert_str(liab(p, info, "inscope", "pay_prop"), "0.8000");
+    assert_str(liab(p, info, "inscope", "pay_amt"), "10400.00");
+    assert_str(liab(p, info, "outscope", "pay_amt"), "3000.00");
+    assert_str(field(p, info, "hmb_pay"), "13400.00");
+    assert_str(ledger_sql(p, "SELECT plan_ver FROM hmb_claim WHERE setl_id = "
+                          "'SMOD00502'"), "2");
+    assert_str(ledger_sql(p, "SELECT plan_ver FROM hmb_claim WHERE setl_id = "
+                          "'SMOD00501'"), "1");
+
+    /* the counters live on across the restart */
+    assert_str(status_value(p, "CountersSince"), since);
+    assert_true(apr_atoi64(status_value(p, "Messages"))
+                > apr_atoi64(messages));
+}
+
+static int configtest(apr_pool_t *p, char **out)
+{
+    const char *apache2 = getenv("HMB_APACHE2");
+    const char *argv[] = {
+        "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C",
+        apache2 ? apache2 : "/usr/sbin/apache2",
+        "-d", env.rundir, "-f", apr_pstrcat(p, env.rundir, "/httpd.conf",
+                                            NULL),
+        "-t", NULL
+    };
+
+    return run_cmd(p, 0, argv, out);
+}
+
+/* A broken plan: configtest names the file, the line and the reason; the
+ * running server goes on with what it has. */
+static void test_bad_plan_fails_configtest(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len, blen, glen;
+    char *bad = hmb_test_slurp(p, PLAN_BAD, &blen);
+    char *good = hmb_test_slurp(p, PLAN_GRACE2, &glen);
+    const char *want = fixture(p, "HMBMOD-GRACE2", &len), *info;
+    hmb_http_response_t *r;
+    char *out;
+    int rc;
+
+    assert_no_error(write_file(p, env.grace_plan, bad, blen));
+    rc = configtest(p, &out);
+    assert_no_error(write_file(p, env.grace_plan, good, glen));
+    if (rc == 0) {
+        fail_msg("apache2 -t accepted a bad plan: %s", out);
+    }
+    assert_non_null(strstr(out, apr_pstrcat(p, env.grace_plan, ":14:",
+                                            NULL)));
+    assert_non_null(strstr(out, "'ratio'"));
+    assert_non_null(strstr(out, "1.70"));
+
+    assert_int_equal(configtest(p, &out), 0);
+    assert_non_null(strstr(out, "Syntax OK"));
+
+    r = settle(p, "grace-after-t", "2303", "HMBMOD-GRACE2",
+               "36090000000000000502");
+    info = assert_spliced(p, r, want, len);
+    assert_str(field(p, info, "plan_ver"), "2");
+}
+
+/* --- 8. concurrency ----------------------------------------------------- */
+
+enum { LOAD_CLIENTS = 16, LOAD_ROUNDS = 25, LOAD_PERSONS = 4,
+       LOAD_N = LOAD_CLIENTS * LOAD_ROUNDS };
+
+typedef struct {
+    int s;                      /* which settlement */
+    int status;
+    int length_ok;
+    const char *stas;
+    apr_int64_t pay;
+    int pay_ok;
+    const char *info;
+} load_result_t;
+
+typedef struct {
+    int t;
+    apr_pool_t *pool;           /* results live here; freed by the test */
+    load_result_t res[LOAD_ROUNDS];
+    int done;
+    int retries;
+    char why[256];
+} load_job_t;
+
+/* Which settlement client t sends in round i. Every fifth round an odd
+ * client sends what its even twin sends in the same round (two children
+ * race on one setl_id); every eighth round a client repeats its own
+ * earlier one. */
+static int load_settlement(int t, int i)
+{
+    if (i % 5 == 4 && (t & 1)) {
+        return (t - 1) * LOAD_ROUNDS + i;
+    }
+    if (i % 8 == 7) {
+        return t * LOAD_ROUNDS + i - 7;
+    }
+    return t * LOAD_ROUNDS + i;
+}
+
+static const char *money(apr_pool_t *p, apr_int64_t fen)
+{
+    return apr_psprintf(p, "%" APR_INT64_T_FMT ".%02d", fen / 100,
+                        (int)(fen % 100));
+}
+
+/* Amounts are a function of the settlement alone, so a repeated one is
+ * the same message. */
+static const char *load_request(apr_pool_t *p, int t, int i, int s)
+{
+    apr_int64_t part = 100000 + (apr_int64_t)((s * 37) % 41) * 5000;
+    apr_int64_t own = (apr_int64_t)((s * 11) % 7) * 10000;
+
+    return apr_psprintf(p,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<request><infno>2304</infno><msgid>LOAD-%02d-%02d</msgid>"
+        "<fixmedins_code>H36090200001</fixmedins_code>"
+        "<inf_time>2024-05-01 10:00:00</inf_time>"
+        "<input><data><psn_no>360900000000000006%02d</psn_no>"
+        "<mdtrt_id>MLD%04d</mdtrt_id><setl_id>SLD%04d</setl_id>"
+        "<psn_part_amt>%s</psn_part_amt>"
+        "<fulamt_ownpay_amt>%s</fulamt_ownpay_amt>"
+        "<psn_cash_pay>%s</psn_cash_pay></data></input></request>",
+        t, i, 1 + s % LOAD_PERSONS, s, s, money(p, part), money(p, own),
+        money(p, part));
+}
+
+static void *APR_THREAD_FUNC load_worker(apr_thread_t *thd, void *data)
+{
+    load_job_t *job = data;
+    hmb_http_conn_t *c = hmb_http_conn_make(job->pool, "127.0.0.1",
+                                            env.port);
+    static const char *const xml[] = {
+        "Content-Type: text/xml; charset=UTF-8", NULL
+    };
+    int i;
+
+    hmb_http_set_retry_stale(c, 1);
+    for (i = 0; i < LOAD_ROUNDS; i++) {
+        load_result_t *res = &job->res[i];
+        hmb_http_response_t *r;
+        const char *req, *why, *s, *e, *cl;
+
+        res->s = load_settlement(job->t, i);
+        req = load_request(job->pool, job->t, i, res->s);
+        why = hmb_http_request(c, job->pool, "POST",
+                               apr_psprintf(job->pool, "/load/c%02d",
+                                            job->t),
+                               xml, req, strlen(req), &r);
+        if (why) {
+            apr_cpystrn(job->why, why, sizeof(job->why));
+            break;
+        }
+        res->status = r->status;
+        cl = hmb_http_header(r, "Content-Length");
+        res->length_ok = cl && apr_atoi64(cl) == (apr_int64_t)r->body_len;
+        s = strstr(r->body, "<hmbinfo>");
+        e = s ? strstr(s, "</hmbinfo>") : NULL;
+        if (e) {
+            const char *a, *b;
+            res->info = apr_pstrmemdup(job->pool, s, (apr_size_t)(e - s));
+            if ((a = strstr(res->info, "<hmb_stas>")) != NULL
+                && (b = strstr(a, "</hmb_stas>")) != NULL) {
+                res->stas = apr_pstrmemdup(job->pool, a + 10,
+                                           (apr_size_t)(b - a - 10));
+            }
+            if ((a = strstr(res->info, "<hmb_pay>")) != NULL
+                && (b = strstr(a, "</hmb_pay>")) != NULL) {
+                res->pay_ok = parse_fen(apr_pstrmemdup(job->pool, a + 9,
+                                        (apr_size_t)(b - a - 9)), &res->pay);
+            }
+        }
+        job->done++;
+    }
+    job->retries = hmb_http_retries(c);
+    hmb_http_close(c);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_int64_t totals_paid(apr_pool_t *p, const char *text,
+                               const char *liab_code)
+{
+    const char *line = line_with(p, text, apr_pstrcat(p, liab_code,
+                                                      " elig_amt=", NULL),
+                                 NULL);
+    const char *v;
+    apr_int64_t fen;
+
+    if (!line || !(v = strstr(line, "paid_amt="))
+        || !parse_fen(v + 9, &fen)) {
+        fail_msg("no %s paid_amt in totals: %s", liab_code, text);
+    }
+    return fen;
+}
+
+/* 16 clients x 25 settlements for 4 persons through the event MPM (two
+ * or more children of 16 threads), with duplicates racing each other:
+ * afterwards each person's ledger totals are the sum of the distinct
+ * payouts returned, no cap is exceeded and every setl_id is counted
+ * once. */
+static void test_concurrent_settlements(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_thread_t *thd[LOAD_CLIENTS];
+    load_job_t *jobs = apr_pcalloc(p, sizeof(load_job_t) * LOAD_CLIENTS);
+    const char *first[LOAD_N];
+    apr_int64_t sum[LOAD_PERSONS];
+    apr_time_t started, took;
+    int i, t, distinct = 0, answered = 0, retries = 0, dups = 0;
+    const char *pids, *s;
+    apr_hash_t *children = apr_hash_make(p);
+
+    memset(first, 0, sizeof(first));
+    memset(sum, 0, sizeof(sum));
+    started = apr_time_now();
+    for (t = 0; t < LOAD_CLIENTS; t++) {
+        jobs[t].t = t;
+        apr_pool_create_unmanaged_ex(&jobs[t].pool, NULL, NULL);
+        assert_int_equal(apr_thread_create(&thd[t], NULL, load_worker,
+                                           &jobs[t], p), APR_SUCCESS);
+    }
+    for (t = 0; t < LOAD_CLIENTS; t++) {
+        apr_status_t rv;
+        apr_thread_join(&rv, thd[t]);
+    }
+    took = apr_time_now() - started;
+
+    for (t = 0; t < LOAD_CLIENTS; t++) {
+        load_job_t *job = &jobs[t];
+        answered += job->done;
+        retries += job->retries;
+        if (job->done < LOAD_ROUNDS) {
+            fprintf(stderr, "client %d after %d answers: %s\n", t, job->done,
+                    job->why);
+        }
+        for (i = 0; i < job->done; i++) {
+            load_result_t *res = &job->res[i];
+            if (res->status != 200 || !res->length_ok || !res->info
+                || !res->stas || strcmp(res->stas, "paid") || !res->pay_ok) {
+                fail_msg("client %d round %d (settlement %d): status %d, "
+                         "length %s, hmb_stas %s", t, i, res->s,
+                         res->status, res->length_ok ? "ok" : "wrong",
+                         res->stas ? res->stas : "(none)");
+            }
+            if (!first[res->s]) {
+                first[res->s] = res->info;
+                distinct++;
+                sum[res->s % LOAD_PERSONS] += res->pay;
+            }
+            else {
+                /* a repeat returns the stored result */
+                assert_str(res->info, first[res->s]);
+                dups++;
+            }
+        }
+    }
+    assert_int_equal(answered, LOAD_N);
+    /* even clients 22 distinct each, odd ones 17 */
+    assert_int_equal(distinct, 8 * 22 + 8 * 17);
+
+    for (i = 0; i < LOAD_PERSONS; i++) {
+        const char *psn = apr_psprintf(p, "360900000000000006%02d", i + 1);
+        const char *text = totals(p, "LDHMB", "2024", psn);
+        apr_int64_t in = totals_paid(p, text, "inscope");
+        apr_int64_t out = totals_paid(p, text, "outscope");
+
+        assert_true(in <= 800000);
+        assert_true(out <= 300000);
+        assert_int_equal(in + out, sum[i]);
+        /* demand is far above the caps: the plan-wide cap is reached */
+        assert_int_equal(sum[i], 1000000);
+    }
+    assert_str(ledger_sql(p, "SELECT COUNT(*) || ' ' || COUNT(DISTINCT "
+                          "setl_id) || ' ' || SUM(hmb_pay) FROM hmb_claim "
+                          "WHERE plan_code = 'LDHMB'"),
+               apr_psprintf(p, "%d %d %d", distinct, distinct, 4000000));
+    assert_str(ledger_sql(p, "SELECT COUNT(*) FROM hmb_total t WHERE "
+                          "plan_code = 'LDHMB' AND paid_amt != (SELECT "
+                          "SUM(l.pay_amt) FROM hmb_claim_liab l JOIN "
+                          "hmb_claim c USING (hmb_setl_id) WHERE c.psn_no "
+                          "= t.psn_no AND c.plan_code = 'LDHMB' AND "
+                          "l.liab_code = t.liab_code)"), "0");
+
+    /* which children served */
+    pids = read_log(p, "pid_log");
+    for (s = pids; (s = strstr(s, "\"POST /load/")) != NULL; s++) {
+        const char *b = s;
+        while (b > pids && b[-1] != '\n') {
+            b--;
+        }
+        apr_hash_set(children, apr_pstrmemdup(p, b, (apr_size_t)(s - b)),
+                     APR_HASH_KEY_STRING, "");
+    }
+    fprintf(stderr, "(concurrency: %d clients x %d settlements, %d distinct, "
+            "%d repeats, in %" APR_TIME_T_FMT " ms = %.0f/s, %u children "
+            "served, %d resent after an idle close)\n", LOAD_CLIENTS,
+            LOAD_ROUNDS, distinct, dups, apr_time_as_msec(took),
+            LOAD_N / ((double)took / APR_USEC_PER_SEC),
+            apr_hash_count(children), retries);
+    assert_true(apr_hash_count(children) >= 2);
+
+    for (t = 0; t < LOAD_CLIENTS; t++) {
+        apr_pool_destroy(jobs[t].pool);
+    }
+}
+
+/* --- 9 and logs --------------------------------------------------------- */
+
+/* One info line per decision, psn_no masked; no name, no certificate
+ * number, no full psn_no anywhere in the error log. */
+static void test_decision_log_lines(void **state)
+{
+    apr_pool_t *p = *state;
+    char *log = read_log(p, "error_log");
+    const char *line;
+
+    line = line_with(p, log, "HMB00307", "setl_id=SMOD00102 ");
+    assert_non_null(line);
+    assert_non_null(strstr(line, "[huiminbao:info]"));
+    assert_non_null(strstr(line, " psn_no=3609**************02 "));
+    assert_non_null(strstr(line, " hmb_stas=paid hmb_pay=12100.00 "));
+    assert_non_null(strstr(line, "fixmedins_code=H36090200001"));
+    line = line_with(p, log, "HMB00307", "setl_id=S2024050100001 ");
+    assert_non_null(line);
+    assert_non_null(line_with(p, log, "HMB00307",
+                              "setl_id=S2024050100001 fixmedins_code="
+                              "H36090200001 psn_no=3609**************01 "
+                              "hmb_stas=paid hmb_pay=12100.00 hmb_setl_id="));
+    assert_non_null(line_with(p, log, "HMB00307", " duplicate"));
+    assert_non_null(line_with(p, log, "HMB00307",
+                              "hmb_stas=ineligible hmb_pay=0.00"));
+
+    assert_null(strstr(log, "张三"));
+    assert_null(strstr(log, "360902196001010011"));
+    assert_null(strstr(log, "36090000000000000"));
+}
+
+static void assert_access(apr_pool_t *p, const char *log, const char *path,
+                          const char *tail)
+{
+    const char *line = line_with(p, log, apr_pstrcat(p, "\"", path,
+                                                     " HTTP/1.1\"", NULL),
+                                 NULL);
+
+    if (!line) {
+        fail_msg("no access log line for %s", path);
+    }
+    if (strlen(line) < strlen(tail)
+        || strcmp(line + strlen(line) - strlen(tail), tail)) {
+        fail_msg("access log for %s: '%s', want it to end with '%s'", path,
+                 line, tail);
+    }
+}
+
+static void test_access_log_fields(void **state)
+{
+    apr_pool_t *p = *state;
+    char *log = read_log(p, "access_log");
+
+    assert_access(p, log, "POST /fsi/api/we-1",
+                  " stas=presettled pay=12100.00");
+    assert_access(p, log, "POST /fsi/api/we-2", " stas=paid pay=12100.00");
+    assert_access(p, log, "POST /fsi/api/we-3", " stas=paid pay=7000.00");
+    assert_access(p, log, "POST /fsi/api/we-4",
+                  " stas=reversed pay=-12100.00");
+    assert_access(p, log, "POST /fsi/api/HMBMOD-SUSP",
+                  " stas=ineligible pay=0.00");
+    assert_access(p, log, "POST /fsi/api/def-0", " stas=deferred pay=0.00");
+    assert_access(p, log, "POST /fsi/api/infcode", " stas=pass pay=-");
+    assert_access(p, log, "POST /fsi/api/infno-9999", " stas=pass pay=-");
+    /* stood aside: neither is set */
+    assert_access(p, log, "POST /fsi/api/http500", " stas=- pay=-");
+    assert_access(p, log, "POST /fsi/api/nonxml", " stas=- pay=-");
+    assert_access(p, log, "POST /fsi-small/api/big", " stas=- pay=-");
+    assert_access(p, log, "HEAD /static/settle.xml", " stas=- pay=-");
+}
+
+/* The shared counters add up, over all children. */
+static void test_status_counters(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_int64_t messages = apr_atoi64(status_value(p, "Messages"));
+    apr_int64_t spliced = apr_atoi64(status_value(p, "Spliced"));
+    apr_int64_t deferred = apr_atoi64(status_value(p, "Deferred"));
+    apr_int64_t passed = apr_atoi64(status_value(p, "Passed"));
+    apr_int64_t failures = apr_atoi64(status_value(p, "SpoolFailures"));
+
+    assert_int_equal(messages, spliced + deferred + passed + failures);
+    assert_int_equal(deferred, 3);
+    assert_int_equal(failures, 0);
+    assert_int_equal(apr_atoi64(status_value(p, "TooLarge")), 2);
+    assert_int_equal(apr_atoi64(status_value(p, "StasIneligible")), 6);
+    assert_int_equal(apr_atoi64(status_value(p, "StasReversed")), 2);
+    assert_str(status_value(p, "SpoolPending"), "0");
+    assert_true(spliced >= LOAD_N + 20);
+}
+
+/* Every [error] or worse line in the error log is one provoked on
+ * purpose: mod_dbd failing to open the unopenable ledger of the second
+ * virtual host (at each child start and at each request there). */
+static void test_error_log_clean(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *argv[] = { "/bin/bash", HARNESS, "check-log", env.rundir,
+                           NULL };
+    static const char *const provoked[] = {
+        "AH00629: Can't connect to sqlite3: unable to open database file",
+        "AH00633: failed to initialise",
+        "AH00636: child init failed!",
+        NULL
+    };
+    char *out, *line, *last;
+    int rc = run_cmd(p, 0, argv, &out), expected = 0;
+
+    for (line = apr_strtok(out, "\n", &last); line;
+         line = apr_strtok(NULL, "\n", &last)) {
+        int k, ok = 0;
+        for (k = 0; provoked[k]; k++) {
+            if (strstr(line, provoked[k]) && strstr(line, "[dbd:")) {
+                ok = 1;
+            }
+        }
+        if (!ok) {
+            fail_msg("unexpected error-log line: %s", line);
+        }
+        expected++;
+    }
+    /* check-log found the provoked ones: the check itself works */
+    assert_int_equal(rc, 1);
+    assert_true(expected >= 3);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
+                                              hmb_test_pool_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_worked_example),
+        T(test_worked_example_same_as_hmbctl),
+        T(test_strong_etag_dropped),
+        T(test_chunked_upstream),
+        T(test_close_delimited_upstream),
+        T(test_gzip_client),
+        T(test_head_untouched),
+        T(test_infcode_not_zero_untouched),
+        T(test_http_500_untouched),
+        T(test_non_xml_untouched),
+        T(test_max_body),
+        T(test_no_request_body),
+        T(test_unknown_infno),
+        T(test_ineligible_not_enrolled),
+        T(test_ineligible_basic_suspended),
+        T(test_ineligible_visit_not_covered),
+        T(test_ineligible_institution_not_covered),
+        T(test_ineligible_outside_period),
+        T(test_ineligible_not_covered_date),
+        T(test_outpatient_codes),
+        T(test_ledger_unavailable_deferred_then_replayed),
+        /* before the graceful restart, which leaves a single child of
+         * the new generation for a while */
+        T(test_concurrent_settlements),
+        T(test_graceful_restart_new_plan),
+        T(test_bad_plan_fails_configtest),
+        T(test_decision_log_lines),
+        T(test_access_log_fields),
+        T(test_status_counters),
+        T(test_error_log_clean),
+    };
+#undef T
+    int failed;
+
+    apr_initialize();
+    failed = cmocka_run_group_tests_name("integration: mod_huiminbao in "
+                                         "apache2", tests, group_setup,
+                                         group_teardown);
+    if (*rundir_left) {
+        if (failed || getenv("HMB_KEEP_RUNDIR")) {
+            fprintf(stderr, "run directory kept for inspection: %s\n",
+                    rundir_left);
+        }
+        else {
+            apr_pool_t *p;
+            const char *rm[] = { "/bin/rm", "-rf", rundir_left, NULL };
+            apr_pool_create(&p, NULL);
+            hmb_it_run(p, rm, apr_time_from_sec(30));
+            apr_pool_destroy(p);
+        }
+    }
+    apr_terminate();
+    return failed ? 1 : 0;
+}
