@@ -342,7 +342,10 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
                       ctx->req_len, ctx->req_eos ? "" : ", not read to the "
                       "end", ctx->req_overflow ? ", over HuiminbaoMaxRequest"
                                                : "");
+        apr_table_setn(r->subprocess_env, "HUIMINBAO_STAS", "pass");
         if (c) {
+            hmb_count(&c->messages);
+            hmb_count(&c->passed);
             hmb_count(&c->pass_errors);
         }
         return hmb_send(f, ctx, NULL, 0);

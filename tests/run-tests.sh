@@ -10,7 +10,6 @@ passed=0
 failed=0
 failures=()
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
 
 # run LABEL CMD...: run one CMocka program, add its counts
 run() {
@@ -42,10 +41,27 @@ unit_tests() {
     done
 }
 
+# A throwaway PostgreSQL for the ledger's unit tests (the integration
+# tests start their own).
+pgdir=$(mktemp -d /tmp/hmb-pg-XXXXXX)
+chmod 755 "$pgdir"
+pgport=$((54000 + RANDOM % 1000))
+trap '"$top/tests/integration/pg.sh" stop "$pgdir/db" >/dev/null 2>&1; rm -rf "$log" "$pgdir"' EXIT
+if "$top/tests/integration/pg.sh" start "$pgdir/db" "$pgport" >"$log/pg" 2>&1; then
+    export HMB_TEST_PGSQL="host=127.0.0.1 port=$pgport dbname=hmb user=hmb"
+else
+    cat "$log/pg"
+    echo "!!! could not start a throwaway PostgreSQL"
+    failed=$((failed + 1))
+    failures+=("postgresql for unit tests")
+fi
+
 echo "##### unit tests"
 for t in $(unit_tests "$build"); do
     run "unit $(basename "$t")" "$t"
 done
+"$top/tests/integration/pg.sh" stop "$pgdir/db" >/dev/null 2>&1
+unset HMB_TEST_PGSQL
 
 echo "##### integration tests (Debian apache2 on 127.0.0.1)"
 for t in "$build"/tests/integration/test_*; do
