@@ -169,38 +169,52 @@ static hmb_settle_result_t *hmb_duplicate(hmb_job_t *j, const hmb_claim_t *c)
     return hmb_emit(j, HMB_OUT_SPLICED, NULL, c->hmbinfo);
 }
 
+/* Price the message with the engine and render what goes in: the fund
+ * line when configured, then <hmbinfo>. id is NULL when nothing will be
+ * recorded. */
+static const char *hmb_price(hmb_job_t *j, hmb_tx_e tx,
+                             const hmb_plan_t *plan,
+                             const hmb_enrollment_t *enr,
+                             const hmb_ytd_t *ytd, const char *id,
+                             const hmb_decision_t **d)
+{
+    hmb_engine_input_t in;
+    hmb_hmbinfo_ctx_t hc;
+
+    memset(&in, 0, sizeof(in));
+    in.tx = tx;
+    in.plan = plan;
+    in.enrollment = enr;
+    in.ytd = ytd;
+    in.resp = j->rs;
+    in.fixmedins_code = j->rq ? j->rq->fixmedins_code : NULL;
+    *d = hmb_engine_decide(j->p, &in);
+
+    memset(&hc, 0, sizeof(hc));
+    hc.hmb_setl_id = id;
+    hc.setl_id = j->rs->setl_id;
+    hc.mdtrt_id = j->rs->mdtrt_id;
+    hc.fund_pay_type = j->ctx->fund_pay_type;
+    hc.fund_pay_type_name = j->ctx->fund_pay_type_name;
+    return apr_pstrcat(j->p, hmb_hmbinfo_fund_line(j->p, *d, &hc),
+                       hmb_hmbinfo_render(j->p, *d, &hc), NULL);
+}
+
 static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
 {
     const hmb_plan_t *plan;
     hmb_enrollment_t *enr;
-    hmb_engine_input_t in;
     hmb_ytd_t *ytd = NULL;
-    hmb_hmbinfo_ctx_t hc;
     const hmb_decision_t *d;
-    const char *err;
+    const char *err, *text;
 
     if ((err = hmb_pick_plan(j, &plan, &enr)) != NULL
         || (enr && (err = hmb_ledger_read_ytd(j->ctx->ledger, j->p, plan,
                                               j->rs->psn_no, &ytd)))) {
         return hmb_defer(j, err);
     }
-    memset(&in, 0, sizeof(in));
-    in.tx = HMB_TX_PRESETTLE;
-    in.plan = plan;
-    in.enrollment = enr;
-    in.ytd = ytd;
-    in.resp = j->rs;
-    in.fixmedins_code = j->rq ? j->rq->fixmedins_code : NULL;
-    d = hmb_engine_decide(j->p, &in);
-
-    memset(&hc, 0, sizeof(hc));
-    hc.setl_id = j->rs->setl_id;
-    hc.mdtrt_id = j->rs->mdtrt_id;
-    hc.fund_pay_type = j->ctx->fund_pay_type;
-    hc.fund_pay_type_name = j->ctx->fund_pay_type_name;
-    return hmb_emit(j, HMB_OUT_SPLICED, d,
-                    apr_pstrcat(j->p, hmb_hmbinfo_fund_line(j->p, d, &hc),
-                                hmb_hmbinfo_render(j->p, d, &hc), NULL));
+    text = hmb_price(j, HMB_TX_PRESETTLE, plan, enr, ytd, NULL, &d);
+    return hmb_emit(j, HMB_OUT_SPLICED, d, text);
 }
 
 /* One attempt at a settlement inside one transaction. *retry is set when
@@ -211,9 +225,7 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
     const hmb_plan_t *plan;
     hmb_enrollment_t *enr;
     hmb_claim_t *existing;
-    hmb_engine_input_t in;
     hmb_ytd_t *ytd = NULL;
-    hmb_hmbinfo_ctx_t hc;
     const hmb_decision_t *d;
     const char *err, *text, *id;
 
@@ -241,24 +253,8 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
                                           &ytd)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    memset(&in, 0, sizeof(in));
-    in.tx = HMB_TX_SETTLE;
-    in.plan = plan;
-    in.enrollment = enr;
-    in.ytd = ytd;
-    in.resp = j->rs;
-    in.fixmedins_code = j->rq ? j->rq->fixmedins_code : NULL;
-    d = hmb_engine_decide(j->p, &in);
-
     id = apr_pstrcat(j->p, "HMB-", j->rs->setl_id, NULL);
-    memset(&hc, 0, sizeof(hc));
-    hc.hmb_setl_id = id;
-    hc.setl_id = j->rs->setl_id;
-    hc.mdtrt_id = j->rs->mdtrt_id;
-    hc.fund_pay_type = j->ctx->fund_pay_type;
-    hc.fund_pay_type_name = j->ctx->fund_pay_type_name;
-    text = apr_pstrcat(j->p, hmb_hmbinfo_fund_line(j->p, d, &hc),
-                       hmb_hmbinfo_render(j->p, d, &hc), NULL);
+    text = hmb_price(j, HMB_TX_SETTLE, plan, enr, ytd, id, &d);
     if ((err = hmb_ledger_record_claim(l, j->p,
                                        hmb_claim_from(j, d, id, text)))
         != NULL) {
