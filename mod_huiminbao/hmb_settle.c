@@ -52,6 +52,29 @@ static hmb_fen_t hmb_part_amt(const hmb_response_t *rs)
     return rs->has_psn_part_amt ? rs->psn_part_amt : hmb_engine_burden(rs);
 }
 
+/* Nothing to pay or reverse: the decision and the element saying so. */
+static const char *hmb_no_claim_text(hmb_job_t *j, const char *memo,
+                                     const char *orig_setl_id,
+                                     const char *hmb_setl_id,
+                                     hmb_decision_t **dp)
+{
+    hmb_decision_t *d = apr_pcalloc(j->p, sizeof(*d));
+    hmb_hmbinfo_ctx_t hc;
+
+    memset(&hc, 0, sizeof(hc));
+    hc.hmb_setl_id = hmb_setl_id;
+    hc.setl_id = j->rs->setl_id;
+    hc.mdtrt_id = j->rs->mdtrt_id;
+    hc.orig_setl_id = orig_setl_id;
+    d->stas = HMB_STAS_NO_CLAIM;
+    d->psn_part_amt_aft = hmb_part_amt(j->rs);
+    d->psn_cash_pay_aft = j->rs->has_psn_cash_pay ? j->rs->psn_cash_pay
+                                                  : d->psn_part_amt_aft;
+    d->memo = memo;
+    *dp = d;
+    return hmb_hmbinfo_render(j->p, d, &hc);
+}
+
 /* Nothing could be computed now: say so, pay nothing, keep the base. */
 static hmb_settle_result_t *hmb_defer(hmb_job_t *j, const char *reason)
 {
@@ -165,6 +188,7 @@ static hmb_settle_result_t *hmb_duplicate(hmb_job_t *j, const hmb_claim_t *c)
     res->rea_code = c->rea_code;
     res->stas = !strcmp(c->stas, "reversed") ? HMB_STAS_REVERSED
               : !strcmp(c->stas, "ineligible") ? HMB_STAS_INELIGIBLE
+              : !strcmp(c->stas, "no_claim") ? HMB_STAS_NO_CLAIM
               : HMB_STAS_PAID;
     return hmb_emit(j, HMB_OUT_SPLICED, NULL, c->hmbinfo);
 }
@@ -249,6 +273,18 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
         hmb_ledger_rollback(l, j->p);
         return hmb_duplicate(j, existing);
     }
+    /* cancelled before it was ever settled (it waited in a spool) */
+    if ((err = hmb_ledger_find_claim(l, j->p, 'R', j->rs->setl_id,
+                                     &existing)) != NULL) {
+        return hmb_ledger_failed(j, err);
+    }
+    if (existing) {
+        hmb_decision_t *nd;
+        const char *t = hmb_no_claim_text(j, "该结算已撤销，惠民保不予赔付",
+                                          NULL, NULL, &nd);
+        hmb_ledger_rollback(l, j->p);
+        return hmb_emit(j, HMB_OUT_SPLICED, nd, t);
+    }
     if (enr && (err = hmb_ledger_read_ytd(l, j->p, plan, j->rs->psn_no,
                                           &ytd)) != NULL) {
         return hmb_ledger_failed(j, err);
@@ -286,19 +322,60 @@ static hmb_settle_result_t *hmb_settle(hmb_job_t *j)
 
 static hmb_settle_result_t *hmb_no_claim(hmb_job_t *j)
 {
-    hmb_decision_t *d = apr_pcalloc(j->p, sizeof(*d));
-    hmb_hmbinfo_ctx_t hc;
+    hmb_decision_t *d;
+    const char *text = hmb_no_claim_text(j, "原结算无惠民保赔付，无需冲回",
+                                         j->rq->setl_id, NULL, &d);
+    return hmb_emit(j, HMB_OUT_SPLICED, d, text);
+}
 
-    memset(&hc, 0, sizeof(hc));
-    hc.setl_id = j->rs->setl_id;
-    hc.mdtrt_id = j->rs->mdtrt_id;
-    hc.orig_setl_id = j->rq->setl_id;
-    d->stas = HMB_STAS_NO_CLAIM;
-    d->psn_part_amt_aft = hmb_part_amt(j->rs);
-    d->psn_cash_pay_aft = j->rs->has_psn_cash_pay ? j->rs->psn_cash_pay
-                                                  : d->psn_part_amt_aft;
-    d->memo = "原结算无惠民保赔付，无需冲回";
-    return hmb_emit(j, HMB_OUT_SPLICED, d, hmb_hmbinfo_render(j->p, d, &hc));
+/* A cancellation of a settlement the ledger has not seen: it may still
+ * wait in a spool. A marker takes the reversal's place, so that the
+ * settlement, when it is replayed, pays nothing. */
+static hmb_settle_result_t *hmb_cancel_unsettled(hmb_job_t *j)
+{
+    hmb_ledger_t *l = j->ctx->ledger;
+    const char *orig = j->rq->setl_id;
+    hmb_claim_t *marker, *c;
+    hmb_decision_t *d;
+    const char *err, *text, *id;
+
+    if ((err = hmb_ledger_find_claim(l, j->p, 'R', orig, &marker)) != NULL) {
+        return hmb_ledger_failed(j, err);
+    }
+    if (marker) {
+        hmb_ledger_rollback(l, j->p);
+        return hmb_duplicate(j, marker);
+    }
+    id = apr_pstrcat(j->p, "HMBR-", orig, NULL);
+    text = hmb_no_claim_text(j, "原结算无惠民保赔付，无需冲回", orig, id, &d);
+    c = apr_pcalloc(j->p, sizeof(*c));
+    c->hmb_setl_id = id;
+    c->kind = 'R';
+    c->setl_id = orig;
+    c->psn_no = j->rq->psn_no;
+    c->mdtrt_id = j->rs->mdtrt_id;
+    c->fixmedins_code = j->rq->fixmedins_code;
+    c->msgid = j->rq->msgid;
+    c->setl_time = j->rs->setl_time;
+    c->plan_year = atoi(j->rs->setl_time);
+    c->stas = hmb_stas_name(HMB_STAS_NO_CLAIM);
+    c->hmbinfo = text;
+    c->liabs = apr_array_make(j->p, 1, sizeof(hmb_claim_liab_t));
+    c->insurers = apr_array_make(j->p, 1, sizeof(hmb_insurer_result_t));
+    if ((err = hmb_ledger_record_claim(l, j->p, c)) != NULL) {
+        /* most likely a twin of this cancellation got there first */
+        hmb_ledger_rollback(l, j->p);
+        if (hmb_ledger_find_claim(l, j->p, 'R', orig, &marker) == NULL
+            && marker) {
+            return hmb_duplicate(j, marker);
+        }
+        return hmb_defer(j, err);
+    }
+    if ((err = hmb_ledger_commit(l, j->p)) != NULL) {
+        return hmb_ledger_failed(j, err);
+    }
+    j->res->hmb_setl_id = id;
+    return hmb_emit(j, HMB_OUT_SPLICED, d, text);
 }
 
 static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
@@ -320,7 +397,10 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
     if ((err = hmb_ledger_find_claim(l, j->p, 'S', orig, &claim)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    if (!claim || !claim->plan_code || claim->rea_code) {
+    if (!claim) {
+        return hmb_cancel_unsettled(j);
+    }
+    if (!claim->plan_code || claim->rea_code) {
         hmb_ledger_rollback(l, j->p);
         return hmb_no_claim(j);
     }

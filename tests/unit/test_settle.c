@@ -299,6 +299,43 @@ static void test_fund_line(void **state)
     assert_non_null(strstr(res->out, "</hmbinfo></output>"));
 }
 
+/* A settlement deferred to the spool, then cancelled while the ledger is
+ * back: the replayed settlement must pay nothing. */
+static void test_cancel_before_replay(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_ctx_t down = f->ctx;
+    const char *req, *resp, *first;
+    apr_size_t req_len, len;
+    hmb_settle_result_t *res;
+
+    down.ledger = NULL;
+    req = hmb_test_slurp(f->p, example(f->p, "2", "req"), &req_len);
+    resp = hmb_test_slurp(f->p, example(f->p, "2", "resp"), &len);
+    res = hmb_settle_message(f->p, &down, req, req_len, resp, len);
+    assert_int_equal(res->outcome, HMB_OUT_DEFERRED);
+
+    res = run_pair(f, "4", &resp, &len);
+    assert_null(hmb_message_validate(f->p, res->out, res->out_len));
+    first = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(field(f->p, first, "hmb_stas"), "no_claim");
+    assert_string_equal(field(f->p, first, "hmb_setl_id"),
+                        "HMBR-S2024050100001");
+    res = run_pair(f, "4", &resp, &len);
+    assert_int_equal(res->duplicate, 1);
+    assert_string_equal(hmbinfo_of(f->p, res, resp, len), first);
+
+    /* the replay of the spooled settlement, twice */
+    res = run_pair(f, "2", &resp, &len);
+    assert_string_equal(field(f->p, hmbinfo_of(f->p, res, resp, len),
+                              "hmb_stas"), "no_claim");
+    assert_string_equal(field(f->p, hmbinfo_of(f->p, res, resp, len),
+                              "hmb_pay"), "0.00");
+    res = run_pair(f, "2", &resp, &len);
+    assert_int_equal(res->stas, HMB_STAS_NO_CLAIM);
+    expect_totals(f, 0, 0, 0, 0);
+}
+
 /* Strict mode validates the upstream message; what we send validates too. */
 static void test_output_validates(void **state)
 {
@@ -331,6 +368,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ledger_unavailable, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_before_replay, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_fund_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_validates, setup,
                                         teardown),
