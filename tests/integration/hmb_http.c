@@ -777,3 +777,53 @@ const char *hmb_it_run(apr_pool_t *p, const char *const *argv,
     return code ? apr_psprintf(p, "%s exited with status %d", argv[0], code)
                 : NULL;
 }
+
+const char *hmb_it_start_upstream(apr_pool_t *p, apr_port_t port,
+                                  const char *fixtures, const char *pidfile,
+                                  const char *logfile, int max_seconds,
+                                  const char *const *extra, apr_proc_t *proc)
+{
+    apr_array_header_t *argv = apr_array_make(p, 16, sizeof(const char *));
+    const char *why;
+
+#define HMB_ARG(s) (*(const char **)apr_array_push(argv) = (s))
+    HMB_ARG(HMB_IT_UPSTREAM_BIN);
+    HMB_ARG("--listen");
+    HMB_ARG(apr_psprintf(p, "127.0.0.1:%d", (int)port));
+    HMB_ARG("--fixtures");
+    HMB_ARG(fixtures);
+    HMB_ARG("--pidfile");
+    HMB_ARG(pidfile);
+    HMB_ARG("--log");
+    HMB_ARG(logfile);
+    /* gone by itself should all else fail */
+    HMB_ARG("--max-seconds");
+    HMB_ARG(apr_itoa(p, max_seconds));
+    HMB_ARG("--exit-with-parent");
+    for (; extra && *extra; extra++) {
+        HMB_ARG(*extra);
+    }
+    HMB_ARG(NULL);
+#undef HMB_ARG
+    why = hmb_it_spawn(p, (const char *const *)argv->elts, proc);
+    if (!why && (why = hmb_it_wait_port(port, apr_time_from_sec(5)))) {
+        hmb_it_stop(proc, apr_time_from_sec(2));
+        proc->pid = 0;
+    }
+    return why;
+}
+
+const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
+                           apr_port_t port, const char *extra,
+                           apr_interval_time_t timeout)
+{
+    const char *argv[] = {
+        "/bin/bash", HMB_IT_HARNESS, cmd, rundir, NULL, NULL, NULL
+    };
+
+    if (!strcmp(cmd, "start")) {
+        argv[4] = apr_psprintf(p, "%d", (int)port);
+        argv[5] = extra;
+    }
+    return hmb_it_run(p, argv, timeout);
+}

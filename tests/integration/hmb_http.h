@@ -112,4 +112,21 @@ const char *hmb_it_stop(apr_proc_t *proc, apr_interval_time_t grace);
 const char *hmb_it_run(apr_pool_t *p, const char *const *argv,
                        apr_interval_time_t timeout);
 
+#define HMB_IT_UPSTREAM_BIN HMB_BUILDDIR "/tests/integration/hmb_upstream"
+#define HMB_IT_HARNESS      HMB_SRCDIR "/tests/integration/harness.sh"
+
+/* The sample upstream on 127.0.0.1:port serving fixtures, with its pid and
+ * log files where given, more arguments from extra (NULL-terminated, or
+ * NULL); it exits with its parent, or after max_seconds. Returns once it
+ * listens. */
+const char *hmb_it_start_upstream(apr_pool_t *p, apr_port_t port,
+                                  const char *fixtures, const char *pidfile,
+                                  const char *logfile, int max_seconds,
+                                  const char *const *extra, apr_proc_t *proc);
+
+/* harness.sh CMD RUNDIR, and for "start" PORT and EXTRA_CONF too. */
+const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
+                           apr_port_t port, const char *extra,
+                           apr_interval_time_t timeout);
+
 #endif

@@ -24,10 +24,9 @@
 #include <apr_lib.h>
 #include <apr_thread_proc.h>
 
-#define UPSTREAM_BIN  HMB_BUILDDIR "/tests/integration/hmb_upstream"
 #define HMBCTL_BIN    HMB_BUILDDIR "/hmbctl"
 #define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
-#define HARNESS       HMB_SRCDIR "/tests/integration/harness.sh"
+
 #define MOD_FIXTURES  HMB_FIXTURE("module")
 #define UP_DIR        MOD_FIXTURES "/upstream"
 #define LOAD_DIR      HMB_FIXTURE("upstream-load")
@@ -83,38 +82,18 @@ static char rundir_left[512];
 static const char *start_upstream(const char *fixtures, const char *name,
                                   apr_port_t port, apr_proc_t *proc)
 {
-    apr_pool_t *p = env.pool;
-    const char *argv[] = {
-        UPSTREAM_BIN,
-        "--listen", apr_psprintf(p, "127.0.0.1:%d", (int)port),
-        "--fixtures", fixtures,
-        "--pidfile", apr_psprintf(p, "%s/%s.pid", env.rundir, name),
-        "--log", apr_psprintf(p, "%s/logs/%s.log", env.rundir, name),
-        /* gone by itself should all else fail */
-        "--max-seconds", "600", "--exit-with-parent",
-        NULL
-    };
-    const char *why = hmb_it_spawn(p, argv, proc);
-
-    if (!why && (why = hmb_it_wait_port(port, apr_time_from_sec(5)))) {
-        hmb_it_stop(proc, apr_time_from_sec(2));
-        proc->pid = 0;
-    }
-    return why;
+    return hmb_it_start_upstream(env.pool, port, fixtures,
+                                 apr_psprintf(env.pool, "%s/%s.pid",
+                                              env.rundir, name),
+                                 apr_psprintf(env.pool, "%s/logs/%s.log",
+                                              env.rundir, name),
+                                 600, NULL, proc);
 }
 
 static const char *harness(const char *cmd, const char *extra)
 {
-    const char *argv[] = {
-        "/bin/bash", HARNESS, cmd, env.rundir,
-        NULL, NULL, NULL
-    };
-
-    if (!strcmp(cmd, "start")) {
-        argv[4] = apr_psprintf(env.pool, "%d", (int)env.port);
-        argv[5] = extra;
-    }
-    return hmb_it_run(env.pool, argv, apr_time_from_sec(30));
+    return hmb_it_harness(env.pool, cmd, env.rundir, env.port, extra,
+                          apr_time_from_sec(30));
 }
 
 /* Run argv with its stdout and stderr in *out; returns the exit status
@@ -1867,7 +1846,7 @@ static void test_status_counters(void **state)
 static void test_error_log_clean(void **state)
 {
     apr_pool_t *p = *state;
-    const char *argv[] = { "/bin/bash", HARNESS, "check-log", env.rundir,
+    const char *argv[] = { "/bin/bash", HMB_IT_HARNESS, "check-log", env.rundir,
                            NULL };
     static const char *const provoked[] = {
         "AH00629: Can't connect to sqlite3: unable to open database file",

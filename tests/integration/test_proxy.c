@@ -19,8 +19,6 @@
 #include <apr_lib.h>
 #include <apr_thread_proc.h>
 
-#define UPSTREAM_BIN  HMB_BUILDDIR "/tests/integration/hmb_upstream"
-#define HARNESS       HMB_SRCDIR "/tests/integration/harness.sh"
 #define UPSTREAM_DIR  HMB_FIXTURE("upstream")
 #define LOAD_DIR      HMB_FIXTURE("upstream-load")
 
@@ -47,38 +45,18 @@ static char rundir_left[512];
 static const char *start_upstream(const char *fixtures, const char *name,
                                   apr_port_t port, apr_proc_t *proc)
 {
-    apr_pool_t *p = env.pool;
-    const char *argv[] = {
-        UPSTREAM_BIN,
-        "--listen", apr_psprintf(p, "127.0.0.1:%d", (int)port),
-        "--fixtures", fixtures,
-        "--pidfile", apr_psprintf(p, "%s/%s.pid", env.rundir, name),
-        "--log", apr_psprintf(p, "%s/logs/%s.log", env.rundir, name),
-        /* gone by itself should all else fail */
-        "--max-seconds", "600", "--exit-with-parent",
-        NULL
-    };
-    const char *why = hmb_it_spawn(p, argv, proc);
-
-    if (!why && (why = hmb_it_wait_port(port, apr_time_from_sec(5)))) {
-        hmb_it_stop(proc, apr_time_from_sec(2));
-        proc->pid = 0;
-    }
-    return why;
+    return hmb_it_start_upstream(env.pool, port, fixtures,
+                                 apr_psprintf(env.pool, "%s/%s.pid",
+                                              env.rundir, name),
+                                 apr_psprintf(env.pool, "%s/logs/%s.log",
+                                              env.rundir, name),
+                                 600, NULL, proc);
 }
 
 static const char *harness(const char *cmd, const char *extra)
 {
-    const char *argv[] = {
-        "/bin/bash", HARNESS, cmd, env.rundir,
-        NULL, NULL, NULL
-    };
-
-    if (!strcmp(cmd, "start")) {
-        argv[4] = apr_psprintf(env.pool, "%d", (int)env.httpd_port);
-        argv[5] = extra;
-    }
-    return hmb_it_run(env.pool, argv, apr_time_from_sec(30));
+    return hmb_it_harness(env.pool, cmd, env.rundir, env.httpd_port, extra,
+                          apr_time_from_sec(30));
 }
 
 static int group_teardown(void **state)

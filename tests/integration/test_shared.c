@@ -36,10 +36,8 @@
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 
-#define UPSTREAM_BIN  HMB_BUILDDIR "/tests/integration/hmb_upstream"
 #define HMBCTL        HMB_BUILDDIR "/hmbctl"
 #define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
-#define HARNESS       HMB_SRCDIR "/tests/integration/harness.sh"
 #define PGSH          HMB_SRCDIR "/tests/integration/pg.sh"
 #define FIXDIR        HMB_FIXTURE("shared")
 #define PLAN          FIXDIR "/plan.xml"
@@ -248,15 +246,8 @@ static char *render(apr_pool_t *p, const char *req, apr_size_t req_len,
 
 static const char *harness(int i, const char *cmd, const char *extra)
 {
-    const char *argv[] = {
-        "/bin/bash", HARNESS, cmd, env.inst[i].rundir, NULL, NULL, NULL
-    };
-
-    if (!strcmp(cmd, "start")) {
-        argv[4] = apr_psprintf(env.pool, "%d", (int)env.inst[i].port);
-        argv[5] = extra;
-    }
-    return hmb_it_run(env.pool, argv, apr_time_from_sec(60));
+    return hmb_it_harness(env.pool, cmd, env.inst[i].rundir, env.inst[i].port,
+                          extra, apr_time_from_sec(60));
 }
 
 static const char *pg(const char *cmd)
@@ -575,24 +566,17 @@ static int group_setup(void **state)
         why = load_v1_ledger();
     }
     if (!why) {
-        const char *argv[] = {
-            UPSTREAM_BIN,
-            "--listen", apr_psprintf(p, "127.0.0.1:%d", (int)env.up_port),
-            "--fixtures", env.updir,
-            "--pidfile", apr_pstrcat(p, dir, "/upstream.pid", NULL),
-            "--log", apr_pstrcat(p, dir, "/upstream.log", NULL),
-            /* a worker per connection: enough for every httpd worker
-             * of the three servers to keep one open */
-            "--threads", "400", "--keepalive-seconds", "10",
-            "--max-seconds", "900", "--exit-with-parent",
-            NULL
+        /* a worker per connection: enough for every httpd worker of the
+         * three servers to keep one open */
+        static const char *const more[] = {
+            "--threads", "400", "--keepalive-seconds", "10", NULL
         };
-        why = hmb_it_spawn(p, argv, &env.up_proc);
-        if (!why && (why = hmb_it_wait_port(env.up_port,
-                                            apr_time_from_sec(5)))) {
-            hmb_it_stop(&env.up_proc, apr_time_from_sec(2));
-            env.up_proc.pid = 0;
-        }
+        why = hmb_it_start_upstream(p, env.up_port, env.updir,
+                                    apr_pstrcat(p, dir, "/upstream.pid",
+                                                NULL),
+                                    apr_pstrcat(p, dir, "/upstream.log",
+                                                NULL),
+                                    900, more, &env.up_proc);
     }
     /* the SQLite ledger exists, with its people, before httpd starts; as
      * root its children (www-data) must own it */
