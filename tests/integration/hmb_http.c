@@ -827,3 +827,33 @@ const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
     }
     return hmb_it_run(p, argv, timeout);
 }
+
+int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
+                    apr_proc_t *const *procs, const char *const *names,
+                    int n)
+{
+    apr_finfo_t fi;
+    const char *why;
+    int ok = 1, i;
+
+    if (httpd_started && rundir
+        && (why = hmb_it_harness(p, "stop", rundir, 0, NULL,
+                                 apr_time_from_sec(30))) != NULL) {
+        fprintf(stderr, "teardown: harness stop: %s\n", why);
+        ok = 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (procs[i]->pid > 0
+            && (why = hmb_it_stop(procs[i], apr_time_from_sec(5)))) {
+            fprintf(stderr, "teardown: %s: %s\n", names[i], why);
+            ok = 0;
+        }
+    }
+    if (rundir && apr_stat(&fi, apr_pstrcat(p, rundir, "/run/httpd.pid",
+                                            NULL), APR_FINFO_TYPE, p)
+                  == APR_SUCCESS) {
+        fprintf(stderr, "teardown: %s/run/httpd.pid still exists\n", rundir);
+        ok = 0;
+    }
+    return ok;
+}

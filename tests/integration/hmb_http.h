@@ -129,4 +129,12 @@ const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
                            apr_port_t port, const char *extra,
                            apr_interval_time_t timeout);
 
+/* Stop what a test group started: httpd through harness.sh (when
+ * httpd_started), then each of the n processes that still runs; then
+ * httpd's pid file must be gone, since its parent removes it only once the
+ * children are. Reasons go to stderr; 1 when everything stopped cleanly. */
+int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
+                    apr_proc_t *const *procs, const char *const *names,
+                    int n);
+
 #endif

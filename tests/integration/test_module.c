@@ -12,7 +12,6 @@
  * persons of its own (tests/fixtures/module/README.md), so the amounts
  * each one expects depend only on its own messages.
  */
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -201,32 +200,15 @@ static char *ledger_sql(apr_pool_t *p, const char *sql)
 
 static int group_teardown(void **state)
 {
-    const char *why;
-    int ok = 1;
+    apr_proc_t *procs[] = {&env.up_proc, &env.load_proc};
+    const char *names[] = {"upstream", "load upstream"};
+    int ok;
 
     (void)state;
-    if (env.httpd_started && (why = harness("stop", NULL)) != NULL) {
-        fprintf(stderr, "teardown: harness stop: %s\n", why);
-        ok = 0;
-    }
-    if (env.up_proc.pid > 0
-        && (why = hmb_it_stop(&env.up_proc, apr_time_from_sec(5)))) {
-        fprintf(stderr, "teardown: upstream: %s\n", why);
-        ok = 0;
-    }
-    if (env.load_proc.pid > 0
-        && (why = hmb_it_stop(&env.load_proc, apr_time_from_sec(5)))) {
-        fprintf(stderr, "teardown: load upstream: %s\n", why);
-        ok = 0;
-    }
+    ok = hmb_it_teardown(env.pool, env.rundir, env.httpd_started, procs,
+                         names, 2);
     if (env.rundir) {
-        const char *pidfile = apr_pstrcat(env.pool, env.rundir,
-                                          "/run/httpd.pid", NULL);
-        struct stat st;
-        if (stat(pidfile, &st) == 0) {
-            fprintf(stderr, "teardown: %s still exists\n", pidfile);
-            ok = 0;
-        }
+        /* main() removes it if every test passed */
         apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
     }
     apr_pool_destroy(env.pool);

@@ -61,34 +61,14 @@ static const char *harness(const char *cmd, const char *extra)
 
 static int group_teardown(void **state)
 {
-    const char *why;
-    int ok = 1;
+    apr_proc_t *procs[] = {&env.up_proc, &env.load_proc};
+    const char *names[] = {"upstream", "load upstream"};
+    int ok;
 
     (void)state;
-    if (env.httpd_started && (why = harness("stop", NULL)) != NULL) {
-        fprintf(stderr, "teardown: harness stop: %s\n", why);
-        ok = 0;
-    }
-    if (env.up_proc.pid > 0
-        && (why = hmb_it_stop(&env.up_proc, apr_time_from_sec(5)))) {
-        fprintf(stderr, "teardown: upstream: %s\n", why);
-        ok = 0;
-    }
-    if (env.load_proc.pid > 0
-        && (why = hmb_it_stop(&env.load_proc, apr_time_from_sec(5)))) {
-        fprintf(stderr, "teardown: load upstream: %s\n", why);
-        ok = 0;
-    }
-    /* Nothing of ours may survive: the processes were waited for above;
-     * httpd's parent removes its pid file only once its children are gone. */
+    ok = hmb_it_teardown(env.pool, env.rundir, env.httpd_started, procs,
+                         names, 2);
     if (env.rundir) {
-        const char *pidfile = apr_pstrcat(env.pool, env.rundir,
-                                          "/run/httpd.pid", NULL);
-        struct stat st;
-        if (stat(pidfile, &st) == 0) {
-            fprintf(stderr, "teardown: %s still exists\n", pidfile);
-            ok = 0;
-        }
         /* main() removes it if every test passed */
         apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
     }
