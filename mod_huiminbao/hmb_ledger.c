@@ -14,6 +14,10 @@
 
 #include "hmb_ledger.h"
 
+/* sqlite3.h's SQLITE_BUSY, as apr_dbd's sqlite3 driver returns it */
+#define HMB_SQLITE_BUSY 5
+#define HMB_SQLITE_BEGIN_TRIES 4
+
 /* Schema migrations, in order: migration i takes the schema from version
  * i to i + 1. Append, never edit: deployed ledgers hold earlier ones. */
 static const char *const hmb_migration_1[] = {
@@ -720,7 +724,7 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     apr_pool_t *tp = p;
     void *spare = NULL;
     const char *err;
-    int rv, pgsql = !ledger_is_sqlite(l);
+    int rv, tries, pgsql = !ledger_is_sqlite(l);
 
     if (l->trans) {
         return "ledger: a transaction is already open on this connection";
@@ -752,11 +756,14 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
-    rv = apr_dbd_transaction_start(l->driver, tp, l->handle, &trans);
-    if (pgsql && trans && !spare) {
-        apr_pool_userdata_setn(trans, HMB_KEY_PG_TRANS, NULL, l->pool);
-    }
-    if (rv) {
+    for (tries = 1; ; tries++) {
+        rv = apr_dbd_transaction_start(l->driver, tp, l->handle, &trans);
+        if (pgsql && trans && !spare) {
+            apr_pool_userdata_setn(trans, HMB_KEY_PG_TRANS, NULL, l->pool);
+        }
+        if (!rv) {
+            break;
+        }
         err = ledger_fail(l, p, "begin transaction", rv);
         if (trans) {
             /* The sqlite3 driver registers the transaction even when
@@ -765,7 +772,14 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
                                          APR_DBD_TRANSACTION_ROLLBACK);
             apr_dbd_transaction_end(l->driver, p, trans);
         }
-        return err;
+        /* The driver's own retries (15 x 100 ms) sleep without its
+         * process-wide lock; a few more rounds of them ride out a queue of
+         * writers from other children, still bounded (about 6 s). */
+        if (pgsql || rv != HMB_SQLITE_BUSY
+            || tries >= HMB_SQLITE_BEGIN_TRIES) {
+            return err;
+        }
+        trans = NULL;
     }
     apr_dbd_transaction_mode_set(l->driver, trans,
                                  APR_DBD_TRANSACTION_COMMIT);
