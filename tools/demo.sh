@@ -92,5 +92,5 @@ $run/logs/error_log), the sample upstream on 127.0.0.1:$up_port, responses in
 $run/out/. Try:
   curl -s --data-binary @conf/demo/requests/01-enrolled.req.xml http://127.0.0.1:$port/fsi/api/2304
 Stop it with:
-  tools/demo.sh $build stop
+  $top/tools/demo.sh $build stop
 MSG
