@@ -1,6 +1,9 @@
-/* The payout engine: DOMAIN.md's rules as a pure function. It reads no
- * clock, file or database: (plan, enrollment, year-to-date, message) in,
- * decision with per-liability detail and ledger deltas out. */
+/* The payout engine: every rule of DOMAIN.md, every receipt text and
+ * what the patient still owes, as pure functions. It reads no clock, file
+ * or database: a payout is decided from (plan, enrollment, year-to-date,
+ * message), a reversal from (the claim, the totals, the message), and
+ * everything decided comes back as a decision the ledger can record and
+ * the renderer can show. */
 #ifndef HMB_ENGINE_H
 #define HMB_ENGINE_H
 
@@ -11,16 +14,51 @@
 #include "hmb_enroll.h"
 #include "hmb_message.h"
 
+/* ---- status and reason codes (INTERFACES.md section 2) ---------------- */
+
 typedef enum {
     HMB_STAS_PAID,
     HMB_STAS_PRESETTLED,
     HMB_STAS_REVERSED,
     HMB_STAS_INELIGIBLE,
     HMB_STAS_DEFERRED,
-    HMB_STAS_NO_CLAIM
+    HMB_STAS_NO_CLAIM,
+    HMB_STAS_COUNT
 } hmb_stas_e;
 
+typedef enum {
+    HMB_REA_NONE = 0,
+    /* with ineligible, in the order DOMAIN.md rule 10 checks them */
+    HMB_REA_OUTSIDE_PERIOD,
+    HMB_REA_NOT_ENROLLED,
+    HMB_REA_NOT_COVERED_DATE,
+    HMB_REA_BASIC_SUSPENDED,
+    HMB_REA_VISIT_NOT_COVERED,
+    HMB_REA_INSTITUTION_NOT_COVERED,
+    /* with deferred */
+    HMB_REA_LEDGER_UNAVAILABLE,
+    HMB_REA_NO_PLAN,
+    /* with no_claim */
+    HMB_REA_UNKNOWN_SETTLEMENT,
+    HMB_REA_SETTLEMENT_REVERSED,
+    HMB_REA_SETL_ID_CONFLICT,
+    HMB_REA_CANCEL_MISMATCH,
+    HMB_REA_COUNT
+} hmb_rea_e;
+
 const char *hmb_stas_name(hmb_stas_e s);
+const char *hmb_rea_name(hmb_rea_e r);          /* NULL for NONE */
+
+/* Names back to codes (as stored in a ledger). Return 0 for a name this
+ * build does not know: the caller must treat that as an error. */
+int hmb_stas_parse(const char *name, hmb_stas_e *out);
+int hmb_rea_parse(const char *name, hmb_rea_e *out); /* NULL -> NONE */
+
+/* The receipt line for a zero payout with this reason, naming the plan
+ * (plan_name NULL: "惠民保"). */
+const char *hmb_rea_memo(apr_pool_t *p, hmb_rea_e rea, const char *plan_name);
+
+/* ---- what is recorded ------------------------------------------------- */
 
 /* Year-to-date totals for one person, plan code and year, aligned with
  * plan->liabilities. */
@@ -31,6 +69,55 @@ typedef struct {
 } hmb_ytd_t;
 
 hmb_ytd_t *hmb_ytd_make(apr_pool_t *p, const hmb_plan_t *plan);
+
+/* One liability of a recorded claim. */
+typedef struct {
+    const char *liab_code;
+    const char *pool;
+    hmb_fen_t deductible;
+    hmb_fen_t cap;
+    hmb_fen_t elig_amt;
+    hmb_fen_t dedc_amt;
+    hmb_ratio_t pay_prop;
+    hmb_fen_t pay_amt;
+} hmb_claim_liab_t;
+
+typedef struct {
+    const char *insurer_code;
+    hmb_ratio_t share;
+    hmb_fen_t pay_amt;
+} hmb_insurer_result_t;
+
+/* A decision as the ledger keeps it. */
+typedef struct {
+    const char *hmb_setl_id;
+    char kind;                      /* 'S' settlement, 'R' reversal */
+    const char *setl_id;            /* for 'R': the settlement reversed */
+    const char *reverses;           /* for 'R': hmb_setl_id reversed */
+    const char *psn_no;
+    const char *mdtrt_id;
+    const char *fixmedins_code;
+    const char *msgid;
+    const char *setl_time;
+    const char *plan_code;          /* NULL for claims priced by no plan */
+    int plan_year;
+    int plan_ver;
+    hmb_stas_e stas;
+    hmb_rea_e rea;
+    hmb_fen_t hmb_pay;
+    const char *hmbinfo;            /* the element appended, as sent */
+    apr_array_header_t *liabs;      /* hmb_claim_liab_t */
+    apr_array_header_t *insurers;   /* hmb_insurer_result_t */
+} hmb_claim_t;
+
+/* One liability's year-to-date total. */
+typedef struct {
+    const char *liab_code;
+    hmb_fen_t elig_amt;
+    hmb_fen_t paid_amt;
+} hmb_total_t;
+
+/* ---- decisions -------------------------------------------------------- */
 
 typedef struct {
     const char *liab_code;
@@ -49,15 +136,13 @@ typedef struct {
 } hmb_liab_result_t;
 
 typedef struct {
-    const char *insurer_code;
-    hmb_ratio_t share;
-    hmb_fen_t pay_amt;
-} hmb_insurer_result_t;
-
-typedef struct {
     hmb_stas_e stas;
-    const char *rea_code;           /* with HMB_STAS_INELIGIBLE */
-    const hmb_plan_t *plan;         /* NULL when no plan applied */
+    hmb_rea_e rea;
+    const hmb_plan_t *plan;         /* the plan priced by, or NULL */
+    /* the plan shown: a reversal shows the claim's, loaded or not */
+    const char *plan_code;          /* NULL: none shown */
+    int plan_year;
+    int plan_ver;
     hmb_fen_t burden;
     hmb_fen_t outscope_total;
     hmb_fen_t inscope_selfpay;
@@ -79,14 +164,28 @@ typedef struct {
 } hmb_engine_input_t;
 
 /* Decide one settlement or pre-settlement. Never fails: bad input is the
- * parsers' business; every path gives a decision with a reason. */
+ * readers' business; every path gives a decision with a reason. */
 hmb_decision_t *hmb_engine_decide(apr_pool_t *p, const hmb_engine_input_t *in);
 
-/* Burden components (DOMAIN.md rules 1-3), shared with reports. */
-hmb_fen_t hmb_engine_burden(const hmb_response_t *resp);
+typedef struct {
+    const hmb_claim_t *claim;       /* the settlement's claim, stas paid */
+    const apr_array_header_t *totals; /* hmb_total_t, before the reversal */
+    const char *plan_name;          /* for the memo; NULL: "惠民保" */
+    const hmb_response_t *resp;     /* the cancellation's answer */
+} hmb_engine_reversal_t;
 
-/* Chinese one-line memo for a zero payout with this reason. */
-const char *hmb_engine_reason_memo(apr_pool_t *p, const hmb_plan_t *plan,
-                                   const char *rea_code);
+/* Reverse exactly what the claim recorded: every amount negated, and what
+ * is left of deductibles and caps as the totals will be afterwards. */
+hmb_decision_t *hmb_engine_reverse(apr_pool_t *p,
+                                   const hmb_engine_reversal_t *in);
+
+/* Nothing paid or reversed (deferred, no_claim): the payout 0, what the
+ * patient owes unchanged, the memo of the reason. plan may be NULL. */
+hmb_decision_t *hmb_engine_refuse(apr_pool_t *p, hmb_stas_e stas,
+                                  hmb_rea_e rea, const hmb_plan_t *plan,
+                                  const hmb_response_t *resp);
+
+/* DOMAIN.md rule 1: what the patient owes before Huiminbao. */
+hmb_fen_t hmb_engine_burden(const hmb_response_t *resp);
 
 #endif

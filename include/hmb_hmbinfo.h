@@ -1,11 +1,10 @@
-/* The appended <hmbinfo> element (INTERFACES.md section 2) and the splice
- * that puts it into the upstream bytes. */
+/* The appended <hmbinfo> element (INTERFACES.md section 2), rendered from
+ * a decision and the identifiers it belongs to. */
 #ifndef HMB_HMBINFO_H
 #define HMB_HMBINFO_H
 
 #include <apr_pools.h>
 #include "hmb_engine.h"
-#include "hmb_ledger.h"
 
 typedef struct {
     const char *hmb_setl_id;        /* NULL when nothing was recorded */
@@ -27,15 +26,7 @@ const char *hmb_hmbinfo_render(apr_pool_t *p, const hmb_decision_t *d,
 const char *hmb_hmbinfo_fund_line(apr_pool_t *p, const hmb_decision_t *d,
                                   const hmb_hmbinfo_ctx_t *ctx);
 
-/* A decision that reverses a stored claim: every amount negated. */
-hmb_decision_t *hmb_hmbinfo_reversal(apr_pool_t *p, const hmb_claim_t *c,
-                                     const apr_array_header_t *totals);
-
 /* UTF-8 text as XML character data, non-ASCII as &#N;. */
 const char *hmb_xml_escape_ascii(apr_pool_t *p, const char *utf8);
-
-/* buf[0..at) + insert + buf[at..len): every upstream byte kept. */
-char *hmb_splice(apr_pool_t *p, const char *buf, apr_size_t len,
-                 apr_size_t at, const char *insert, apr_size_t *out_len);
 
 #endif

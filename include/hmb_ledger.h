@@ -15,66 +15,43 @@
 
 #define HMB_LEDGER_SCHEMA_VERSION 2
 
+typedef struct hmb_ledger_conn_t hmb_ledger_conn_t;
+
 typedef struct {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
-    apr_hash_t *prepared;           /* label -> apr_dbd_prepared_t * */
     apr_pool_t *pool;               /* lives as long as the connection */
     const char *driver_name;        /* "sqlite3", "pgsql" */
     apr_dbd_transaction_t *trans;   /* open transaction, or NULL */
+    hmb_ledger_conn_t *conn;        /* our state on this connection */
+    int err_data;                   /* the last error was bad data, not
+                                     * an unavailable database */
 } hmb_ledger_t;
-
-typedef struct {
-    const char *liab_code;
-    const char *pool;
-    hmb_fen_t deductible;
-    hmb_fen_t cap;
-    hmb_fen_t elig_amt;
-    hmb_fen_t dedc_amt;
-    hmb_ratio_t pay_prop;
-    hmb_fen_t pay_amt;
-} hmb_claim_liab_t;
-
-typedef struct {
-    const char *hmb_setl_id;
-    char kind;                      /* 'S' settlement, 'R' reversal */
-    const char *setl_id;            /* for 'R': the settlement reversed */
-    const char *reverses;           /* for 'R': hmb_setl_id reversed */
-    const char *psn_no;
-    const char *mdtrt_id;
-    const char *fixmedins_code;
-    const char *msgid;
-    const char *setl_time;
-    const char *plan_code;          /* NULL for claims priced by no plan */
-    int plan_year;
-    int plan_ver;
-    const char *stas;               /* hmb_stas_name() */
-    const char *rea_code;           /* NULL unless ineligible */
-    hmb_fen_t hmb_pay;
-    const char *hmbinfo;            /* the element appended, as sent */
-    apr_array_header_t *liabs;      /* hmb_claim_liab_t */
-    apr_array_header_t *insurers;   /* hmb_insurer_result_t */
-} hmb_claim_t;
-
-typedef struct {
-    const char *liab_code;
-    hmb_fen_t elig_amt;
-    hmb_fen_t paid_amt;
-} hmb_total_t;
 
 /* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then
  * makes sure the schema is there. */
 const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
                             hmb_ledger_t **l);
 
-/* Wrap a connection someone else owns (mod_dbd). */
+/* Wrap a connection someone else owns (mod_dbd). Our prepared
+ * statements and flags are kept with the connection (in its pool), never
+ * in the owner's structures. */
 hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
-                              apr_dbd_t *handle, apr_hash_t *prepared,
-                              apr_pool_t *conn_pool);
+                              apr_dbd_t *handle, apr_pool_t *conn_pool);
 
 /* Create or migrate the schema; idempotent and safe when several
- * processes race. */
+ * processes race. For start-up and hmbctl, never a request. */
 const char *hmb_ledger_ensure_schema(hmb_ledger_t *l, apr_pool_t *p);
+
+/* Whether the schema is the one this build writes, read once per
+ * connection: what a request may do. A ledger that needs migrating is an
+ * error naming `hmbctl migrate`. */
+const char *hmb_ledger_check_schema(hmb_ledger_t *l, apr_pool_t *p);
+
+/* After an error from this ledger: 1 when the database was unavailable,
+ * busy or refused the work (try again later), 0 when what it held made
+ * no sense to this build (a bug or a damaged ledger, never retried). */
+int hmb_ledger_error_transient(const hmb_ledger_t *l);
 
 /* All rows in one transaction: all imported or none. Upserts per
  * (plan_code, plan_year, psn_no). */

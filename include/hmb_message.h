@@ -1,5 +1,12 @@
 /* Settlement messages (INTERFACES.md section 1): the HIS request envelope
- * and the settlement server's response, in UTF-8, GBK or GB18030. */
+ * and the settlement server's response.
+ *
+ * A message is read once, as its bytes arrive: a reader for the wire
+ * format (XML here, in UTF-8, GBK or GB18030) picks the fields the engine
+ * needs and the splice point in the same pass and builds no document.
+ * What it picks is a table of raw field texts (hmb_msg_raw_t); the checks
+ * that turn those texts into a request or a response, with every refusal
+ * on one line, are the same for every format. */
 #ifndef HMB_MESSAGE_H
 #define HMB_MESSAGE_H
 
@@ -71,29 +78,120 @@ typedef struct {
     apr_array_header_t *fees;       /* hmb_fee_t */
 } hmb_response_t;
 
-/* Bounds on what the parsers accept. */
+/* Bounds on what the readers accept. */
 #define HMB_MESSAGE_MAX_BYTES   (8 * 1024 * 1024)
 #define HMB_MESSAGE_MAX_FEES    20000
+/* Text of one field; far beyond any real one, and bounded. */
+#define HMB_MESSAGE_MAX_FIELD   (64 * 1024)
 
-/* Parse the request envelope. Returns NULL or a one-line reason. */
+/* ---- reading ---------------------------------------------------------- */
+
+typedef enum {
+    HMB_MSG_REQUEST,
+    HMB_MSG_RESPONSE
+} hmb_msg_kind_e;
+
+typedef struct hmb_msg_reader_t hmb_msg_reader_t;
+
+/* A reader for one message, freed with the pool. */
+hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind);
+
+/* The message's bytes, in as many pieces as they come. */
+void hmb_msg_feed(hmb_msg_reader_t *r, const char *buf, apr_size_t len);
+
+/* The end of the message. Returns NULL and the request, or a one-line
+ * reason. */
+const char *hmb_request_finish(hmb_msg_reader_t *r, hmb_request_t **req);
+
+/* The end of the message. allow_negative admits signed amounts in
+ * setlinfo (cancellation responses); fee lines may always be negative
+ * (refunds). Returns NULL (see actionable) or a one-line reason. */
+const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
+                                hmb_response_t **resp);
+
+/* The same for a message in one piece. */
 const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,
                               hmb_request_t **req);
-
-/* Parse a response. allow_negative admits signed amounts in setlinfo
- * (cancellation responses); fee lines may always be negative (refunds).
- * Returns NULL (see actionable) or a one-line reason. */
 const char *hmb_response_parse(apr_pool_t *p, const char *buf, apr_size_t len,
                                int allow_negative, hmb_response_t **resp);
 
-/* Validate bytes against xsd/hmb-settlement.xsd (strict mode, tests). */
-const char *hmb_message_validate(apr_pool_t *p, const char *buf,
-                                 apr_size_t len);
+/* Where <hmbinfo> would go in a document of any root: the '<' of the end
+ * tag of the root's first <output> child, as libxml2 read it; *at is -1
+ * when there is none. Returns NULL, or why the bytes are refused. */
+const char *hmb_message_splice_point(apr_pool_t *p, const char *buf,
+                                     apr_size_t len, apr_off_t *at);
 
-/* Find where "</output" of the root's <output> child starts, scanning raw
- * bytes (comments, CDATA, PIs and quoted attributes understood). Refuses
- * DOCTYPE/ENTITY and depth over max_depth. Returns NULL or the reason;
- * *found is 0 when there is no such end tag. */
-const char *hmb_message_scan(const char *buf, apr_size_t len, int max_depth,
-                             apr_size_t *offset, int *found);
+/* ---- strict mode ------------------------------------------------------ */
+
+typedef struct hmb_xml_schema_t hmb_message_schema_t;
+
+/* xsd/hmb-settlement.xsd compiled, once per configuration. */
+const char *hmb_message_schema(apr_pool_t *p, hmb_message_schema_t **schema);
+
+/* Validate bytes against the compiled settlement schema. */
+const char *hmb_message_validate(apr_pool_t *p,
+                                 const hmb_message_schema_t *schema,
+                                 const char *buf, apr_size_t len);
+
+/* ---- for format readers ----------------------------------------------- */
+
+/* One field as the wire had it: its text (NULL when absent), how many
+ * times it came, and an element found inside it, which a field must not
+ * hold. */
+typedef struct {
+    const char *text;
+    int count;
+    const char *child;
+} hmb_msg_field_t;
+
+/* The fields read from one object (the envelope, setlinfo, one fee
+ * line); names[] ends with NULL and f[] follows it. */
+typedef struct {
+    const char *path;               /* for error lines: "setlinfo" */
+    const char *const *names;
+    hmb_msg_field_t *f;
+} hmb_msg_scope_t;
+
+/* What a format reader hands to the checks. */
+typedef struct {
+    hmb_msg_kind_e kind;
+    const char *root;               /* name of the root object */
+    const char *declared;           /* encoding declared, or NULL */
+    const char *decoder;            /* encoding decoded with; NULL: UTF-8 */
+    hmb_msg_scope_t top;            /* request envelope / response */
+    int n_container;                /* <input> / <output> */
+    int n_object;                   /* <data> / <setlinfo> */
+    hmb_msg_scope_t object;         /* data / setlinfo (the first) */
+    apr_array_header_t *fees;       /* hmb_msg_scope_t, response only */
+    int too_many_fees;
+    apr_off_t splice_at;            /* end tag of the container, or -1 */
+} hmb_msg_raw_t;
+
+/* A wire format's reader: bytes in, raw table out. finish returns NULL,
+ * or the reason the bytes are not a well-formed message of the format. */
+typedef struct {
+    const char *name;
+    void (*feed)(void *state, const char *buf, apr_size_t len);
+    void (*stop)(void *state, const char *reason);
+    const char *(*finish)(void *state);
+} hmb_msg_format_t;
+
+/* The XML reader (hmb_message_xml.c), filling raw. */
+const hmb_msg_format_t *hmb_msg_xml_reader(apr_pool_t *p, hmb_msg_raw_t *raw,
+                                           void **state);
+
+/* A scope for the fields of names[], counts at 0. */
+void hmb_msg_scope_init(apr_pool_t *p, hmb_msg_scope_t *sc, const char *path,
+                        const char *const *names);
+
+/* Index of name in the scope, or -1. */
+int hmb_msg_scope_find(const hmb_msg_scope_t *sc, const char *name);
+
+/* Field names each object is read for. */
+extern const char *const hmb_msg_request_fields[];
+extern const char *const hmb_msg_data_fields[];
+extern const char *const hmb_msg_response_fields[];
+extern const char *const hmb_msg_setlinfo_fields[];
+extern const char *const hmb_msg_fee_fields[];
 
 #endif

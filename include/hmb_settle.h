@@ -1,5 +1,8 @@
-/* One message end to end, shared by the filter and hmbctl: bytes ->
- * message -> decision -> ledger -> <hmbinfo> -> spliced bytes. */
+/* One message end to end, shared by the filter and hmbctl: message ->
+ * decision (the engine) -> ledger (one transaction) -> <hmbinfo> (the
+ * renderer) -> where it goes in the upstream's bytes. This unit only
+ * orchestrates: every rule is the engine's, every byte of output the
+ * renderer's. */
 #ifndef HMB_SETTLE_H
 #define HMB_SETTLE_H
 
@@ -11,8 +14,10 @@
 
 typedef enum {
     HMB_OUT_PASS,                   /* leave the upstream bytes alone */
-    HMB_OUT_SPLICED,                /* out/out_len hold the new body */
-    HMB_OUT_DEFERRED                /* spliced 'deferred'; spool the message */
+    HMB_OUT_SPLICED,                /* insert goes in at splice_at */
+    HMB_OUT_DEFERRED,               /* 'deferred' goes in; spool the message */
+    HMB_OUT_FAILED                  /* a bug or a damaged ledger: leave the
+                                     * bytes alone, log at ERR, never spool */
 } hmb_outcome_e;
 
 typedef struct {
@@ -20,18 +25,22 @@ typedef struct {
     hmb_ledger_t *ledger;               /* NULL: ledger unavailable */
     const char *fund_pay_type;          /* optional fund line */
     const char *fund_pay_type_name;
-    int strict;                         /* validate against the xsd too */
+    /* strict mode: validate each response against the settlement schema,
+     * compiled once (hmb_message_schema); NULL: no validation */
+    const hmb_message_schema_t *schema;
 } hmb_settle_ctx_t;
 
 typedef struct {
     hmb_outcome_e outcome;
-    const char *reason;             /* why PASS or DEFERRED; log it */
+    const char *reason;             /* why PASS, DEFERRED or FAILED; log it */
     int is_error;                   /* PASS because the input was bad */
-    const char *out;
+    const char *insert;             /* SPLICED, DEFERRED: the text ... */
+    apr_size_t splice_at;           /* ... and where it goes */
+    const char *out;                /* hmb_settle_message: the new body */
     apr_size_t out_len;
     hmb_tx_e tx;
     hmb_stas_e stas;
-    const char *rea_code;
+    hmb_rea_e rea;
     hmb_fen_t hmb_pay;
     const char *setl_id;
     const char *psn_no;
@@ -41,8 +50,20 @@ typedef struct {
     const hmb_decision_t *decision;
 } hmb_settle_result_t;
 
-/* req may be NULL (hmbctl without --request): the transaction is then a
- * settlement when setlinfo has a setl_id, else a pre-settlement. */
+/* The response has been fed to resp (a reader of HMB_MSG_RESPONSE);
+ * req is the request envelope's bytes. req may be NULL (hmbctl without
+ * --request): the transaction is then a settlement when setlinfo has a
+ * setl_id, else a pre-settlement. resp_bytes is needed only in strict
+ * mode (NULL otherwise). */
+hmb_settle_result_t *hmb_settle_read(apr_pool_t *p,
+                                     const hmb_settle_ctx_t *ctx,
+                                     const char *req, apr_size_t req_len,
+                                     hmb_msg_reader_t *resp,
+                                     const char *resp_bytes,
+                                     apr_size_t resp_len);
+
+/* The same for a response in one piece; out/out_len then hold the new
+ * body when something was inserted. */
 hmb_settle_result_t *hmb_settle_message(apr_pool_t *p,
                                         const hmb_settle_ctx_t *ctx,
                                         const char *req, apr_size_t req_len,

@@ -9,17 +9,82 @@
 #define HMB_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define HMB_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* One table of names and receipt texts; %s in a memo is the plan's name. */
+static const char *const hmb_stas_names[HMB_STAS_COUNT] = {
+    "paid", "presettled", "reversed", "ineligible", "deferred", "no_claim"
+};
+
+static const struct {
+    const char *name;
+    const char *memo;
+} hmb_reas[HMB_REA_COUNT] = {
+    {NULL, ""},
+    {"outside_period", "结算时间不在%s保险期间内"},
+    {"not_enrolled", "未参加本年度%s"},
+    {"not_covered_date", "结算时间早于%s保障起始日期，暂不享受待遇"},
+    {"basic_suspended", "基本医疗保险暂停参保，暂不享受惠民保待遇"},
+    {"visit_not_covered",
+     "本次就诊类型不在%s保障范围内（限住院及视同住院）"},
+    {"institution_not_covered", "本次就诊机构不在%s保障范围内"},
+    {"ledger_unavailable",
+     "惠民保赔付暂缓计算，将由承保机构事后结算，不影响本次基本医保结算"},
+    {"no_plan",
+     "%s本年度方案尚未生效，赔付暂缓计算，将由承保机构事后结算，"
+     "不影响本次基本医保结算"},
+    {"unknown_settlement", "原结算无惠民保赔付，无需冲回"},
+    {"settlement_reversed", "该结算已撤销，惠民保不予赔付"},
+    {"setl_id_conflict",
+     "结算号与已记录的其他结算冲突，惠民保不予赔付，请联系承保机构"},
+    {"cancel_mismatch", "撤销的结算不属于本人，惠民保不予冲回"}
+};
+
 const char *hmb_stas_name(hmb_stas_e s)
 {
-    switch (s) {
-    case HMB_STAS_PAID:        return "paid";
-    case HMB_STAS_PRESETTLED:  return "presettled";
-    case HMB_STAS_REVERSED:    return "reversed";
-    case HMB_STAS_INELIGIBLE:  return "ineligible";
-    case HMB_STAS_DEFERRED:    return "deferred";
-    case HMB_STAS_NO_CLAIM:    return "no_claim";
+    return (int)s >= 0 && s < HMB_STAS_COUNT ? hmb_stas_names[s] : "unknown";
+}
+
+const char *hmb_rea_name(hmb_rea_e r)
+{
+    return (int)r >= 0 && r < HMB_REA_COUNT ? hmb_reas[r].name : NULL;
+}
+
+int hmb_stas_parse(const char *name, hmb_stas_e *out)
+{
+    int i;
+
+    for (i = 0; name && i < HMB_STAS_COUNT; i++) {
+        if (strcmp(hmb_stas_names[i], name) == 0) {
+            *out = (hmb_stas_e)i;
+            return 1;
+        }
     }
-    return "unknown";
+    return 0;
+}
+
+int hmb_rea_parse(const char *name, hmb_rea_e *out)
+{
+    int i;
+
+    if (!name) {
+        *out = HMB_REA_NONE;
+        return 1;
+    }
+    for (i = 1; i < HMB_REA_COUNT; i++) {
+        if (strcmp(hmb_reas[i].name, name) == 0) {
+            *out = (hmb_rea_e)i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *hmb_rea_memo(apr_pool_t *p, hmb_rea_e rea, const char *plan_name)
+{
+    if ((int)rea < 0 || rea >= HMB_REA_COUNT) {
+        return "";
+    }
+    return apr_psprintf(p, hmb_reas[rea].memo,
+                        plan_name ? plan_name : "惠民保");
 }
 
 hmb_ytd_t *hmb_ytd_make(apr_pool_t *p, const hmb_plan_t *plan)
@@ -40,39 +105,30 @@ hmb_fen_t hmb_engine_burden(const hmb_response_t *resp)
     return HMB_MAX(b, 0);
 }
 
-const char *hmb_engine_reason_memo(apr_pool_t *p, const hmb_plan_t *plan,
-                                   const char *rea_code)
+/* What the patient still owes once Huiminbao pays d->hmb_pay
+ * (INTERFACES.md section 2): the one place this arithmetic lives. */
+static void hmb_engine_owes(hmb_decision_t *d, const hmb_response_t *resp)
 {
-    const char *name = plan ? plan->name : "惠民保";
+    hmb_fen_t part = resp->has_psn_part_amt ? resp->psn_part_amt
+                                            : hmb_engine_burden(resp);
+    hmb_fen_t cash = resp->has_psn_cash_pay ? resp->psn_cash_pay : part;
 
-    if (!rea_code) {
-        return "";
+    d->psn_part_amt_aft = part - d->hmb_pay;
+    d->psn_cash_pay_aft = HMB_MAX(0, cash - d->hmb_pay);
+}
+
+static void hmb_engine_show_plan(hmb_decision_t *d, const hmb_plan_t *plan)
+{
+    d->plan = plan;
+    if (plan) {
+        d->plan_code = plan->code;
+        d->plan_year = plan->year;
+        d->plan_ver = plan->version;
     }
-    if (!strcmp(rea_code, "not_enrolled")) {
-        return apr_pstrcat(p, "未参加本年度", name, NULL);
-    }
-    if (!strcmp(rea_code, "basic_suspended")) {
-        return "基本医疗保险暂停参保，暂不享受惠民保待遇";
-    }
-    if (!strcmp(rea_code, "visit_not_covered")) {
-        return apr_pstrcat(p, "本次就诊类型不在", name,
-                           "保障范围内（限住院及视同住院）", NULL);
-    }
-    if (!strcmp(rea_code, "institution_not_covered")) {
-        return apr_pstrcat(p, "本次就诊机构不在", name, "保障范围内", NULL);
-    }
-    if (!strcmp(rea_code, "outside_period")) {
-        return apr_pstrcat(p, "结算时间不在", name, "保险期间内", NULL);
-    }
-    if (!strcmp(rea_code, "not_covered_date")) {
-        return apr_pstrcat(p, "结算时间早于", name,
-                           "保障起始日期，暂不享受待遇", NULL);
-    }
-    return rea_code;
 }
 
 /* DOMAIN.md rule 10: the first failing check gives the reason. */
-static const char *hmb_engine_eligibility(const hmb_engine_input_t *in)
+static hmb_rea_e hmb_engine_eligibility(const hmb_engine_input_t *in)
 {
     const hmb_plan_t *plan = in->plan;
     const hmb_enrollment_t *e = in->enrollment;
@@ -82,17 +138,17 @@ static const char *hmb_engine_eligibility(const hmb_engine_input_t *in)
 
     apr_cpystrn(date, resp->setl_time ? resp->setl_time : "", sizeof(date));
     if (!plan || strcmp(date, plan->from) < 0 || strcmp(date, plan->to) > 0) {
-        return "outside_period";
+        return HMB_REA_OUTSIDE_PERIOD;
     }
     if (!e || strcmp(e->plan_code, plan->code) || e->plan_year != plan->year
         || !resp->psn_no || strcmp(e->psn_no, resp->psn_no)) {
-        return "not_enrolled";
+        return HMB_REA_NOT_ENROLLED;
     }
     if (strcmp(date, e->cover_from) < 0) {
-        return "not_covered_date";
+        return HMB_REA_NOT_COVERED_DATE;
     }
     if (resp->psn_insu_stas != -1 && resp->psn_insu_stas != 1) {
-        return "basic_suspended";
+        return HMB_REA_BASIC_SUSPENDED;
     }
     mt = resp->med_type ? apr_hash_get(plan->med_types, resp->med_type,
                                        APR_HASH_KEY_STRING) : NULL;
@@ -100,15 +156,15 @@ static const char *hmb_engine_eligibility(const hmb_engine_input_t *in)
                 && (!resp->dise_codg
                     || !apr_hash_get(mt->diseases, resp->dise_codg,
                                      APR_HASH_KEY_STRING)))) {
-        return "visit_not_covered";
+        return HMB_REA_VISIT_NOT_COVERED;
     }
     if (!plan->all_institutions
         && (!in->fixmedins_code
             || !apr_hash_get(plan->institutions, in->fixmedins_code,
                              APR_HASH_KEY_STRING))) {
-        return "institution_not_covered";
+        return HMB_REA_INSTITUTION_NOT_COVERED;
     }
-    return NULL;
+    return HMB_REA_NONE;
 }
 
 static hmb_fen_t hmb_fee_amount(const hmb_fee_t *f)
@@ -263,25 +319,22 @@ hmb_decision_t *hmb_engine_decide(apr_pool_t *p, const hmb_engine_input_t *in)
     const hmb_liability_t *ls;
     hmb_liab_result_t *rs;
     const hmb_ytd_t *ytd;
-    hmb_fen_t list_claimed, plan_room, excess, part_amt;
+    hmb_fen_t list_claimed, plan_room, excess;
     int *claimed, *capped;
     int i, j, n;
 
-    d->plan = plan;
+    hmb_engine_show_plan(d, plan);
     d->liabs = apr_array_make(p, 4, sizeof(hmb_liab_result_t));
     d->insurers = apr_array_make(p, 4, sizeof(hmb_insurer_result_t));
     d->burden = hmb_engine_burden(resp);
     d->outscope_total = resp->fulamt_ownpay_amt + resp->overlmt_selfpay;
     d->inscope_selfpay = HMB_MAX(0, d->burden - d->outscope_total);
-    part_amt = resp->has_psn_part_amt ? resp->psn_part_amt : d->burden;
 
-    d->rea_code = hmb_engine_eligibility(in);
-    if (d->rea_code) {
+    d->rea = hmb_engine_eligibility(in);
+    if (d->rea != HMB_REA_NONE) {
         d->stas = HMB_STAS_INELIGIBLE;
-        d->psn_part_amt_aft = part_amt;
-        d->psn_cash_pay_aft = resp->has_psn_cash_pay ? resp->psn_cash_pay
-                                                     : part_amt;
-        d->memo = hmb_engine_reason_memo(p, plan, d->rea_code);
+        hmb_engine_owes(d, resp);
+        d->memo = hmb_rea_memo(p, d->rea, plan ? plan->name : NULL);
         return d;
     }
 
@@ -385,10 +438,117 @@ hmb_decision_t *hmb_engine_decide(apr_pool_t *p, const hmb_engine_input_t *in)
         }
     }
 
-    d->psn_part_amt_aft = part_amt - d->hmb_pay;
-    d->psn_cash_pay_aft = HMB_MAX(0, (resp->has_psn_cash_pay
-                                      ? resp->psn_cash_pay : part_amt)
-                                     - d->hmb_pay);
+    hmb_engine_owes(d, resp);
     d->memo = hmb_engine_memo(p, plan, d, capped);
+    return d;
+}
+
+hmb_decision_t *hmb_engine_refuse(apr_pool_t *p, hmb_stas_e stas,
+                                  hmb_rea_e rea, const hmb_plan_t *plan,
+                                  const hmb_response_t *resp)
+{
+    hmb_decision_t *d = apr_pcalloc(p, sizeof(*d));
+
+    d->stas = stas;
+    d->rea = rea;
+    hmb_engine_show_plan(d, plan);
+    d->liabs = apr_array_make(p, 1, sizeof(hmb_liab_result_t));
+    d->insurers = apr_array_make(p, 1, sizeof(hmb_insurer_result_t));
+    d->burden = hmb_engine_burden(resp);
+    hmb_engine_owes(d, resp);
+    d->memo = hmb_rea_memo(p, rea, plan ? plan->name : NULL);
+    return d;
+}
+
+/* What is left of a liability's pool deductible and cap, and its own
+ * cumulative eligible amount, from totals by liability code. */
+static void hmb_engine_left(hmb_liab_result_t *r, const hmb_claim_t *c,
+                            const apr_array_header_t *after)
+{
+    const hmb_claim_liab_t *cl = (const hmb_claim_liab_t *)c->liabs->elts;
+    const hmb_total_t *tt = (const hmb_total_t *)after->elts;
+    hmb_fen_t pool_elig = 0, paid = 0, cum = 0;
+    int j, k;
+
+    for (j = 0; j < after->nelts; j++) {
+        int same_pool = 0;
+
+        for (k = 0; k < c->liabs->nelts; k++) {
+            if (!strcmp(cl[k].liab_code, tt[j].liab_code)) {
+                same_pool = !strcmp(cl[k].pool, r->pool);
+                break;
+            }
+        }
+        if (!strcmp(tt[j].liab_code, r->liab_code)) {
+            cum = tt[j].elig_amt;
+            paid = tt[j].paid_amt;
+            pool_elig += tt[j].elig_amt;
+        }
+        else if (same_pool) {
+            pool_elig += tt[j].elig_amt;
+        }
+    }
+    r->cum_elig_amt = cum;
+    r->dedc_left = HMB_MAX(0, r->deductible - pool_elig);
+    r->cap_left = HMB_MAX(0, r->cap - paid);
+}
+
+hmb_decision_t *hmb_engine_reverse(apr_pool_t *p,
+                                   const hmb_engine_reversal_t *in)
+{
+    const hmb_claim_t *c = in->claim;
+    const hmb_claim_liab_t *cl = (const hmb_claim_liab_t *)c->liabs->elts;
+    apr_array_header_t *after;
+    hmb_decision_t *d = apr_pcalloc(p, sizeof(*d));
+    int i, k;
+
+    d->stas = HMB_STAS_REVERSED;
+    d->plan_code = c->plan_code;
+    d->plan_year = c->plan_year;
+    d->plan_ver = c->plan_ver;
+    d->hmb_pay = -c->hmb_pay;
+    d->burden = hmb_engine_burden(in->resp);
+
+    /* the totals as they will be once this reversal is recorded */
+    after = in->totals ? apr_array_copy(p, in->totals)
+                       : apr_array_make(p, 1, sizeof(hmb_total_t));
+    for (i = 0; i < after->nelts; i++) {
+        hmb_total_t *t = &APR_ARRAY_IDX(after, i, hmb_total_t);
+
+        for (k = 0; k < c->liabs->nelts; k++) {
+            if (!strcmp(cl[k].liab_code, t->liab_code)) {
+                t->elig_amt -= cl[k].elig_amt;
+                t->paid_amt -= cl[k].pay_amt;
+            }
+        }
+    }
+    d->liabs = apr_array_make(p, c->liabs->nelts + 1,
+                              sizeof(hmb_liab_result_t));
+    for (i = 0; i < c->liabs->nelts; i++) {
+        hmb_liab_result_t *r = apr_array_push(d->liabs);
+
+        memset(r, 0, sizeof(*r));
+        r->liab_code = cl[i].liab_code;
+        r->pool = cl[i].pool;
+        r->deductible = cl[i].deductible;
+        r->cap = cl[i].cap;
+        r->elig_amt = -cl[i].elig_amt;
+        r->dedc_amt = -cl[i].dedc_amt;
+        r->pay_prop = cl[i].pay_prop;
+        r->pay_amt = -cl[i].pay_amt;
+        hmb_engine_left(r, c, after);
+    }
+    d->insurers = apr_array_make(p, c->insurers ? c->insurers->nelts + 1 : 1,
+                                 sizeof(hmb_insurer_result_t));
+    for (i = 0; c->insurers && i < c->insurers->nelts; i++) {
+        hmb_insurer_result_t *r = apr_array_push(d->insurers);
+
+        *r = APR_ARRAY_IDX(c->insurers, i, hmb_insurer_result_t);
+        r->pay_amt = -r->pay_amt;
+    }
+    hmb_engine_owes(d, in->resp);
+    d->memo = apr_pstrcat(p, in->plan_name ? in->plan_name : "惠民保",
+                          "：撤销结算", c->setl_id, "，冲回赔付",
+                          hmb_money_str(p, c->hmb_pay), "元。", NULL);
     return d;
 }

@@ -6,33 +6,7 @@
 #include <apr_lib.h>
 
 #include "hmb_enroll.h"
-
-int hmb_date_valid(const char *s)
-{
-    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
-                                  30, 31};
-    int i, y, m, d;
-
-    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') {
-        return 0;
-    }
-    for (i = 0; i < 10; i++) {
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) {
-            return 0;
-        }
-    }
-    y = atoi(s);
-    m = (s[5] - '0') * 10 + (s[6] - '0');
-    d = (s[8] - '0') * 10 + (s[9] - '0');
-    if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1]) {
-        return 0;
-    }
-    if (m == 2 && d == 29
-        && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) {
-        return 0;
-    }
-    return 1;
-}
+#include "hmb_util.h"
 
 /* The one header this file accepts, field by field. */
 static const char *const hmb_enroll_columns[] = {
@@ -44,136 +18,6 @@ static const char *const hmb_enroll_columns[] = {
                           "preexisting,person_class,admdvs,payer,premium"
 #define HMB_PSN_NO_MAX 64
 #define HMB_ADMDVS_MAX 12
-
-typedef struct {
-    apr_pool_t *p;
-    const char *name;
-    const char *buf;
-    apr_size_t len;
-    apr_size_t pos;
-    int line;                       /* physical line of buf[pos] */
-} hmb_csv_t;
-
-static const char *csv_error(hmb_csv_t *c, int line, const char *reason)
-{
-    return apr_psprintf(c->p, "%s:%d: %s", c->name, line, reason);
-}
-
-/* A line holding nothing but blanks, consumed with its end of line. */
-static int csv_skip_blank_line(hmb_csv_t *c)
-{
-    apr_size_t i = c->pos;
-
-    while (i < c->len && (c->buf[i] == ' ' || c->buf[i] == '\t')) {
-        i++;
-    }
-    if (i < c->len && c->buf[i] == '\r' && i + 1 < c->len
-        && c->buf[i + 1] == '\n') {
-        i++;
-    }
-    if (i < c->len && c->buf[i] != '\n') {
-        return 0;
-    }
-    if (i == c->len && i == c->pos) {
-        return 0;                   /* end of data, not a line */
-    }
-    c->pos = i < c->len ? i + 1 : i;
-    c->line++;
-    return 1;
-}
-
-/* One record (RFC 4180 quoting) into fields; the position is left at the
- * start of the next line. */
-static const char *csv_read_record(hmb_csv_t *c, apr_array_header_t *fields)
-{
-    int start = c->line;
-
-    apr_array_clear(fields);
-    for (;;) {
-        apr_size_t from = c->pos, n = 0;
-        char *out;
-        char ch;
-
-        if (c->pos < c->len && c->buf[c->pos] == '"') {
-            /* Find the closing quote first, so that the field costs only
-             * its own length in the pool. */
-            from = ++c->pos;
-            for (;;) {
-                if (c->pos >= c->len) {
-                    return csv_error(c, start, "quoted field not closed");
-                }
-                ch = c->buf[c->pos++];
-                if (ch == '"') {
-                    if (c->pos < c->len && c->buf[c->pos] == '"') {
-                        c->pos++;
-                        continue;
-                    }
-                    break;
-                }
-                if (ch == '\0') {
-                    return csv_error(c, c->line, "NUL byte in the file");
-                }
-                if (ch == '\n') {
-                    c->line++;
-                }
-            }
-            out = apr_palloc(c->p, c->pos - from);
-            for (; from < c->pos - 1; from++) {
-                out[n++] = c->buf[from];
-                if (c->buf[from] == '"') {
-                    from++;         /* the second of a "" pair */
-                }
-            }
-            if (c->pos < c->len && c->buf[c->pos] != ','
-                && c->buf[c->pos] != '\r' && c->buf[c->pos] != '\n') {
-                return csv_error(c, c->line,
-                                 "unexpected character after a closing "
-                                 "quote (write \"\" for a quote inside a "
-                                 "quoted field)");
-            }
-        }
-        else {
-            while (c->pos < c->len) {
-                ch = c->buf[c->pos];
-                if (ch == ',' || ch == '\r' || ch == '\n') {
-                    break;
-                }
-                if (ch == '"') {
-                    return csv_error(c, c->line,
-                                     "quote inside an unquoted field "
-                                     "(quote the whole field and write \"\")");
-                }
-                if (ch == '\0') {
-                    return csv_error(c, c->line, "NUL byte in the file");
-                }
-                c->pos++;
-            }
-            n = c->pos - from;
-            out = apr_palloc(c->p, n + 1);
-            memcpy(out, c->buf + from, n);
-        }
-        out[n] = '\0';
-        APR_ARRAY_PUSH(fields, const char *) = out;
-
-        if (c->pos >= c->len) {
-            return NULL;
-        }
-        ch = c->buf[c->pos++];
-        if (ch == ',') {
-            continue;
-        }
-        if (ch == '\r') {
-            if (c->pos >= c->len || c->buf[c->pos] != '\n') {
-                return csv_error(c, c->line,
-                                 "carriage return not followed by a line "
-                                 "feed");
-            }
-            c->pos++;
-        }
-        c->line++;
-        return NULL;
-    }
-}
 
 /* Letters, digits, '_', '.', '-': the plan schema's code type. */
 static int enroll_is_code(const char *s)
@@ -264,90 +108,130 @@ static const char *enroll_check_row(apr_pool_t *p, const char *const *f,
     return NULL;
 }
 
-const char *hmb_enroll_parse(apr_pool_t *p, const char *name, const char *buf,
-                             apr_size_t len, apr_array_header_t **rows)
+struct hmb_enroll_reader_t {
+    apr_pool_t *p;
+    hmb_csv_t *csv;
+    apr_array_header_t *fields;
+    const char *name;
+    int blank;                      /* first of a run of blank lines */
+};
+
+const char *hmb_enroll_open(apr_pool_t *p, const char *name, hmb_csv_t *csv,
+                            hmb_enroll_reader_t **reader)
 {
-    hmb_csv_t c;
-    apr_array_header_t *fields = apr_array_make(p, HMB_ENROLL_NCOLS,
-                                                sizeof(const char *));
-    apr_array_header_t *out = apr_array_make(p, 64,
-                                             sizeof(hmb_enrollment_t));
-    apr_hash_t *seen = apr_hash_make(p);
+    hmb_enroll_reader_t *r = apr_pcalloc(p, sizeof(*r));
     const char *err;
-    int i, blank = 0;
+    int i, line, blank;
 
-    *rows = NULL;
-    c.p = p;
-    c.name = name;
-    c.buf = buf;
-    c.len = len;
-    c.pos = 0;
-    c.line = 1;
-
-    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
-        c.pos = 3;
-    }
-    if (c.pos >= len) {
-        return csv_error(&c, 1, "empty file: the first line must be "
-                         HMB_ENROLL_HEADER);
-    }
-    if ((err = csv_read_record(&c, fields))) {
+    *reader = NULL;
+    r->p = p;
+    r->csv = csv;
+    r->name = name;
+    r->fields = apr_array_make(p, HMB_ENROLL_NCOLS, sizeof(const char *));
+    if ((err = hmb_csv_next(csv, r->fields, &line, &blank))) {
         return err;
     }
-    for (i = 0; i < HMB_ENROLL_NCOLS && i < fields->nelts; i++) {
-        if (strcmp(APR_ARRAY_IDX(fields, i, const char *),
+    if (!r->fields->nelts) {
+        return apr_psprintf(p, "%s:1: empty file: the first line must be "
+                            HMB_ENROLL_HEADER, name);
+    }
+    for (i = 0; i < HMB_ENROLL_NCOLS && i < r->fields->nelts; i++) {
+        if (strcmp(APR_ARRAY_IDX(r->fields, i, const char *),
                    hmb_enroll_columns[i])) {
             break;
         }
     }
-    if (i < HMB_ENROLL_NCOLS || fields->nelts != HMB_ENROLL_NCOLS) {
-        return csv_error(&c, 1, "the header must be " HMB_ENROLL_HEADER);
+    if (i < HMB_ENROLL_NCOLS || r->fields->nelts != HMB_ENROLL_NCOLS) {
+        return apr_psprintf(p, "%s:1: the header must be "
+                            HMB_ENROLL_HEADER, name);
     }
+    *reader = r;
+    return NULL;
+}
 
-    while (c.pos < c.len) {
-        hmb_enrollment_t e;
-        const char *key, *dup;
-        int line;
+const char *hmb_enroll_next(hmb_enroll_reader_t *r, apr_pool_t *p,
+                            hmb_enrollment_t *e, int *done)
+{
+    const char *err;
+    int line, blank, i;
 
-        if (csv_skip_blank_line(&c)) {
-            if (!blank) {
-                blank = c.line - 1;
-            }
-            continue;
-        }
-        if (blank) {
-            /* Only trailing blank lines are harmless: one in the middle
-             * often means a file was concatenated or cut. */
-            return csv_error(&c, blank, "blank line before more rows");
-        }
-        line = c.line;
-        if ((err = csv_read_record(&c, fields))) {
+    *done = 0;
+    for (;;) {
+        if ((err = hmb_csv_next(r->csv, r->fields, &line, &blank))) {
             return err;
         }
-        if (fields->nelts != HMB_ENROLL_NCOLS) {
-            return csv_error(&c, line,
-                             apr_psprintf(p, "%d fields, expected %d (%s)",
-                                          fields->nelts, HMB_ENROLL_NCOLS,
-                                          HMB_ENROLL_HEADER));
+        if (!r->fields->nelts) {
+            *done = 1;
+            return NULL;
         }
-        memset(&e, 0, sizeof(e));
-        err = enroll_check_row(p, (const char *const *)fields->elts, &e);
-        if (err) {
-            return csv_error(&c, line, err);
+        if (!blank) {
+            break;
         }
-        e.line = line;
+        if (!r->blank) {
+            r->blank = line;
+        }
+    }
+    if (r->blank) {
+        /* Only trailing blank lines are harmless: one in the middle
+         * often means a file was concatenated or cut. */
+        return apr_psprintf(p, "%s:%d: blank line before more rows",
+                            r->name, r->blank);
+    }
+    if (r->fields->nelts != HMB_ENROLL_NCOLS) {
+        return apr_psprintf(p, "%s:%d: %d fields, expected %d (%s)", r->name,
+                            line, r->fields->nelts, HMB_ENROLL_NCOLS,
+                            HMB_ENROLL_HEADER);
+    }
+    /* the reader's strings live until its next record */
+    for (i = 0; i < HMB_ENROLL_NCOLS; i++) {
+        APR_ARRAY_IDX(r->fields, i, const char *) =
+            apr_pstrdup(p, APR_ARRAY_IDX(r->fields, i, const char *));
+    }
+    memset(e, 0, sizeof(*e));
+    err = enroll_check_row(p, (const char *const *)r->fields->elts, e);
+    if (err) {
+        return apr_psprintf(p, "%s:%d: %s", r->name, line, err);
+    }
+    e->line = line;
+    return NULL;
+}
+
+const char *hmb_enroll_parse(apr_pool_t *p, const char *name, const char *buf,
+                             apr_size_t len, apr_array_header_t **rows)
+{
+    apr_array_header_t *out = apr_array_make(p, 64,
+                                             sizeof(hmb_enrollment_t));
+    apr_hash_t *seen = apr_hash_make(p);
+    hmb_enroll_reader_t *r;
+    const char *err;
+    int done;
+
+    *rows = NULL;
+    if ((err = hmb_enroll_open(p, name, hmb_csv_mem(p, name, buf, len),
+                               &r))) {
+        return err;
+    }
+    for (;;) {
+        hmb_enrollment_t e;
+        const char *key, *dup;
+
+        if ((err = hmb_enroll_next(r, p, &e, &done))) {
+            return err;
+        }
+        if (done) {
+            break;
+        }
         /* plan_code has no '|' and the year is four digits, so the key is
          * unambiguous whatever psn_no holds. */
         key = apr_psprintf(p, "%s|%d|%s", e.plan_code, e.plan_year,
                            e.psn_no);
         if ((dup = apr_hash_get(seen, key, APR_HASH_KEY_STRING))) {
-            return csv_error(&c, line,
-                             apr_psprintf(p, "psn_no %s appears twice for "
-                                          "plan %s %d (first on line %s)",
-                                          e.psn_no, e.plan_code,
-                                          e.plan_year, dup));
+            return apr_psprintf(p, "%s:%d: psn_no %s appears twice for "
+                                "plan %s %d (first on line %s)", name,
+                                e.line, e.psn_no, e.plan_code, e.plan_year,
+                                dup);
         }
-        apr_hash_set(seen, key, APR_HASH_KEY_STRING, apr_itoa(p, line));
+        apr_hash_set(seen, key, APR_HASH_KEY_STRING, apr_itoa(p, e.line));
         APR_ARRAY_PUSH(out, hmb_enrollment_t) = e;
     }
     *rows = out;

@@ -1,6 +1,7 @@
-/* Rendering <hmbinfo> and splicing it in. The element is pure ASCII
- * (character references for the rest) so that it is correct whatever
- * encoding the upstream declared, without re-encoding a single byte. */
+/* Rendering <hmbinfo>: what the engine decided, as the HIS reads it.
+ * Nothing is decided here. The element is pure ASCII (character
+ * references for the rest) so that it is correct whatever encoding the
+ * upstream declared, without re-encoding a single byte. */
 #include <string.h>
 #include <apr_strings.h>
 
@@ -82,11 +83,11 @@ const char *hmb_hmbinfo_render(apr_pool_t *p, const hmb_decision_t *d,
 
     *(const char **)apr_array_push(a) = "<hmbinfo>";
     hmb_field(a, p, "hmb_stas", hmb_stas_name(d->stas));
-    hmb_field(a, p, "rea_code", d->rea_code);
-    if (d->plan) {
-        hmb_field(a, p, "plan_code", d->plan->code);
-        hmb_field(a, p, "plan_year", apr_itoa(p, d->plan->year));
-        hmb_field(a, p, "plan_ver", apr_itoa(p, d->plan->version));
+    hmb_field(a, p, "rea_code", hmb_rea_name(d->rea));
+    if (d->plan_code) {
+        hmb_field(a, p, "plan_code", d->plan_code);
+        hmb_field(a, p, "plan_year", apr_itoa(p, d->plan_year));
+        hmb_field(a, p, "plan_ver", apr_itoa(p, d->plan_ver));
     }
     hmb_field(a, p, "hmb_setl_id", ctx->hmb_setl_id);
     hmb_field(a, p, "setl_id", ctx->setl_id);
@@ -147,75 +148,4 @@ const char *hmb_hmbinfo_fund_line(apr_pool_t *p, const hmb_decision_t *d,
                                           ? ctx->fund_pay_type_name : "");
     *(const char **)apr_array_push(a) = "<setl_proc_info/></setldetail>";
     return hmb_join(p, a);
-}
-
-hmb_decision_t *hmb_hmbinfo_reversal(apr_pool_t *p, const hmb_claim_t *c,
-                                     const apr_array_header_t *totals)
-{
-    hmb_decision_t *d = apr_pcalloc(p, sizeof(*d));
-    const hmb_claim_liab_t *cl = (const hmb_claim_liab_t *)c->liabs->elts;
-    const hmb_total_t *tt = totals ? (const hmb_total_t *)totals->elts : NULL;
-    int nt = totals ? totals->nelts : 0;
-    int i, j;
-
-    d->stas = HMB_STAS_REVERSED;
-    d->hmb_pay = -c->hmb_pay;
-    d->liabs = apr_array_make(p, c->liabs->nelts, sizeof(hmb_liab_result_t));
-    d->insurers = apr_array_make(p, 4, sizeof(hmb_insurer_result_t));
-    for (i = 0; i < c->liabs->nelts; i++) {
-        hmb_liab_result_t *r = apr_array_push(d->liabs);
-        hmb_fen_t pool_elig = 0, paid = 0, cum = 0;
-
-        memset(r, 0, sizeof(*r));
-        r->liab_code = cl[i].liab_code;
-        r->pool = cl[i].pool;
-        r->deductible = cl[i].deductible;
-        r->cap = cl[i].cap;
-        r->elig_amt = -cl[i].elig_amt;
-        r->dedc_amt = -cl[i].dedc_amt;
-        r->pay_prop = cl[i].pay_prop;
-        r->pay_amt = -cl[i].pay_amt;
-        /* what is left after the reversal, from the totals it produced */
-        for (j = 0; j < nt; j++) {
-            int same_pool = 0, k;
-            for (k = 0; k < c->liabs->nelts; k++) {
-                if (!strcmp(cl[k].liab_code, tt[j].liab_code)) {
-                    same_pool = !strcmp(cl[k].pool, cl[i].pool);
-                    break;
-                }
-            }
-            if (!strcmp(tt[j].liab_code, cl[i].liab_code)) {
-                cum = tt[j].elig_amt;
-                paid = tt[j].paid_amt;
-                pool_elig += tt[j].elig_amt;
-            }
-            else if (same_pool) {
-                pool_elig += tt[j].elig_amt;
-            }
-        }
-        r->cum_elig_amt = cum;
-        r->dedc_left = cl[i].deductible - pool_elig > 0
-                       ? cl[i].deductible - pool_elig : 0;
-        r->cap_left = cl[i].cap - paid > 0 ? cl[i].cap - paid : 0;
-    }
-    for (i = 0; c->insurers && i < c->insurers->nelts; i++) {
-        hmb_insurer_result_t *r = apr_array_push(d->insurers);
-        *r = ((const hmb_insurer_result_t *)c->insurers->elts)[i];
-        r->pay_amt = -r->pay_amt;
-    }
-    return d;
-}
-
-char *hmb_splice(apr_pool_t *p, const char *buf, apr_size_t len,
-                 apr_size_t at, const char *insert, apr_size_t *out_len)
-{
-    apr_size_t n = strlen(insert);
-    char *out = apr_palloc(p, len + n + 1);
-
-    memcpy(out, buf, at);
-    memcpy(out + at, insert, n);
-    memcpy(out + at + n, buf + at, len - at);
-    out[len + n] = '\0';
-    *out_len = len + n;
-    return out;
 }

@@ -13,6 +13,7 @@
 #include <apr_time.h>
 
 #include "hmb_ledger.h"
+#include "hmb_util.h"
 
 /* sqlite3.h's SQLITE_BUSY, as apr_dbd's sqlite3 driver returns it */
 #define HMB_SQLITE_BUSY 5
@@ -135,9 +136,7 @@ static const char *const *const hmb_migrations[] = {
 typedef char hmb_migrations_match_version[
     HMB_NMIGRATIONS == HMB_LEDGER_SCHEMA_VERSION ? 1 : -1];
 
-/* The prepared statements, by label. Labels are the keys in l->prepared,
- * a hash mod_dbd may share with other users of the connection: hence the
- * prefix. */
+/* The prepared statements; labels name them in error lines. */
 typedef enum {
     STMT_ENROLL_UPSERT,
     STMT_ENROLL_GET,
@@ -228,40 +227,34 @@ static const struct {
      " ORDER BY liab_code"}
 };
 
-/* Per-connection flags live in the connection pool's userdata, so they
- * follow the connection whoever opened it. */
-#define HMB_KEY_CONN_SETUP "hmb_ledger_conn_setup"
-#define HMB_KEY_SCHEMA_OK  "hmb_ledger_schema_ok"
-#define HMB_KEY_PG_TRANS   "hmb_ledger_pg_trans"
-#define HMB_KEY_OWN_CONN   "hmb_ledger_own_conn"
+/* Our state on one connection, kept in the connection pool's userdata so
+ * that it follows the connection whoever opened it, and dies with it: a
+ * connection mod_dbd replaces comes with none of it. */
+#define HMB_KEY_CONN "hmb_ledger_conn"
+
+struct hmb_ledger_conn_t {
+    apr_dbd_prepared_t *stmts[STMT_COUNT];
+    int setup;                      /* ledger_conn_setup done */
+    int schema_ok;                  /* schema checked or brought up */
+    int own;                        /* opened by hmb_ledger_open */
+    apr_dbd_transaction_t *pg_trans;/* see hmb_ledger_begin */
+};
+
+static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
+{
+    void *c = NULL;
+
+    apr_pool_userdata_get(&c, HMB_KEY_CONN, conn_pool);
+    if (!c) {
+        c = apr_pcalloc(conn_pool, sizeof(hmb_ledger_conn_t));
+        apr_pool_userdata_setn(c, HMB_KEY_CONN, NULL, conn_pool);
+    }
+    return c;
+}
 
 static int ledger_is_sqlite(const hmb_ledger_t *l)
 {
     return strcmp(l->driver_name, "sqlite3") == 0;
-}
-
-/* Whitespace runs (PostgreSQL's DETAIL lines among them) as one space,
- * so that every reason fits one log line. */
-static const char *ledger_one_line(apr_pool_t *p, const char *msg)
-{
-    char *out = apr_palloc(p, strlen(msg) + 1);
-    char *d = out;
-
-    for (; *msg; msg++) {
-        if (apr_isspace(*msg)) {
-            if (d > out && d[-1] != ' ') {
-                *d++ = ' ';
-            }
-        }
-        else {
-            *d++ = *msg;
-        }
-    }
-    while (d > out && d[-1] == ' ') {
-        d--;
-    }
-    *d = '\0';
-    return out;
 }
 
 static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
@@ -271,7 +264,7 @@ static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
     if (msg && strncmp(msg, "ERROR:", 6) == 0) {
         msg += 6;
     }
-    msg = msg ? ledger_one_line(p, msg) : "";
+    msg = msg ? hmb_one_line(p, msg, 0) : "";
     if (!*msg) {
         return apr_psprintf(p, "error %d from the %s driver", rv,
                             l->driver_name);
@@ -295,14 +288,14 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
         int i;
 
         for (i = 0; i < STMT_COUNT; i++) {
-            apr_hash_set(l->prepared, hmb_stmts[i].label,
-                         APR_HASH_KEY_STRING, NULL);
+            l->conn->stmts[i] = NULL;
         }
     }
     if (l->trans) {
         apr_dbd_transaction_mode_set(l->driver, l->trans,
                                      APR_DBD_TRANSACTION_ROLLBACK);
     }
+    l->err_data = 0;
     return apr_psprintf(p, "ledger: %s: %s", what, msg);
 }
 
@@ -340,12 +333,10 @@ static const char *ledger_exec_sql(hmb_ledger_t *l, apr_pool_t *p,
 /* Once per connection, whoever opened it. */
 static const char *ledger_conn_setup(hmb_ledger_t *l, apr_pool_t *p)
 {
-    void *done = NULL;
     apr_array_header_t *v;
     const char *err;
 
-    apr_pool_userdata_get(&done, HMB_KEY_CONN_SETUP, l->pool);
-    if (done) {
+    if (l->conn->setup) {
         return NULL;
     }
     /* Only on a connection of our own (hmbctl's): apr_dbd_sqlite3 holds
@@ -354,8 +345,7 @@ static const char *ledger_conn_setup(hmb_ledger_t *l, apr_pool_t *p)
      * writer it waits for (another thread of the same process) needs it
      * to finish: every settlement in the child stalls. There apr_dbd's
      * retries, which release the mutex while they sleep, are the wait. */
-    apr_pool_userdata_get(&done, HMB_KEY_OWN_CONN, l->pool);
-    if (ledger_is_sqlite(l) && done) {
+    if (ledger_is_sqlite(l) && l->conn->own) {
         /* apr_dbd retries SQLITE_BUSY only 15 x 100 ms; let SQLite itself
          * wait for a writer in another process before giving up. */
         err = ledger_select_all(l, p, "set busy_timeout",
@@ -364,7 +354,7 @@ static const char *ledger_conn_setup(hmb_ledger_t *l, apr_pool_t *p)
             return err;
         }
     }
-    apr_pool_userdata_setn((void *)1, HMB_KEY_CONN_SETUP, NULL, l->pool);
+    l->conn->setup = 1;
     return NULL;
 }
 
@@ -375,7 +365,7 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     const char *err;
     int rv;
 
-    *st = apr_hash_get(l->prepared, label, APR_HASH_KEY_STRING);
+    *st = l->conn->stmts[s];
     if (*st) {
         return NULL;
     }
@@ -393,7 +383,7 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
         *st = NULL;
         return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
     }
-    apr_hash_set(l->prepared, label, APR_HASH_KEY_STRING, *st);
+    l->conn->stmts[s] = *st;
     return NULL;
 }
 
@@ -456,38 +446,50 @@ static const char *ledger_query(hmb_ledger_t *l, apr_pool_t *p,
     return NULL;
 }
 
-static const char *ledger_i64(apr_pool_t *p, const char *table,
-                              const char *col, const char *s,
-                              apr_int64_t *out)
+/* What a column held makes no sense to this build: never a reason to
+ * try again later. */
+static const char *ledger_bad_data(hmb_ledger_t *l, const char *msg)
+{
+    l->err_data = 1;
+    return msg;
+}
+
+static const char *ledger_i64(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *table, const char *col,
+                              const char *s, apr_int64_t *out)
 {
     char *end;
     apr_int64_t v;
 
     if (!s || !*s) {
-        return apr_psprintf(p, "ledger: %s.%s is empty", table, col);
+        return ledger_bad_data(l, apr_psprintf(p, "ledger: %s.%s is empty",
+                                               table, col));
     }
     errno = 0;
     v = apr_strtoi64(s, &end, 10);
     if (*end || errno) {
-        return apr_psprintf(p, "ledger: %s.%s holds \"%s\", not an integer",
-                            table, col, s);
+        return ledger_bad_data(l, apr_psprintf(p, "ledger: %s.%s holds "
+                                               "\"%s\", not an integer",
+                                               table, col, s));
     }
     *out = v;
     return NULL;
 }
 
-static const char *ledger_int(apr_pool_t *p, const char *table,
-                              const char *col, const char *s, int *out)
+static const char *ledger_int(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *table, const char *col,
+                              const char *s, int *out)
 {
     apr_int64_t v = 0;
-    const char *err = ledger_i64(p, table, col, s, &v);
+    const char *err = ledger_i64(l, p, table, col, s, &v);
 
     if (err) {
         return err;
     }
     if (v < APR_INT32_MIN || v > APR_INT32_MAX) {
-        return apr_psprintf(p, "ledger: %s.%s holds %s, out of range",
-                            table, col, s);
+        return ledger_bad_data(l, apr_psprintf(p, "ledger: %s.%s holds %s, "
+                                               "out of range", table, col,
+                                               s));
     }
     *out = (int)v;
     return NULL;
@@ -511,14 +513,13 @@ static const char *ledger_now(apr_pool_t *p)
 }
 
 hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
-                              apr_dbd_t *handle, apr_hash_t *prepared,
-                              apr_pool_t *conn_pool)
+                              apr_dbd_t *handle, apr_pool_t *conn_pool)
 {
     hmb_ledger_t *l = apr_pcalloc(p, sizeof(*l));
 
     l->driver = driver;
     l->handle = handle;
-    l->prepared = prepared ? prepared : apr_hash_make(conn_pool);
+    l->conn = ledger_conn(conn_pool);
     l->pool = conn_pool;
     l->driver_name = apr_dbd_name(driver);
     l->trans = NULL;
@@ -528,11 +529,11 @@ hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
 typedef struct {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
-} hmb_ledger_conn_t;
+} hmb_ledger_handle_t;
 
 static apr_status_t ledger_close(void *data)
 {
-    hmb_ledger_conn_t *c = data;
+    hmb_ledger_handle_t *c = data;
 
     apr_dbd_close(c->driver, c->handle);
     return APR_SUCCESS;
@@ -544,7 +545,7 @@ const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
     const char *colon = spec ? strchr(spec, ':') : NULL;
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle = NULL;
-    hmb_ledger_conn_t *conn;
+    hmb_ledger_handle_t *conn;
     apr_pool_t *cp;
     const char *name, *params, *err = NULL;
     apr_status_t rv;
@@ -571,7 +572,7 @@ const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
     apr_pool_tag(cp, "hmb_ledger");
     rv = apr_dbd_open_ex(driver, cp, params, &handle, &err);
     if (rv != APR_SUCCESS || !handle) {
-        const char *why = err ? ledger_one_line(p, err) : "";
+        const char *why = err ? hmb_one_line(p, err, 0) : "";
 
         apr_pool_destroy(cp);
         return apr_psprintf(p, "ledger: cannot open %s ledger \"%s\": %s",
@@ -583,8 +584,8 @@ const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
     apr_pool_cleanup_register(cp, conn, ledger_close,
                               apr_pool_cleanup_null);
 
-    apr_pool_userdata_setn((void *)1, HMB_KEY_OWN_CONN, NULL, cp);
-    *l = hmb_ledger_wrap(cp, driver, handle, apr_hash_make(cp), cp);
+    ledger_conn(cp)->own = 1;
+    *l = hmb_ledger_wrap(cp, driver, handle, cp);
     err = hmb_ledger_ensure_schema(*l, p);
     if (err) {
         *l = NULL;
@@ -608,7 +609,7 @@ static const char *ledger_read_version(hmb_ledger_t *l, apr_pool_t *p,
         return err;
     }
     if (v->nelts) {
-        return ledger_int(p, "hmb_meta", "schema_version",
+        return ledger_int(l, p, "hmb_meta", "schema_version",
                           APR_ARRAY_IDX(v, 0, const char *), version);
     }
     return NULL;
@@ -668,12 +669,10 @@ static const char *ledger_migrate(hmb_ledger_t *l, apr_pool_t *p)
 
 const char *hmb_ledger_ensure_schema(hmb_ledger_t *l, apr_pool_t *p)
 {
-    void *done = NULL;
     const char *err;
     int version = 0, attempt;
 
-    apr_pool_userdata_get(&done, HMB_KEY_SCHEMA_OK, l->pool);
-    if (done) {
+    if (l->conn->schema_ok) {
         return NULL;
     }
     if (l->trans) {
@@ -714,15 +713,43 @@ const char *hmb_ledger_ensure_schema(hmb_ledger_t *l, apr_pool_t *p)
             return err;
         }
     }
-    apr_pool_userdata_setn((void *)1, HMB_KEY_SCHEMA_OK, NULL, l->pool);
+    l->conn->schema_ok = 1;
     return NULL;
+}
+
+const char *hmb_ledger_check_schema(hmb_ledger_t *l, apr_pool_t *p)
+{
+    const char *err;
+    int version = 0;
+
+    if (l->conn->schema_ok) {
+        return NULL;
+    }
+    if ((err = ledger_read_version(l, p, &version))) {
+        /* a ledger nobody has created looks like this too */
+        return apr_psprintf(p, "%s (has the ledger been created? run "
+                            "hmbctl migrate, or restart httpd)", err);
+    }
+    if (version != HMB_LEDGER_SCHEMA_VERSION) {
+        l->err_data = 0;
+        return apr_psprintf(p, "ledger: schema version %d, this build "
+                            "writes version %d: run hmbctl migrate (or "
+                            "restart httpd) with this build", version,
+                            HMB_LEDGER_SCHEMA_VERSION);
+    }
+    l->conn->schema_ok = 1;
+    return NULL;
+}
+
+int hmb_ledger_error_transient(const hmb_ledger_t *l)
+{
+    return !l->err_data;
 }
 
 const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans = NULL;
     apr_pool_t *tp = p;
-    void *spare = NULL;
     const char *err;
     int rv, tries, pgsql = !ledger_is_sqlite(l);
 
@@ -738,8 +765,7 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
      * trivial query makes a connection the server has dropped show as
      * broken, so that check_conn resets it instead. */
     if (pgsql) {
-        apr_pool_userdata_get(&spare, HMB_KEY_PG_TRANS, l->pool);
-        trans = spare;
+        trans = l->conn->pg_trans;
         tp = l->pool;
         if (!trans) {
             apr_array_header_t *v;
@@ -758,8 +784,8 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     }
     for (tries = 1; ; tries++) {
         rv = apr_dbd_transaction_start(l->driver, tp, l->handle, &trans);
-        if (pgsql && trans && !spare) {
-            apr_pool_userdata_setn(trans, HMB_KEY_PG_TRANS, NULL, l->pool);
+        if (pgsql && trans && !l->conn->pg_trans) {
+            l->conn->pg_trans = trans;
         }
         if (!rv) {
             break;
@@ -908,7 +934,7 @@ const char *hmb_ledger_get_enrollment(hmb_ledger_t *l, apr_pool_t *p,
     r->plan_year = plan_year;
     r->psn_no = apr_pstrdup(p, psn_no);
     r->cover_from = v[0] ? v[0] : "";
-    if ((err = ledger_int(p, "hmb_enrollment", "preexisting", v[1],
+    if ((err = ledger_int(l, p, "hmb_enrollment", "preexisting", v[1],
                           &r->preexisting))) {
         return err;
     }
@@ -916,7 +942,7 @@ const char *hmb_ledger_get_enrollment(hmb_ledger_t *l, apr_pool_t *p,
     r->person_class = v[2] && *v[2] ? v[2] : NULL;
     r->admdvs = v[3] ? v[3] : "";
     r->payer = v[4] ? v[4] : "";
-    if ((err = ledger_i64(p, "hmb_enrollment", "premium", v[5],
+    if ((err = ledger_i64(l, p, "hmb_enrollment", "premium", v[5],
                           &r->premium))) {
         return err;
     }
@@ -957,8 +983,8 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
         return apr_psprintf(p, "ledger: claim kind '%c' is neither S nor R",
                             c->kind ? c->kind : '?');
     }
-    if (!c->hmb_setl_id || !c->setl_id || !c->psn_no || !c->stas) {
-        return "ledger: claim without hmb_setl_id, setl_id, psn_no or stas";
+    if (!c->hmb_setl_id || !c->setl_id || !c->psn_no) {
+        return "ledger: claim without hmb_setl_id, setl_id or psn_no";
     }
     if (!c->plan_code && c->liabs && c->liabs->nelts) {
         return "ledger: claim with liability rows but no plan";
@@ -980,8 +1006,8 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     args[9] = c->plan_code;
     args[10] = year;
     args[11] = ver;
-    args[12] = c->stas;
-    args[13] = c->rea_code;
+    args[12] = hmb_stas_name(c->stas);
+    args[13] = hmb_rea_name(c->rea);
     args[14] = ledger_fen_str(p, c->hmb_pay);
     args[15] = c->hmbinfo;
     args[16] = ledger_now(p);
@@ -1071,17 +1097,29 @@ const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
     r->msgid = v[7];
     r->setl_time = v[8];
     r->plan_code = v[9];
-    if (v[10] && (err = ledger_int(p, "hmb_claim", "plan_year", v[10],
+    if (v[10] && (err = ledger_int(l, p, "hmb_claim", "plan_year", v[10],
                                    &r->plan_year))) {
         return err;
     }
-    if (v[11] && (err = ledger_int(p, "hmb_claim", "plan_ver", v[11],
+    if (v[11] && (err = ledger_int(l, p, "hmb_claim", "plan_ver", v[11],
                                    &r->plan_ver))) {
         return err;
     }
-    r->stas = v[12];
-    r->rea_code = v[13];
-    if ((err = ledger_i64(p, "hmb_claim", "hmb_pay", v[14], &r->hmb_pay))) {
+    /* a status or reason this build does not know is never taken for
+     * "paid": the claim is unreadable */
+    if (!hmb_stas_parse(v[12], &r->stas)) {
+        return ledger_bad_data(l, apr_psprintf(p, "ledger: hmb_claim %s has "
+                                               "stas \"%s\", unknown to "
+                                               "this build", r->hmb_setl_id,
+                                               v[12] ? v[12] : ""));
+    }
+    if (!hmb_rea_parse(v[13], &r->rea)) {
+        return ledger_bad_data(l, apr_psprintf(p, "ledger: hmb_claim %s has "
+                                               "rea_code \"%s\", unknown "
+                                               "to this build",
+                                               r->hmb_setl_id, v[13]));
+    }
+    if ((err = ledger_i64(l, p, "hmb_claim", "hmb_pay", v[14], &r->hmb_pay))) {
         return err;
     }
     r->hmbinfo = v[15];
@@ -1100,12 +1138,12 @@ const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
         v = APR_ARRAY_IDX(rows, i, const char **);
         d->liab_code = v[0];
         d->pool = v[1];
-        if ((err = ledger_i64(p, t, "deductible", v[2], &d->deductible))
-            || (err = ledger_i64(p, t, "cap", v[3], &d->cap))
-            || (err = ledger_i64(p, t, "elig_amt", v[4], &d->elig_amt))
-            || (err = ledger_i64(p, t, "dedc_amt", v[5], &d->dedc_amt))
-            || (err = ledger_int(p, t, "pay_prop", v[6], &prop))
-            || (err = ledger_i64(p, t, "pay_amt", v[7], &d->pay_amt))) {
+        if ((err = ledger_i64(l, p, t, "deductible", v[2], &d->deductible))
+            || (err = ledger_i64(l, p, t, "cap", v[3], &d->cap))
+            || (err = ledger_i64(l, p, t, "elig_amt", v[4], &d->elig_amt))
+            || (err = ledger_i64(l, p, t, "dedc_amt", v[5], &d->dedc_amt))
+            || (err = ledger_int(l, p, t, "pay_prop", v[6], &prop))
+            || (err = ledger_i64(l, p, t, "pay_amt", v[7], &d->pay_amt))) {
             return err;
         }
         d->pay_prop = prop;
@@ -1124,8 +1162,8 @@ const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
 
         v = APR_ARRAY_IDX(rows, i, const char **);
         d->insurer_code = v[0];
-        if ((err = ledger_int(p, t, "share", v[1], &share))
-            || (err = ledger_i64(p, t, "pay_amt", v[2], &d->pay_amt))) {
+        if ((err = ledger_int(l, p, t, "share", v[1], &share))
+            || (err = ledger_i64(l, p, t, "pay_amt", v[2], &d->pay_amt))) {
             return err;
         }
         d->share = share;
@@ -1158,9 +1196,9 @@ const char *hmb_ledger_totals(hmb_ledger_t *l, apr_pool_t *p,
         hmb_total_t *t = apr_array_push(*out);
 
         t->liab_code = v[0];
-        if ((err = ledger_i64(p, "hmb_total", "elig_amt", v[1],
+        if ((err = ledger_i64(l, p, "hmb_total", "elig_amt", v[1],
                               &t->elig_amt))
-            || (err = ledger_i64(p, "hmb_total", "paid_amt", v[2],
+            || (err = ledger_i64(l, p, "hmb_total", "paid_amt", v[2],
                                  &t->paid_amt))) {
             *out = NULL;
             return err;

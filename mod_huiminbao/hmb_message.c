@@ -1,23 +1,22 @@
 /* Settlement messages (INTERFACES.md section 1). The bytes come from the
  * network, so everything here is bounded, every field we use is checked
  * before anyone relies on it, and every refusal names the field and the
- * problem on one line an operator can act on. */
+ * problem on one line an operator can act on.
+ *
+ * A format reader (hmb_message_xml.c) turns the bytes into a table of raw
+ * field texts in one pass; this file checks that table, the same way for
+ * every format. */
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
-#include <libxml/tree.h>
-#include <libxml/xmlschemas.h>
 
 #include "hmb_message.h"
-#include "hmb_xml.h"
 #include "hmb_plan.h"       /* hmb_xsd_settlement */
-#include "hmb_enroll.h"     /* hmb_date_valid */
+#include "hmb_util.h"
+#include "hmb_xml.h"
 
 /* Identifiers end up in SQL parameters and log lines. */
 #define HMB_ID_MAX 64
-
-/* How much of an offending value an error line shows. */
-#define HMB_SHOW_MAX 40
 
 /* ------------------------------------------------------------------ */
 /* Transactions                                                        */
@@ -54,145 +53,153 @@ const char *hmb_tx_name(hmb_tx_e tx)
 }
 
 /* ------------------------------------------------------------------ */
-/* Text from the network, made safe for one log line                   */
+/* The fields each object is read for                                  */
 
-/* A clipped copy of an untrusted value for an error message: bytes that
- * are not printable ASCII become '?', so nothing can forge a log line. */
-static const char *hmb_msg_show(apr_pool_t *p, const char *s)
+const char *const hmb_msg_request_fields[] = {
+    "infno", "msgid", "fixmedins_code", "fixmedins_name", "insuplc_admdvs",
+    "inf_time", NULL
+};
+
+const char *const hmb_msg_data_fields[] = {
+    "setl_id", "psn_no", "mdtrt_id", NULL
+};
+
+const char *const hmb_msg_response_fields[] = {
+    "infcode", "err_msg", NULL
+};
+
+const char *const hmb_msg_setlinfo_fields[] = {
+    "psn_no", "setl_id", "mdtrt_id", "med_type", "dise_codg", "insutype",
+    "setl_time", "psn_insu_stas", "medfee_sumamt", "fulamt_ownpay_amt",
+    "overlmt_selfpay", "fund_pay_sumamt", "psn_part_amt", "psn_cash_pay",
+    NULL
+};
+
+const char *const hmb_msg_fee_fields[] = {
+    "feedetl_sn", "med_list_codg", "fulamt_ownpay_amt", "overlmt_amt", NULL
+};
+
+void hmb_msg_scope_init(apr_pool_t *p, hmb_msg_scope_t *sc, const char *path,
+                        const char *const *names)
 {
-    apr_size_t n = strlen(s), i, shown = n > HMB_SHOW_MAX ? HMB_SHOW_MAX : n;
-    char *r = apr_palloc(p, shown + 4);
+    int n = 0;
 
-    for (i = 0; i < shown; i++) {
-        unsigned char c = (unsigned char)s[i];
-        r[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    while (names[n]) {
+        n++;
     }
-    if (shown < n) {
-        memcpy(r + shown, "...", 3);
-        shown += 3;
-    }
-    r[shown] = '\0';
-    return r;
+    sc->path = path;
+    sc->names = names;
+    sc->f = apr_pcalloc(p, sizeof(hmb_msg_field_t) * (n ? n : 1));
 }
 
-/* err_msg for a skip reason: UTF-8 kept (the operator reads Chinese),
- * control characters flattened to spaces, clipped on a character
- * boundary. */
-static const char *hmb_msg_one_line(apr_pool_t *p, const char *s,
-                                    apr_size_t max)
+int hmb_msg_scope_find(const hmb_msg_scope_t *sc, const char *name)
 {
-    apr_size_t n = strlen(s), i;
-    char *r;
+    int i;
 
-    if (n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
-            n--;
+    for (i = 0; sc->names[i]; i++) {
+        if (sc->names[i][0] == name[0] && strcmp(sc->names[i], name) == 0) {
+            return i;
         }
     }
-    r = apr_pstrmemdup(p, s, n);
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)r[i] < 0x20 || r[i] == 0x7f) {
-            r[i] = ' ';
-        }
-    }
-    return r;
+    return -1;
 }
 
 /* ------------------------------------------------------------------ */
-/* Fields                                                              */
+/* Checking fields                                                     */
 
-/* Where fields are read from; path names it in error lines. */
 typedef struct {
     apr_pool_t *p;
-    xmlNodePtr node;
-    const char *path;
-} hmb_msg_scope_t;
+    const hmb_msg_scope_t *sc;
+} hmb_msg_check_t;
 
-static const char *hmb_msg_err(const hmb_msg_scope_t *sc, const char *name,
+static const char *hmb_msg_err(const hmb_msg_check_t *c, const char *name,
                                const char *problem)
 {
-    return apr_psprintf(sc->p, "%s/%s: %s", sc->path, name, problem);
+    return apr_psprintf(c->p, "%s/%s: %s", c->sc->path, name, problem);
 }
 
-/* The only child element called name. Two of them would leave the HIS
- * and us reading different values, so that is refused. */
-static const char *hmb_msg_only_child(const hmb_msg_scope_t *sc,
-                                      const char *name, xmlNodePtr *out)
+static const hmb_msg_field_t *hmb_msg_field(const hmb_msg_check_t *c,
+                                            const char *name)
 {
-    xmlNodePtr c, found = NULL;
+    int i = hmb_msg_scope_find(c->sc, name);
 
-    for (c = sc->node->children; c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE
-            && strcmp((const char *)c->name, name) == 0) {
-            if (found) {
-                return apr_psprintf(sc->p, "%s: more than one <%s>",
-                                    sc->path, name);
-            }
-            found = c;
-        }
-    }
-    *out = found;
-    return NULL;
+    /* a name not in the table is a programming error: treat as absent */
+    return i < 0 ? NULL : &c->sc->f[i];
 }
 
-/* Trimmed text of a field; *out is NULL when absent or empty. */
-static const char *hmb_msg_text(const hmb_msg_scope_t *sc, const char *name,
+/* Text with surrounding white space removed. */
+static const char *hmb_msg_trim(apr_pool_t *p, const char *s)
+{
+    const char *e;
+
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+        s++;
+    }
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'
+                     || e[-1] == '\n')) {
+        e--;
+    }
+    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+}
+
+/* Trimmed text of a field; *out is NULL when absent or empty. Two of a
+ * field would leave the HIS and us reading different values, so that is
+ * refused. */
+static const char *hmb_msg_text(const hmb_msg_check_t *c, const char *name,
                                 int required, const char **out)
 {
-    xmlNodePtr n, c;
-    const char *err, *v;
+    const hmb_msg_field_t *f = hmb_msg_field(c, name);
+    const char *v;
 
     *out = NULL;
-    if ((err = hmb_msg_only_child(sc, name, &n)) != NULL) {
-        return err;
+    if (f && f->count > 1) {
+        return apr_psprintf(c->p, "%s: more than one <%s>", c->sc->path,
+                            name);
     }
-    if (!n) {
-        return required ? hmb_msg_err(sc, name, "missing") : NULL;
+    if (!f || !f->count) {
+        return required ? hmb_msg_err(c, name, "missing") : NULL;
     }
-    for (c = n->children; c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE) {
-            return hmb_msg_err(sc, name, apr_psprintf(sc->p,
-                               "holds an element <%s>, expected text",
-                               hmb_msg_show(sc->p, (const char *)c->name)));
-        }
+    if (f->child) {
+        return hmb_msg_err(c, name, apr_psprintf(c->p, "holds an element "
+                           "<%s>, expected text", hmb_show(c->p, f->child)));
     }
-    v = hmb_xml_child_text(sc->p, sc->node, name);
-    if (!v || !*v) {
-        return required ? hmb_msg_err(sc, name, "empty") : NULL;
+    v = hmb_msg_trim(c->p, f->text ? f->text : "");
+    if (!*v) {
+        return required ? hmb_msg_err(c, name, "empty") : NULL;
     }
     *out = v;
     return NULL;
 }
 
 /* An identifier or code: printable ASCII, no space, no quote, bounded. */
-static const char *hmb_msg_id(const hmb_msg_scope_t *sc, const char *name,
+static const char *hmb_msg_id(const hmb_msg_check_t *c, const char *name,
                               int required, const char **out)
 {
     const char *err, *v, *s;
 
     *out = NULL;
-    if ((err = hmb_msg_text(sc, name, required, &v)) != NULL || !v) {
+    if ((err = hmb_msg_text(c, name, required, &v)) != NULL || !v) {
         return err;
     }
     if (strlen(v) > HMB_ID_MAX) {
-        return hmb_msg_err(sc, name, apr_psprintf(sc->p,
+        return hmb_msg_err(c, name, apr_psprintf(c->p,
                            "\"%s\" is longer than %d bytes",
-                           hmb_msg_show(sc->p, v), HMB_ID_MAX));
+                           hmb_show(c->p, v), HMB_ID_MAX));
     }
     for (s = v; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\'') {
-            return hmb_msg_err(sc, name, apr_psprintf(sc->p,
+        unsigned char ch = (unsigned char)*s;
+        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\'') {
+            return hmb_msg_err(c, name, apr_psprintf(c->p,
                                "\"%s\" is not printable ASCII without "
-                               "spaces or quotes", hmb_msg_show(sc->p, v)));
+                               "spaces or quotes", hmb_show(c->p, v)));
         }
     }
     *out = v;
     return NULL;
 }
 
-static const char *hmb_msg_amount(const hmb_msg_scope_t *sc, const char *name,
+static const char *hmb_msg_amount(const hmb_msg_check_t *c, const char *name,
                                   int required, int allow_negative,
                                   hmb_fen_t *out, int *present)
 {
@@ -202,12 +209,12 @@ static const char *hmb_msg_amount(const hmb_msg_scope_t *sc, const char *name,
     if (present) {
         *present = 0;
     }
-    if ((err = hmb_msg_text(sc, name, required, &v)) != NULL || !v) {
+    if ((err = hmb_msg_text(c, name, required, &v)) != NULL || !v) {
         return err;
     }
     if ((err = hmb_money_parse(v, allow_negative, out)) != NULL) {
-        return hmb_msg_err(sc, name, apr_psprintf(sc->p, "\"%s\": %s",
-                           hmb_msg_show(sc->p, v), err));
+        return hmb_msg_err(c, name, apr_psprintf(c->p, "\"%s\": %s",
+                           hmb_show(c->p, v), err));
     }
     if (present) {
         *present = 1;
@@ -215,34 +222,8 @@ static const char *hmb_msg_amount(const hmb_msg_scope_t *sc, const char *name,
     return NULL;
 }
 
-/* "YYYY-MM-DD HH:MM:SS", a real date and time of day. */
-static int hmb_msg_time_valid(const char *s)
-{
-    char date[11];
-    int i;
-
-    if (strlen(s) != 19 || s[10] != ' ' || s[13] != ':' || s[16] != ':') {
-        return 0;
-    }
-    for (i = 11; i < 19; i++) {
-        if (i != 13 && i != 16 && (s[i] < '0' || s[i] > '9')) {
-            return 0;
-        }
-    }
-    if ((s[11] - '0') * 10 + (s[12] - '0') > 23
-        || s[14] > '5' || s[17] > '5') {
-        return 0;
-    }
-    memcpy(date, s, 10);
-    date[10] = '\0';
-    return hmb_date_valid(date);
-}
-
-/* ------------------------------------------------------------------ */
-/* Documents                                                           */
-
-/* Declared encodings we can splice into byte-wise: in each of them '<'
- * is never part of a multibyte character. */
+/* Encodings we can splice into byte-wise: in each of them '<' is never
+ * part of a multibyte character. */
 static int hmb_msg_encoding_ok(const char *enc)
 {
     return strcasecmp(enc, "UTF-8") == 0 || strcasecmp(enc, "UTF8") == 0
@@ -250,206 +231,229 @@ static int hmb_msg_encoding_ok(const char *enc)
         || strcasecmp(enc, "GB2312") == 0;
 }
 
-/* Bounded, hardened parse; the root must be called root_name. */
-static const char *hmb_msg_load(apr_pool_t *p, const char *root_name,
-                                const char *buf, apr_size_t len,
-                                xmlNodePtr *root, const char **encoding)
-{
-    xmlDocPtr doc;
-    xmlNodePtr r;
-    const char *err;
+/* ------------------------------------------------------------------ */
+/* Reading                                                             */
 
-    if (len > HMB_MESSAGE_MAX_BYTES) {
-        return apr_psprintf(p, "%s: %" APR_SIZE_T_FMT " bytes, more than "
-                            "the limit of %d", root_name, len,
-                            HMB_MESSAGE_MAX_BYTES);
+struct hmb_msg_reader_t {
+    apr_pool_t *p;
+    hmb_msg_raw_t raw;
+    const hmb_msg_format_t *format;
+    void *state;
+    apr_size_t len;
+    int finished;
+    const char *err;                /* from finish */
+};
+
+hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind)
+{
+    hmb_msg_reader_t *r = apr_pcalloc(p, sizeof(*r));
+    int request = kind == HMB_MSG_REQUEST;
+
+    r->p = p;
+    r->raw.kind = kind;
+    r->raw.splice_at = -1;
+    hmb_msg_scope_init(p, &r->raw.top, request ? "request" : "response",
+                       request ? hmb_msg_request_fields
+                               : hmb_msg_response_fields);
+    hmb_msg_scope_init(p, &r->raw.object, request ? "input/data"
+                                                  : "setlinfo",
+                       request ? hmb_msg_data_fields
+                               : hmb_msg_setlinfo_fields);
+    if (!request) {
+        r->raw.fees = apr_array_make(p, 8, sizeof(hmb_msg_scope_t));
     }
-    err = hmb_xml_parse(p, root_name, buf, len, HMB_XML_MAX_DEPTH, &doc);
-    if (err) {
-        return err;
+    r->format = hmb_msg_xml_reader(p, &r->raw, &r->state);
+    return r;
+}
+
+void hmb_msg_feed(hmb_msg_reader_t *r, const char *buf, apr_size_t len)
+{
+    if (r->finished || !len) {
+        return;
     }
-    *encoding = doc->encoding ? apr_pstrdup(p, (const char *)doc->encoding)
-                              : "UTF-8";
-    if (!hmb_msg_encoding_ok(*encoding)) {
-        return apr_psprintf(p, "%s: encoding \"%s\" is not supported "
-                            "(UTF-8, GBK, GB18030)", root_name,
-                            hmb_msg_show(p, *encoding));
+    if (len > HMB_MESSAGE_MAX_BYTES - r->len) {
+        r->len = HMB_MESSAGE_MAX_BYTES + 1;
+        r->format->stop(r->state, apr_psprintf(r->p, "more than the limit "
+                        "of %d bytes", HMB_MESSAGE_MAX_BYTES));
+        return;
     }
-    r = xmlDocGetRootElement(doc);
-    if (!r || strcmp((const char *)r->name, root_name) != 0) {
-        return apr_psprintf(p, "%s: root element is <%s>, expected <%s>",
-                            root_name,
-                            r ? hmb_msg_show(p, (const char *)r->name) : "",
-                            root_name);
+    r->len += len;
+    r->format->feed(r->state, buf, len);
+}
+
+/* The parts every message has: well-formed, a supported encoding, the
+ * expected root (any root when root is NULL). */
+static const char *hmb_msg_finish(hmb_msg_reader_t *r, const char *root)
+{
+    const char *enc;
+
+    if (r->finished) {
+        return r->err;
     }
-    *root = r;
+    r->finished = 1;
+    r->err = r->format->finish(r->state);
+    if (r->raw.too_many_fees) {
+        /* the reader stopped there: that is the reason, not its stop */
+        return r->err = apr_psprintf(r->p, "output: more than %d "
+                                     "<feedetail> lines",
+                                     HMB_MESSAGE_MAX_FEES);
+    }
+    if (r->err) {
+        return r->err;
+    }
+    enc = r->raw.decoder ? r->raw.decoder
+                         : r->raw.declared ? r->raw.declared : "UTF-8";
+    if (!hmb_msg_encoding_ok(enc)
+        || (r->raw.declared && !hmb_msg_encoding_ok(r->raw.declared))) {
+        return r->err = apr_psprintf(r->p, "%s: encoding \"%s\" is not "
+                                     "supported (UTF-8, GBK, GB18030)",
+                                     root ? root : "message",
+                                     hmb_show(r->p, r->raw.declared
+                                                    ? r->raw.declared
+                                                    : enc));
+    }
+    if (root && (!r->raw.root || strcmp(r->raw.root, root) != 0)) {
+        return r->err = apr_psprintf(r->p, "%s: root element is <%s>, "
+                                     "expected <%s>", root,
+                                     r->raw.root ? hmb_show(r->p, r->raw.root)
+                                                 : "", root);
+    }
     return NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* Request                                                             */
-
-const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,
-                              hmb_request_t **req)
+const char *hmb_request_finish(hmb_msg_reader_t *r, hmb_request_t **req)
 {
-    hmb_request_t *r;
-    hmb_msg_scope_t env, data;
-    xmlNodePtr root, input, dnode;
+    hmb_msg_check_t env, data;
+    hmb_request_t *q;
     const char *err;
     int cancel;
 
     *req = NULL;
-    r = apr_pcalloc(p, sizeof(*r));
-    if ((err = hmb_msg_load(p, "request", buf, len, &root, &r->encoding))) {
+    if ((err = hmb_msg_finish(r, "request"))) {
         return err;
     }
-    env.p = p;
-    env.node = root;
-    env.path = "request";
-    if ((err = hmb_msg_id(&env, "infno", 1, &r->infno))) {
+    q = apr_pcalloc(r->p, sizeof(*q));
+    q->encoding = r->raw.declared ? r->raw.declared : "UTF-8";
+    env.p = data.p = r->p;
+    env.sc = &r->raw.top;
+    data.sc = &r->raw.object;
+    if ((err = hmb_msg_id(&env, "infno", 1, &q->infno))) {
         return err;
     }
-    r->tx = hmb_tx_from_infno(r->infno);
-    if (r->tx == HMB_TX_NONE) {
+    q->tx = hmb_tx_from_infno(q->infno);
+    if (q->tx == HMB_TX_NONE) {
         /* Not ours: nothing else in it is looked at, so an unusual
          * query message never shows up as an error. */
-        *req = r;
+        *req = q;
         return NULL;
     }
-    if ((err = hmb_msg_id(&env, "msgid", 0, &r->msgid))
-        || (err = hmb_msg_id(&env, "fixmedins_code", 0, &r->fixmedins_code))
+    if ((err = hmb_msg_id(&env, "msgid", 0, &q->msgid))
+        || (err = hmb_msg_id(&env, "fixmedins_code", 0, &q->fixmedins_code))
         || (err = hmb_msg_text(&env, "fixmedins_name", 0,
-                               &r->fixmedins_name))
-        || (err = hmb_msg_id(&env, "insuplc_admdvs", 0, &r->insuplc_admdvs))
-        || (err = hmb_msg_text(&env, "inf_time", 0, &r->inf_time))) {
+                               &q->fixmedins_name))
+        || (err = hmb_msg_id(&env, "insuplc_admdvs", 0, &q->insuplc_admdvs))
+        || (err = hmb_msg_text(&env, "inf_time", 0, &q->inf_time))) {
         return err;
     }
-
-    cancel = r->tx == HMB_TX_CANCEL;
-    if ((err = hmb_msg_only_child(&env, "input", &input))) {
-        return err;
+    if (r->raw.n_container > 1) {
+        return "request: more than one <input>";
     }
-    dnode = NULL;
-    if (input) {
-        hmb_msg_scope_t in;
-        in.p = p;
-        in.node = input;
-        in.path = "request/input";
-        if ((err = hmb_msg_only_child(&in, "data", &dnode))) {
-            return err;
-        }
+    if (r->raw.n_object > 1) {
+        return "request/input: more than one <data>";
     }
-    if (!dnode) {
+    cancel = q->tx == HMB_TX_CANCEL;
+    if (!r->raw.n_object) {
         if (cancel) {
-            return apr_psprintf(p, "request/input/data: missing (infno %s "
-                                "names the settlement to cancel there)",
-                                r->infno);
+            return apr_psprintf(r->p, "request/input/data: missing (infno "
+                                "%s names the settlement to cancel there)",
+                                q->infno);
         }
-        *req = r;
+        *req = q;
         return NULL;
     }
-    data.p = p;
-    data.node = dnode;
-    data.path = "input/data";
-    if ((err = hmb_msg_id(&data, "setl_id", cancel, &r->setl_id))
-        || (err = hmb_msg_id(&data, "psn_no", cancel, &r->psn_no))
-        || (err = hmb_msg_id(&data, "mdtrt_id", 0, &r->mdtrt_id))) {
+    if ((err = hmb_msg_id(&data, "setl_id", cancel, &q->setl_id))
+        || (err = hmb_msg_id(&data, "psn_no", cancel, &q->psn_no))
+        || (err = hmb_msg_id(&data, "mdtrt_id", 0, &q->mdtrt_id))) {
         return err;
     }
-    *req = r;
+    *req = q;
     return NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* Response                                                            */
-
-static const char *hmb_msg_fees(apr_pool_t *p, xmlNodePtr output,
-                                hmb_response_t *r)
+static const char *hmb_msg_fees(hmb_msg_reader_t *r, hmb_response_t *s)
 {
-    xmlNodePtr c;
-    int n = 0;
+    int i;
 
-    for (c = output->children; c; c = c->next) {
-        hmb_msg_scope_t sc;
-        hmb_fee_t *fee;
+    s->fees = apr_array_make(r->p, r->raw.fees->nelts ? r->raw.fees->nelts
+                                                      : 1, sizeof(hmb_fee_t));
+    for (i = 0; i < r->raw.fees->nelts; i++) {
+        hmb_msg_check_t c;
+        hmb_fee_t *fee = apr_array_push(s->fees);
         const char *err;
 
-        if (c->type != XML_ELEMENT_NODE
-            || strcmp((const char *)c->name, "feedetail") != 0) {
-            continue;
-        }
-        if (++n > HMB_MESSAGE_MAX_FEES) {
-            return apr_psprintf(p, "output: more than %d <feedetail> lines",
-                                HMB_MESSAGE_MAX_FEES);
-        }
-        sc.p = p;
-        sc.node = c;
-        sc.path = apr_psprintf(p, "feedetail[%d]", n);
-        fee = apr_array_push(r->fees);
+        c.p = r->p;
+        c.sc = &APR_ARRAY_IDX(r->raw.fees, i, hmb_msg_scope_t);
         /* Refund lines carry negative amounts. */
-        if ((err = hmb_msg_id(&sc, "feedetl_sn", 0, &fee->feedetl_sn))
-            || (err = hmb_msg_id(&sc, "med_list_codg", 1,
+        if ((err = hmb_msg_id(&c, "feedetl_sn", 0, &fee->feedetl_sn))
+            || (err = hmb_msg_id(&c, "med_list_codg", 1,
                                  &fee->med_list_codg))
-            || (err = hmb_msg_amount(&sc, "fulamt_ownpay_amt", 0, 1,
+            || (err = hmb_msg_amount(&c, "fulamt_ownpay_amt", 0, 1,
                                      &fee->fulamt_ownpay_amt, NULL))
-            || (err = hmb_msg_amount(&sc, "overlmt_amt", 0, 1,
+            || (err = hmb_msg_amount(&c, "overlmt_amt", 0, 1,
                                      &fee->overlmt_amt, NULL))) {
             return err;
         }
     }
-    r->has_fee_detail = n > 0;
+    s->has_fee_detail = r->raw.fees->nelts > 0;
     return NULL;
 }
 
-static const char *hmb_msg_setlinfo(apr_pool_t *p, xmlNodePtr setlinfo,
+static const char *hmb_msg_setlinfo(apr_pool_t *p, const hmb_msg_scope_t *sc,
                                     int allow_negative, hmb_response_t *r)
 {
-    hmb_msg_scope_t sc;
+    hmb_msg_check_t c;
     const char *err, *stas;
 
-    sc.p = p;
-    sc.node = setlinfo;
-    sc.path = "setlinfo";
-    if ((err = hmb_msg_id(&sc, "psn_no", 1, &r->psn_no))
-        || (err = hmb_msg_id(&sc, "setl_id", 0, &r->setl_id))
-        || (err = hmb_msg_id(&sc, "mdtrt_id", 0, &r->mdtrt_id))
-        || (err = hmb_msg_id(&sc, "med_type", 1, &r->med_type))
-        || (err = hmb_msg_id(&sc, "dise_codg", 0, &r->dise_codg))
-        || (err = hmb_msg_id(&sc, "insutype", 0, &r->insutype))
-        || (err = hmb_msg_text(&sc, "setl_time", 1, &r->setl_time))) {
+    c.p = p;
+    c.sc = sc;
+    if ((err = hmb_msg_id(&c, "psn_no", 1, &r->psn_no))
+        || (err = hmb_msg_id(&c, "setl_id", 0, &r->setl_id))
+        || (err = hmb_msg_id(&c, "mdtrt_id", 0, &r->mdtrt_id))
+        || (err = hmb_msg_id(&c, "med_type", 1, &r->med_type))
+        || (err = hmb_msg_id(&c, "dise_codg", 0, &r->dise_codg))
+        || (err = hmb_msg_id(&c, "insutype", 0, &r->insutype))
+        || (err = hmb_msg_text(&c, "setl_time", 1, &r->setl_time))) {
         return err;
     }
-    if (!hmb_msg_time_valid(r->setl_time)) {
-        return hmb_msg_err(&sc, "setl_time", apr_psprintf(p,
+    if (!hmb_time_valid(r->setl_time)) {
+        return hmb_msg_err(&c, "setl_time", apr_psprintf(p,
                            "\"%s\" is not a valid time YYYY-MM-DD HH:MM:SS",
-                           hmb_msg_show(p, r->setl_time)));
+                           hmb_show(p, r->setl_time)));
     }
-
-    if ((err = hmb_msg_text(&sc, "psn_insu_stas", 0, &stas))) {
+    if ((err = hmb_msg_text(&c, "psn_insu_stas", 0, &stas))) {
         return err;
     }
     r->psn_insu_stas = -1;
     if (stas) {
         if (strlen(stas) != 1 || stas[0] < '0' || stas[0] > '9') {
-            return hmb_msg_err(&sc, "psn_insu_stas", apr_psprintf(p,
+            return hmb_msg_err(&c, "psn_insu_stas", apr_psprintf(p,
                                "\"%s\" is not a status digit 0-9",
-                               hmb_msg_show(p, stas)));
+                               hmb_show(p, stas)));
         }
         r->psn_insu_stas = stas[0] - '0';
     }
-
-    if ((err = hmb_msg_amount(&sc, "medfee_sumamt", 1, allow_negative,
+    if ((err = hmb_msg_amount(&c, "medfee_sumamt", 1, allow_negative,
                               &r->medfee_sumamt, NULL))
-        || (err = hmb_msg_amount(&sc, "fulamt_ownpay_amt", 1, allow_negative,
+        || (err = hmb_msg_amount(&c, "fulamt_ownpay_amt", 1, allow_negative,
                                  &r->fulamt_ownpay_amt, NULL))
-        || (err = hmb_msg_amount(&sc, "overlmt_selfpay", 1, allow_negative,
+        || (err = hmb_msg_amount(&c, "overlmt_selfpay", 1, allow_negative,
                                  &r->overlmt_selfpay, NULL))
-        || (err = hmb_msg_amount(&sc, "fund_pay_sumamt", 0, allow_negative,
+        || (err = hmb_msg_amount(&c, "fund_pay_sumamt", 0, allow_negative,
                                  &r->fund_pay_sumamt,
                                  &r->has_fund_pay_sumamt))
-        || (err = hmb_msg_amount(&sc, "psn_part_amt", 0, allow_negative,
+        || (err = hmb_msg_amount(&c, "psn_part_amt", 0, allow_negative,
                                  &r->psn_part_amt, &r->has_psn_part_amt))
-        || (err = hmb_msg_amount(&sc, "psn_cash_pay", 0, allow_negative,
+        || (err = hmb_msg_amount(&c, "psn_cash_pay", 0, allow_negative,
                                  &r->psn_cash_pay, &r->has_psn_cash_pay))) {
         return err;
     }
@@ -461,341 +465,114 @@ static const char *hmb_msg_setlinfo(apr_pool_t *p, xmlNodePtr setlinfo,
     return NULL;
 }
 
-const char *hmb_response_parse(apr_pool_t *p, const char *buf, apr_size_t len,
-                               int allow_negative, hmb_response_t **resp)
+const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
+                                hmb_response_t **resp)
 {
-    hmb_response_t *r;
-    hmb_msg_scope_t top, out;
-    xmlNodePtr root, output, setlinfo;
+    hmb_msg_check_t top;
+    hmb_response_t *s;
     const char *err, *err_msg;
-    apr_size_t at;
-    int found;
 
     *resp = NULL;
-    r = apr_pcalloc(p, sizeof(*r));
-    r->psn_insu_stas = -1;
-    r->fees = apr_array_make(p, 0, sizeof(hmb_fee_t));
-    if ((err = hmb_msg_load(p, "response", buf, len, &root, &r->encoding))) {
+    if ((err = hmb_msg_finish(r, "response"))) {
         return err;
     }
-    top.p = p;
-    top.node = root;
-    top.path = "response";
-    if ((err = hmb_msg_id(&top, "infcode", 1, &r->infcode))) {
+    s = apr_pcalloc(r->p, sizeof(*s));
+    s->psn_insu_stas = -1;
+    s->encoding = r->raw.declared ? r->raw.declared : "UTF-8";
+    s->fees = apr_array_make(r->p, 1, sizeof(hmb_fee_t));
+    top.p = r->p;
+    top.sc = &r->raw.top;
+    if ((err = hmb_msg_id(&top, "infcode", 1, &s->infcode))) {
         return err;
     }
-    if (strcmp(r->infcode, "0") != 0) {
-        if ((err = hmb_msg_text(&top, "err_msg", 0, &err_msg))) {
+    if (strcmp(s->infcode, "0") != 0) {
+        if (hmb_msg_text(&top, "err_msg", 0, &err_msg)) {
             err_msg = NULL;
         }
-        r->skip_reason = err_msg
-            ? apr_psprintf(p, "infcode %s: %s", r->infcode,
-                           hmb_msg_one_line(p, err_msg, 200))
-            : apr_psprintf(p, "infcode %s", r->infcode);
-        *resp = r;
+        s->skip_reason = err_msg
+            ? apr_psprintf(r->p, "infcode %s: %s", s->infcode,
+                           hmb_one_line(r->p, err_msg, 200))
+            : apr_psprintf(r->p, "infcode %s", s->infcode);
+        *resp = s;
         return NULL;
     }
-    if ((err = hmb_msg_only_child(&top, "output", &output))) {
-        return err;
+    if (r->raw.n_container > 1) {
+        return "response: more than one <output>";
     }
-    if (!output) {
-        r->skip_reason = "no <output> in the response";
-        *resp = r;
+    if (!r->raw.n_container) {
+        s->skip_reason = "no <output> in the response";
+        *resp = s;
         return NULL;
     }
-    out.p = p;
-    out.node = output;
-    out.path = "output";
-    if ((err = hmb_msg_only_child(&out, "setlinfo", &setlinfo))) {
-        return err;
+    if (r->raw.n_object > 1) {
+        return "output: more than one <setlinfo>";
     }
-    if (!setlinfo) {
-        r->skip_reason = "no <setlinfo> in <output>";
-        *resp = r;
+    if (!r->raw.n_object) {
+        s->skip_reason = "no <setlinfo> in <output>";
+        *resp = s;
         return NULL;
     }
-
-    /* The parser has accepted the document, so the byte scanner sees the
-     * same structure; refusing a disagreement costs nothing. */
-    if ((err = hmb_message_scan(buf, len, HMB_XML_MAX_DEPTH, &at, &found))) {
-        return apr_pstrcat(p, "response: ", err, NULL);
-    }
-    if (!found) {
+    if (r->raw.splice_at < 0) {
         return "response: cannot find the end tag of <output>";
     }
-    r->splice_at = at;
-
-    if ((err = hmb_msg_setlinfo(p, setlinfo, allow_negative, r))
-        || (err = hmb_msg_fees(p, output, r))) {
+    s->splice_at = (apr_size_t)r->raw.splice_at;
+    if ((err = hmb_msg_setlinfo(r->p, &r->raw.object, allow_negative, s))
+        || (err = hmb_msg_fees(r, s))) {
         return err;
     }
-    r->actionable = 1;
-    *resp = r;
+    s->actionable = 1;
+    *resp = s;
     return NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* Byte scanner                                                        */
-
-static int hmb_scan_at(const char *buf, apr_size_t len, apr_size_t i,
-                       const char *lit)
+const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,
+                              hmb_request_t **req)
 {
-    apr_size_t n = strlen(lit);
+    hmb_msg_reader_t *r = hmb_msg_reader(p, HMB_MSG_REQUEST);
 
-    return len - i >= n && memcmp(buf + i, lit, n) == 0;
+    hmb_msg_feed(r, buf, len);
+    return hmb_request_finish(r, req);
 }
 
-/* Offset just past the next occurrence of lit at or after from, or 0. */
-static apr_size_t hmb_scan_past(const char *buf, apr_size_t len,
-                                apr_size_t from, const char *lit)
+const char *hmb_response_parse(apr_pool_t *p, const char *buf, apr_size_t len,
+                               int allow_negative, hmb_response_t **resp)
 {
-    apr_size_t n = strlen(lit), i;
+    hmb_msg_reader_t *r = hmb_msg_reader(p, HMB_MSG_RESPONSE);
 
-    for (i = from; i + n <= len; i++) {
-        const char *hit = memchr(buf + i, lit[0], len - n + 1 - i);
-        if (!hit) {
-            return 0;
-        }
-        i = (apr_size_t)(hit - buf);
-        if (memcmp(hit, lit, n) == 0) {
-            return i + n;
-        }
-    }
-    return 0;
+    hmb_msg_feed(r, buf, len);
+    return hmb_response_finish(r, allow_negative, resp);
 }
 
-/* Whether the XML declaration names a GB encoding (GBK, GB18030 and the
- * GB2312 subset). */
-static int hmb_scan_is_gb(const char *buf, apr_size_t len)
+const char *hmb_message_splice_point(apr_pool_t *p, const char *buf,
+                                     apr_size_t len, apr_off_t *at)
 {
-    apr_size_t i = 0, end, j, v;
-    char quote;
+    hmb_msg_reader_t *r = hmb_msg_reader(p, HMB_MSG_RESPONSE);
+    const char *err;
 
-    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
-        i = 3;
+    *at = -1;
+    hmb_msg_feed(r, buf, len);
+    if ((err = hmb_msg_finish(r, NULL)) != NULL) {
+        return err;
     }
-    if (!hmb_scan_at(buf, len, i, "<?xml")
-        || !(end = hmb_scan_past(buf, len, i, "?>"))
-        || !(j = hmb_scan_past(buf, end, i, "encoding"))) {
-        return 0;
-    }
-    while (j < end && buf[j] != '"' && buf[j] != '\'') {
-        j++;
-    }
-    if (j == end) {
-        return 0;
-    }
-    quote = buf[j++];
-    for (v = j; v < end && buf[v] != quote; v++)
-        ;
-    return (v - j == 3 && strncasecmp(buf + j, "GBK", 3) == 0)
-        || (v - j == 7 && strncasecmp(buf + j, "GB18030", 7) == 0)
-        || (v - j == 6 && strncasecmp(buf + j, "GB2312", 6) == 0);
-}
-
-/* Offset past the "]]>" that ends a CDATA section whose text starts at
- * from, or 0. In the GB encodings a trail byte can be ']' (never '<',
- * '>', '-', '?' or a quote), so there the search steps over whole
- * characters: a lead byte 0x81-0xFE takes one more byte, or three more
- * when the next is a digit (GB18030 four-byte form). */
-static apr_size_t hmb_scan_cdata_end(const char *buf, apr_size_t len,
-                                     apr_size_t from, int gb)
-{
-    apr_size_t k = from;
-
-    if (!gb) {
-        return hmb_scan_past(buf, len, from, "]]>");
-    }
-    while (k < len) {
-        unsigned char c = (unsigned char)buf[k];
-        if (c >= 0x81 && c <= 0xfe) {
-            k += (k + 1 < len && buf[k + 1] >= '0' && buf[k + 1] <= '9')
-                 ? 4 : 2;
-        }
-        else if (hmb_scan_at(buf, len, k, "]]>")) {
-            return k + 3;
-        }
-        else {
-            k++;
-        }
-    }
-    return 0;
-}
-
-static int hmb_scan_name_end(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '/'
-        || c == '>';
-}
-
-const char *hmb_message_scan(const char *buf, apr_size_t len, int max_depth,
-                             apr_size_t *offset, int *found)
-{
-    apr_size_t i = 0;
-    int depth = 0;
-    int in_output = 0;              /* the open depth-2 element is <output> */
-    int gb = hmb_scan_is_gb(buf, len);
-
-    *offset = 0;
-    *found = 0;
-    while (i < len) {
-        const char *lt = memchr(buf + i, '<', len - i);
-        apr_size_t name, name_end, j;
-        char quote;
-
-        if (!lt) {
-            break;
-        }
-        i = (apr_size_t)(lt - buf);
-
-        if (hmb_scan_at(buf, len, i, "<!--")) {
-            if (!(j = hmb_scan_past(buf, len, i + 4, "-->"))) {
-                return "unterminated comment";
-            }
-            i = j;
-            continue;
-        }
-        if (hmb_scan_at(buf, len, i, "<![CDATA[")) {
-            if (!(j = hmb_scan_cdata_end(buf, len, i + 9, gb))) {
-                return "unterminated CDATA section";
-            }
-            i = j;
-            continue;
-        }
-        if (hmb_scan_at(buf, len, i, "<!DOCTYPE")) {
-            return "DOCTYPE is not allowed";
-        }
-        if (hmb_scan_at(buf, len, i, "<!ENTITY")) {
-            return "ENTITY is not allowed";
-        }
-        if (hmb_scan_at(buf, len, i, "<!")) {
-            return "markup declaration is not allowed";
-        }
-        if (hmb_scan_at(buf, len, i, "<?")) {
-            /* the XML declaration and processing instructions alike */
-            if (!(j = hmb_scan_past(buf, len, i + 2, "?>"))) {
-                return "unterminated processing instruction";
-            }
-            i = j;
-            continue;
-        }
-
-        if (hmb_scan_at(buf, len, i, "</")) {
-            name = i + 2;
-            for (j = name; j < len && !hmb_scan_name_end(buf[j]); j++)
-                ;
-            if (!(j = hmb_scan_past(buf, len, j, ">"))) {
-                return "unterminated end tag";
-            }
-            if (depth == 0) {
-                return "end tag without a start tag";
-            }
-            if (depth == 2 && in_output && !*found) {
-                *found = 1;
-                *offset = i;
-            }
-            if (depth == 2) {
-                in_output = 0;
-            }
-            depth--;
-            i = j;
-            continue;
-        }
-
-        /* A start tag; a '>' inside a quoted attribute value does not
-         * end it. */
-        name = i + 1;
-        for (name_end = name;
-             name_end < len && !hmb_scan_name_end(buf[name_end]); name_end++)
-            ;
-        if (name_end == name) {
-            return "'<' not followed by a tag name";
-        }
-        j = name_end;
-        for (quote = 0; j < len; j++) {
-            if (quote) {
-                if (buf[j] == quote) {
-                    quote = 0;
-                }
-            }
-            else if (buf[j] == '"' || buf[j] == '\'') {
-                quote = buf[j];
-            }
-            else if (buf[j] == '>') {
-                break;
-            }
-        }
-        if (j == len) {
-            return "unterminated start tag";
-        }
-        if (depth + 1 > max_depth) {
-            return "elements nested deeper than the limit";
-        }
-        if (buf[j - 1] != '/') {
-            depth++;
-            if (depth == 2) {
-                in_output = name_end - name == 6
-                            && memcmp(buf + name, "output", 6) == 0;
-            }
-        }
-        i = j + 1;
-    }
-    if (depth != 0) {
-        return "document ends inside an element";
-    }
+    *at = r->raw.splice_at;
     return NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* Schema validation (strict mode)                                     */
 
-typedef struct {
-    apr_pool_t *p;
-    const char *first;
-} hmb_msg_errors_t;
-
-/* libxml2 would print to stderr; keep the first error instead. */
-static void hmb_msg_on_schema_error(void *ctx, xmlErrorPtr e)
+const char *hmb_message_schema(apr_pool_t *p, hmb_message_schema_t **schema)
 {
-    hmb_msg_errors_t *errs = ctx;
-    char *msg;
-    apr_size_t n;
-
-    if (errs->first || !e || e->level < XML_ERR_ERROR) {
-        return;
-    }
-    msg = apr_pstrdup(errs->p, e->message ? e->message : "invalid");
-    n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) {
-        msg[--n] = '\0';
-    }
-    errs->first = apr_psprintf(errs->p, "%d: %s", e->line,
-                               hmb_msg_one_line(errs->p, msg, 300));
+    return hmb_xml_schema_compile(p, hmb_xsd_settlement, schema);
 }
 
-static apr_status_t hmb_msg_schema_cleanup(void *data)
+const char *hmb_message_validate(apr_pool_t *p,
+                                 const hmb_message_schema_t *schema,
+                                 const char *buf, apr_size_t len)
 {
-    xmlSchemaFree(data);
-    return APR_SUCCESS;
-}
-
-static apr_status_t hmb_msg_valid_cleanup(void *data)
-{
-    xmlSchemaFreeValidCtxt(data);
-    return APR_SUCCESS;
-}
-
-const char *hmb_message_validate(apr_pool_t *p, const char *buf,
-                                 apr_size_t len)
-{
-    xmlSchemaParserCtxtPtr pctxt;
-    xmlSchemaPtr schema;
-    xmlSchemaValidCtxtPtr vctxt;
-    hmb_msg_errors_t errs;
     xmlDocPtr doc;
     xmlNodePtr root;
     const char *err;
-    int rc;
 
     if (len > HMB_MESSAGE_MAX_BYTES) {
         return apr_psprintf(p, "message: %" APR_SIZE_T_FMT " bytes, more "
@@ -813,36 +590,7 @@ const char *hmb_message_validate(apr_pool_t *p, const char *buf,
         && strcmp((const char *)root->name, "response") != 0) {
         return apr_psprintf(p, "%ld: root element <%s> is neither <request> "
                             "nor <response>", xmlGetLineNo(root),
-                            hmb_msg_show(p, (const char *)root->name));
+                            hmb_show(p, (const char *)root->name));
     }
-
-    errs.p = p;
-    errs.first = NULL;
-    pctxt = xmlSchemaNewMemParserCtxt(hmb_xsd_settlement,
-                                      (int)strlen(hmb_xsd_settlement));
-    if (!pctxt) {
-        return "schema: cannot create a schema parser";
-    }
-    xmlSchemaSetParserStructuredErrors(pctxt, hmb_msg_on_schema_error, &errs);
-    schema = xmlSchemaParse(pctxt);
-    xmlSchemaFreeParserCtxt(pctxt);
-    if (!schema) {
-        return apr_pstrcat(p, "schema: ", errs.first ? errs.first
-                           : "cannot be compiled", NULL);
-    }
-    apr_pool_cleanup_register(p, schema, hmb_msg_schema_cleanup,
-                              apr_pool_cleanup_null);
-    vctxt = xmlSchemaNewValidCtxt(schema);
-    if (!vctxt) {
-        return "schema: cannot create a validation context";
-    }
-    apr_pool_cleanup_register(p, vctxt, hmb_msg_valid_cleanup,
-                              apr_pool_cleanup_null);
-    xmlSchemaSetValidStructuredErrors(vctxt, hmb_msg_on_schema_error, &errs);
-    rc = xmlSchemaValidateDoc(vctxt, doc);
-    if (rc == 0) {
-        return NULL;
-    }
-    return errs.first ? errs.first
-                      : "0: not valid against the settlement schema";
+    return hmb_xml_schema_validate(p, schema, "message", doc);
 }

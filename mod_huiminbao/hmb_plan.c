@@ -16,7 +16,7 @@
 
 #include "hmb_plan.h"
 #include "hmb_xml.h"
-#include "hmb_enroll.h"
+#include "hmb_util.h"
 
 /* Plans are a few kilobytes; anything near this is not a plan. */
 #define HMB_PLAN_MAX_SIZE (4 * 1024 * 1024)
@@ -88,105 +88,7 @@ static int basis_parse(const char *s, hmb_basis_e *b)
     return 0;
 }
 
-/* ---- files ---------------------------------------------------------- */
-
-/* Whole regular file into memory, NUL-terminated, refusing anything larger
- * than max. Returns NULL or a reason without the file name. */
-static const char *read_bounded(apr_pool_t *p, const char *path,
-                                apr_size_t max, char **buf,
-                                apr_size_t *len)
-{
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_status_t rv;
-    apr_size_t n;
-    char *b;
-    char ebuf[120];
-
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p);
-    if (rv != APR_SUCCESS) {
-        return apr_pstrdup(p, apr_strerror(rv, ebuf, sizeof(ebuf)));
-    }
-    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
-    if (rv != APR_SUCCESS) {
-        apr_file_close(f);
-        return apr_pstrdup(p, apr_strerror(rv, ebuf, sizeof(ebuf)));
-    }
-    if (fi.filetype != APR_REG) {
-        apr_file_close(f);
-        return "not a regular file";
-    }
-    if (fi.size < 0 || (apr_uint64_t)fi.size > max) {
-        apr_file_close(f);
-        return apr_psprintf(p, "larger than %" APR_SIZE_T_FMT " MiB",
-                            max / (1024 * 1024));
-    }
-    n = (apr_size_t)fi.size;
-    b = apr_palloc(p, n + 1);
-    if (n) {
-        rv = apr_file_read_full(f, b, n, NULL);
-        if (rv != APR_SUCCESS) {
-            apr_file_close(f);
-            return apr_pstrdup(p, apr_strerror(rv, ebuf, sizeof(ebuf)));
-        }
-    }
-    b[n] = '\0';
-    apr_file_close(f);
-    *buf = b;
-    *len = n;
-    return NULL;
-}
-
-/* Strict UTF-8 (no overlong forms, no surrogates, no NUL): a catalog saved
- * as GBK by a spreadsheet would otherwise load as garbage names. */
-static int utf8_valid(const unsigned char *s, apr_size_t n)
-{
-    apr_size_t i = 0;
-
-    while (i < n) {
-        unsigned char c = s[i];
-        apr_size_t k, more;
-        apr_uint32_t cp;
-
-        if (c == 0) {
-            return 0;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            more = 1;
-            cp = c & 0x1F;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            more = 2;
-            cp = c & 0x0F;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            more = 3;
-            cp = c & 0x07;
-        }
-        else {
-            return 0;
-        }
-        if (more > n - i - 1) {
-            return 0;
-        }
-        for (k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000)
-            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return 0;
-        }
-        i += more + 1;
-    }
-    return 1;
-}
+/* ---- catalog and list files ---------------------------------------- */
 
 static char *trim(char *s)
 {
@@ -202,147 +104,68 @@ static char *trim(char *s)
     return s;
 }
 
-/* Split one CSV line in place: fields separated by commas, optionally in
- * double quotes with "" for a quote (names of drugs contain commas).
- * Returns NULL or a reason. */
-static const char *csv_split(char *line, apr_array_header_t *fields)
-{
-    char *pos = line;
-
-    for (;;) {
-        char *field;
-
-        if (*pos == '"') {
-            char *w;
-
-            field = w = ++pos;
-            for (;;) {
-                if (*pos == '\0') {
-                    return "a quoted field has no closing quote";
-                }
-                if (*pos == '"') {
-                    if (pos[1] == '"') {
-                        *w++ = '"';
-                        pos += 2;
-                        continue;
-                    }
-                    pos++;
-                    break;
-                }
-                *w++ = *pos++;
-            }
-            /* w is behind pos (the opening quote at least), so this
-             * cannot clobber what is still to be read. */
-            *w = '\0';
-            if (*pos != ',' && *pos != '\0') {
-                return "text after the closing quote of a field";
-            }
-        }
-        else {
-            field = pos;
-            while (*pos != ',' && *pos != '\0') {
-                if (*pos == '"') {
-                    return "a quote inside an unquoted field";
-                }
-                pos++;
-            }
-        }
-        if (*pos == ',') {
-            *pos++ = '\0';
-            APR_ARRAY_PUSH(fields, char *) = trim(field);
-            continue;
-        }
-        APR_ARRAY_PUSH(fields, char *) = trim(field);
-        return NULL;
-    }
-}
-
 /* A catalog or list file: header med_list_codg,name then one code a row.
  * codes maps each code to its name. Errors name the CSV file and line. */
 static const char *codes_parse(apr_pool_t *p, apr_pool_t *tmp,
-                               const char *name, char *buf, apr_size_t len,
-                               apr_hash_t **codes)
+                               const char *name, const char *buf,
+                               apr_size_t len, apr_hash_t **codes)
 {
     apr_hash_t *h = apr_hash_make(p);
     apr_hash_t *lines = apr_hash_make(tmp);
     apr_array_header_t *fields = apr_array_make(tmp, 4, sizeof(char *));
-    char *pos = buf, *end = buf + len;
-    int lineno = 0;
+    hmb_csv_t *csv = hmb_csv_mem(tmp, name, buf, len);
+    const char *err;
+    int lineno = 0, line, blank;
 
-    /* A byte-order mark is what spreadsheets put before UTF-8 text. */
-    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
-        pos += 3;
-    }
-    while (pos < end) {
-        char *line = pos, *nl, *code, *cname;
-        apr_size_t n;
+    for (;;) {
+        char *code, *cname;
+        const char *first;
 
-        nl = memchr(pos, '\n', (apr_size_t)(end - pos));
-        if (nl) {
-            *nl = '\0';
-            pos = nl + 1;
+        if ((err = hmb_csv_next(csv, fields, &line, &blank))) {
+            return apr_pstrdup(p, err);
         }
-        else {
-            pos = end;
+        if (!fields->nelts) {
+            break;
         }
-        lineno++;
-        n = strlen(line);
-        if (n != (apr_size_t)((nl ? nl : end) - line)) {
-            return apr_psprintf(p, "%s:%d: NUL byte: not a text file",
-                                name, lineno);
-        }
-        if (n && line[n - 1] == '\r') {
-            line[--n] = '\0';
-        }
-        if (!utf8_valid((const unsigned char *)line, n)) {
-            return apr_psprintf(p, "%s:%d: not valid UTF-8 (save the file "
-                                "as UTF-8, not GBK)", name, lineno);
-        }
-        if (lineno == 1) {
-            if (strcmp(trim(line), HMB_CODES_HEADER) != 0) {
-                return apr_psprintf(p, "%s:1: the header must be '%s', "
-                                    "not '%.60s'", name, HMB_CODES_HEADER,
-                                    line);
+        if (!lineno++) {
+            const char *header = apr_array_pstrcat(tmp, fields, ',');
+            int i;
+
+            for (i = 0; i < fields->nelts; i++) {
+                APR_ARRAY_IDX(fields, i, char *) =
+                    trim(APR_ARRAY_IDX(fields, i, char *));
+            }
+            if (strcmp(apr_array_pstrcat(tmp, fields, ','),
+                       HMB_CODES_HEADER) != 0) {
+                return apr_psprintf(p, "%s:%d: the header must be '%s', "
+                                    "not '%.60s'", name, line,
+                                    HMB_CODES_HEADER, header);
             }
             continue;
         }
-        if (*trim(line) == '\0') {
+        if (blank) {
             continue;
-        }
-        apr_array_clear(fields);
-        {
-            const char *why = csv_split(line, fields);
-            if (why) {
-                return apr_psprintf(p, "%s:%d: %s", name, lineno, why);
-            }
         }
         if (fields->nelts != 2) {
             return apr_psprintf(p, "%s:%d: %d fields, expected 2 "
-                                "(med_list_codg,name)", name, lineno,
+                                "(med_list_codg,name)", name, line,
                                 fields->nelts);
         }
-        code = APR_ARRAY_IDX(fields, 0, char *);
-        cname = APR_ARRAY_IDX(fields, 1, char *);
+        code = trim(APR_ARRAY_IDX(fields, 0, char *));
+        cname = trim(APR_ARRAY_IDX(fields, 1, char *));
         if (*code == '\0') {
-            return apr_psprintf(p, "%s:%d: empty med_list_codg", name,
-                                lineno);
+            return apr_psprintf(p, "%s:%d: empty med_list_codg", name, line);
         }
-        if (strpbrk(code, " \t")) {
+        if (strpbrk(code, " \t\r\n")) {
             return apr_psprintf(p, "%s:%d: med_list_codg '%s' contains "
-                                "white space", name, lineno, code);
+                                "white space", name, line, code);
         }
-        {
-            const char *first = apr_hash_get(lines, code,
-                                             APR_HASH_KEY_STRING);
-            if (first) {
-                return apr_psprintf(p, "%s:%d: med_list_codg '%s' is "
-                                    "already on line %s", name, lineno,
-                                    code, first);
-            }
+        if ((first = apr_hash_get(lines, code, APR_HASH_KEY_STRING))) {
+            return apr_psprintf(p, "%s:%d: med_list_codg '%s' is already "
+                                "on line %s", name, line, code, first);
         }
         code = apr_pstrdup(p, code);
-        apr_hash_set(lines, code, APR_HASH_KEY_STRING,
-                     apr_itoa(tmp, lineno));
+        apr_hash_set(lines, code, APR_HASH_KEY_STRING, apr_itoa(tmp, line));
         apr_hash_set(h, code, APR_HASH_KEY_STRING, apr_pstrdup(p, cname));
     }
     if (lineno == 0) {
@@ -351,7 +174,7 @@ static const char *codes_parse(apr_pool_t *p, apr_pool_t *tmp,
     }
     if (apr_hash_count(h) == 0) {
         return apr_psprintf(p, "%s:%d: no med_list_codg rows after the "
-                            "header", name, lineno);
+                            "header", name, line > 1 ? line - 1 : 1);
     }
     *codes = h;
     return NULL;
@@ -372,7 +195,7 @@ static const char *load_codes(hmb_plan_loader_t *ld, hmb_liability_t *l,
                         l->code, attr, rel,
                         apr_strerror(rv, ebuf, sizeof(ebuf)));
     }
-    why = read_bounded(ld->tmp, path, HMB_CODES_MAX_SIZE, &buf, &len);
+    why = hmb_read_file(ld->tmp, path, HMB_CODES_MAX_SIZE, &buf, &len);
     if (why) {
         return plan_err(ld, l->line, "liability '%s': cannot read %s "
                         "file %s: %s", l->code, attr, path, why);
@@ -1016,7 +839,7 @@ const char *hmb_plan_load(apr_pool_t *p, const char *path, hmb_plan_t **plan)
         err = apr_psprintf(p, "%s: %s", path,
                            apr_strerror(rv, ebuf, sizeof(ebuf)));
     }
-    else if ((err = read_bounded(tmp, abs, HMB_PLAN_MAX_SIZE, &buf, &len))) {
+    else if ((err = hmb_read_file(tmp, abs, HMB_PLAN_MAX_SIZE, &buf, &len))) {
         err = apr_psprintf(p, "%s: cannot read the plan file: %s", path, err);
     }
     else {

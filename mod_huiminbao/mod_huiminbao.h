@@ -1,7 +1,6 @@
-/* Private to the httpd glue (mod_huiminbao.c, hmb_filter.c,
- * hmb_capture.c): configuration, the per-request context the two filters
- * share, and the counters shared by all children. The core knows none of
- * this. */
+/* Private to the httpd glue (mod_huiminbao*.c): configuration, the
+ * per-request context the two filters share, and the counters shared by
+ * all children. The core (include/hmb_*.h) knows none of this. */
 #ifndef MOD_HUIMINBAO_H
 #define MOD_HUIMINBAO_H
 
@@ -11,6 +10,7 @@
 #include <apr_tables.h>
 
 #include "hmb_engine.h"
+#include "hmb_message.h"
 
 extern module AP_MODULE_DECLARE_DATA huiminbao_module;
 
@@ -36,11 +36,16 @@ extern module AP_MODULE_DECLARE_DATA huiminbao_module;
 #define HMB_DEFAULT_SPOOL_DIR    "/var/spool/huiminbao"
 #endif
 
+/* ---- configuration (mod_huiminbao_config.c) -------------------------- */
+
 /* Server config (server config and virtual host). NULL = unset, so the
  * main server's values reach the virtual hosts. */
 typedef struct {
     apr_array_header_t *plans;      /* hmb_plan_t *, in directive order */
     const char *spool_dir;
+    /* the settlement schema, compiled once per configuration at
+     * post_config for HuiminbaoStrict */
+    const hmb_message_schema_t *schema;
 } hmb_srv_conf_t;
 
 #define HMB_UNSET (-1)
@@ -56,8 +61,22 @@ typedef struct {
     const char *fund_pay_type_name;
 } hmb_dir_conf_t;
 
-/* One request: the capture input filter fills the request part, the
- * output filter the response part. Lives in r->pool. */
+extern const command_rec hmb_cmds[];
+void *hmb_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *hmb_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+void *hmb_create_dir_conf(apr_pool_t *p, char *dir);
+void *hmb_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+
+hmb_srv_conf_t *hmb_srv_conf(const server_rec *s);
+hmb_dir_conf_t *hmb_dir_conf(const request_rec *r);
+const char *hmb_spool_dir(const server_rec *s);
+apr_off_t hmb_max_body(const hmb_dir_conf_t *d);
+apr_off_t hmb_max_request(const hmb_dir_conf_t *d);
+
+/* ---- one request (mod_huiminbao_filter.c, _capture.c) ---------------- */
+
+/* The capture input filter fills the request part, the output filter the
+ * response part. Lives in r->pool. */
 typedef struct {
     /* request envelope */
     char *req_buf;
@@ -70,10 +89,30 @@ typedef struct {
     /* response */
     int decided;                    /* first output call done */
     int seen_eos;
-    apr_bucket_brigade *bb;         /* collected, in r->pool */
+    apr_bucket_brigade *bb;         /* the body as collected */
     apr_off_t resp_len;
     apr_off_t resp_max;
+    hmb_msg_reader_t *reader;       /* reads the body as it arrives */
+    apr_time_t t0;                  /* the first byte of the body */
+    apr_time_t busy;                /* time spent in the core */
 } hmb_req_ctx_t;
+
+hmb_req_ctx_t *hmb_req_ctx(request_rec *r);
+
+apr_status_t hmb_capture_filter(ap_filter_t *f, apr_bucket_brigade *bb,
+                                ap_input_mode_t mode, apr_read_type_e block,
+                                apr_off_t readbytes);
+apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb);
+
+/* Called from the optional_fn_retrieve hook: find mod_dbd. Returns 0
+ * when it is not loaded. */
+int hmb_filter_find_dbd(void);
+
+/* At child start: bring the ledger's schema up to date once, on a
+ * connection of mod_dbd's, so that no request ever has to. */
+void hmb_filter_child_ledger(apr_pool_t *p, server_rec *s);
+
+/* ---- counters and status (mod_huiminbao_status.c) --------------------- */
 
 /* Counters for huiminbao-status, in shared memory so that every child
  * adds to the same numbers. Updated with apr_atomic_*64 only. */
@@ -92,29 +131,22 @@ typedef struct {
     apr_uint64_t req_overflow;      /* request over HuiminbaoMaxRequest */
     apr_uint64_t duplicates;        /* stored result returned again */
     apr_uint64_t no_ledger;         /* mod_dbd gave no connection */
-    apr_uint64_t stas[HMB_STAS_NO_CLAIM + 1];
+    apr_uint64_t failures;          /* the core failed: a bug, logged */
+    apr_uint64_t stas[HMB_STAS_COUNT];
     apr_uint64_t pay_fen;           /* signed sum, two's complement */
-    apr_uint64_t usec_total;        /* time in hmb_settle_message() */
+    apr_uint64_t usec_total;        /* time in the core */
     apr_uint64_t usec_max;
 } hmb_counters_t;
+
+/* Map the counters; in post_config, before the children are forked. */
+void hmb_counters_setup(server_rec *s);
 
 /* NULL when shared memory could not be had: counting is then skipped. */
 hmb_counters_t *hmb_counters(void);
 void hmb_count(apr_uint64_t *counter);
+void hmb_count_max(apr_uint64_t *max, apr_uint64_t v);
 
-/* psn_no for the log: first 4 and last 2 characters kept, the rest '*';
- * 6 characters or fewer are masked entirely. */
-const char *hmb_mask_psn(apr_pool_t *p, const char *psn_no);
-
-hmb_req_ctx_t *hmb_req_ctx(request_rec *r);
-
-apr_status_t hmb_capture_filter(ap_filter_t *f, apr_bucket_brigade *bb,
-                                ap_input_mode_t mode, apr_read_type_e block,
-                                apr_off_t readbytes);
-apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb);
-
-/* Called from the optional_fn_retrieve hook: find mod_dbd. Returns 0
- * when it is not loaded. */
-int hmb_filter_find_dbd(void);
+int hmb_status_handler(request_rec *r);
+int hmb_status_hook(request_rec *r, int flags);
 
 #endif

@@ -13,6 +13,7 @@
 #include "hmb_plan.h"
 #include "hmb_settle.h"
 #include "hmb_spool.h"
+#include "hmb_util.h"
 #include "hmb_xml.h"
 
 #define HMBCTL_OK 0
@@ -64,29 +65,12 @@ static int rejected(const char *what)
 static const char *read_file(apr_pool_t *p, const char *path,
                              const char **buf, apr_size_t *len)
 {
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_status_t rv;
-    char *b, err[128];
+    char *b;
+    const char *err = hmb_read_file(p, path, HMBCTL_MAX_FILE, &b, len);
 
-    if ((rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0,
-                            p)) != APR_SUCCESS
-        || (rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f)) != APR_SUCCESS) {
-        return apr_psprintf(p, "%s: %s", path,
-                            apr_strerror(rv, err, sizeof(err)));
+    if (err) {
+        return apr_psprintf(p, "%s: %s", path, err);
     }
-    if (fi.size > HMBCTL_MAX_FILE) {
-        return apr_psprintf(p, "%s: larger than %d bytes", path,
-                            HMBCTL_MAX_FILE);
-    }
-    *len = (apr_size_t)fi.size;
-    b = apr_palloc(p, *len + 1);
-    if (*len && (rv = apr_file_read_full(f, b, *len, NULL)) != APR_SUCCESS) {
-        return apr_psprintf(p, "%s: %s", path,
-                            apr_strerror(rv, err, sizeof(err)));
-    }
-    b[*len] = '\0';
-    apr_file_close(f);
     *buf = b;
     return NULL;
 }
@@ -206,14 +190,22 @@ static int cmd_enroll(hmbctl_t *c)
     return HMBCTL_OK;
 }
 
-static void fill_ctx(hmbctl_t *c, hmb_settle_ctx_t *ctx, hmb_ledger_t *l)
+static const char *fill_ctx(hmbctl_t *c, hmb_settle_ctx_t *ctx,
+                            hmb_ledger_t *l)
 {
+    hmb_message_schema_t *schema = NULL;
+    const char *err;
+
     memset(ctx, 0, sizeof(*ctx));
     ctx->plans = c->plans;
     ctx->ledger = l;
     ctx->fund_pay_type = c->fund_type;
     ctx->fund_pay_type_name = c->fund_name;
-    ctx->strict = c->strict;
+    if (c->strict && (err = hmb_message_schema(c->p, &schema)) != NULL) {
+        return err;
+    }
+    ctx->schema = schema;
+    return NULL;
 }
 
 static int cmd_settle(hmbctl_t *c)
@@ -241,9 +233,11 @@ static int cmd_settle(hmbctl_t *c)
     if ((rc = open_ledger(c, &l)) != HMBCTL_OK) {
         return rc;
     }
-    fill_ctx(c, &ctx, l);
+    if ((err = fill_ctx(c, &ctx, l)) != NULL) {
+        return rejected(err);
+    }
     res = hmb_settle_message(c->p, &ctx, req, req_len, resp, resp_len);
-    if (res->outcome == HMB_OUT_DEFERRED) {
+    if (res->outcome == HMB_OUT_DEFERRED || res->outcome == HMB_OUT_FAILED) {
         return rejected(res->reason);
     }
     if (res->outcome == HMB_OUT_PASS) {
@@ -277,7 +271,9 @@ static int cmd_replay(hmbctl_t *c)
     if ((rc = open_ledger(c, &l)) != HMBCTL_OK) {
         return rc;
     }
-    fill_ctx(c, &ctx, l);
+    if ((err = fill_ctx(c, &ctx, l)) != NULL) {
+        return rejected(err);
+    }
     for (i = 0; i < entries->nelts; i++) {
         const char *path = APR_ARRAY_IDX(entries, i, const char *);
         const char *req, *resp;
@@ -295,8 +291,10 @@ static int cmd_replay(hmbctl_t *c)
         }
         res = hmb_settle_message(ep, &ctx, req_len ? req : NULL, req_len,
                                  resp, resp_len);
-        if (res->outcome == HMB_OUT_DEFERRED) {
-            /* still unavailable: leave it for the next replay */
+        if (res->outcome == HMB_OUT_DEFERRED
+            || res->outcome == HMB_OUT_FAILED) {
+            /* still unavailable (or broken): leave it for the next
+             * replay, and say why */
             fprintf(stderr, "hmbctl: %s: %s\n", path, res->reason);
             failed++;
         }

@@ -1346,16 +1346,16 @@ static void same_claim(const char *what, const hmb_claim_t *a,
         fail_msg("%s: claim missing in the %s ledger", what,
                  a ? "replayed" : "shared");
     }
-    if (a->hmb_pay != b->hmb_pay || strcmp(a->stas, b->stas)
+    if (a->hmb_pay != b->hmb_pay || a->stas != b->stas
         || strcmp(a->hmb_setl_id, b->hmb_setl_id)
-        || (a->rea_code == NULL) != (b->rea_code == NULL)
-        || (a->rea_code && strcmp(a->rea_code, b->rea_code))
+        || a->rea != b->rea
         || a->liabs->nelts != b->liabs->nelts
         || a->insurers->nelts != b->insurers->nelts
         || strcmp(a->hmbinfo, b->hmbinfo)) {
         fail_msg("%s: shared %s %s %" APR_INT64_T_FMT ", replayed %s %s %"
-                 APR_INT64_T_FMT, what, a->hmb_setl_id, a->stas, a->hmb_pay,
-                 b->hmb_setl_id, b->stas, b->hmb_pay);
+                 APR_INT64_T_FMT, what, a->hmb_setl_id,
+                 hmb_stas_name(a->stas), a->hmb_pay, b->hmb_setl_id,
+                 hmb_stas_name(b->stas), b->hmb_pay);
     }
     for (i = 0; i < a->liabs->nelts; i++) {
         const hmb_claim_liab_t *x = &APR_ARRAY_IDX(a->liabs, i,

@@ -16,6 +16,8 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "hmb_message.h"
+
 #define HMB_FIXTURE(rel) HMB_SRCDIR "/tests/fixtures/" rel
 #define HMB_EXAMPLE(rel) HMB_FIXTURE("worked-example/" rel)
 
@@ -69,6 +71,28 @@ static inline int hmb_test_pool_teardown(void **state)
 {
     apr_pool_destroy((apr_pool_t *)*state);
     return 0;
+}
+
+/* The settlement schema, compiled once for the whole run. */
+static inline const hmb_message_schema_t *hmb_test_schema(void)
+{
+    static hmb_message_schema_t *schema;
+    static apr_pool_t *sp;
+
+    if (!schema) {
+        apr_pool_create(&sp, NULL);
+        if (hmb_message_schema(sp, &schema) != NULL) {
+            fail_msg("the settlement schema does not compile");
+        }
+    }
+    return schema;
+}
+
+/* Bytes against the settlement schema: NULL or the first error. */
+static inline const char *hmb_test_validate(apr_pool_t *p, const char *buf,
+                                            apr_size_t len)
+{
+    return hmb_message_validate(p, hmb_test_schema(), buf, len);
 }
 
 #endif

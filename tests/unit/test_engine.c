@@ -174,7 +174,7 @@ static void test_worked_example_first(void **state)
                                message(Y(48000), Y(20000), 0));
 
     assert_int_equal(d->stas, HMB_STAS_PAID);
-    assert_null(d->rea_code);
+    assert_int_equal(d->rea, HMB_REA_NONE);
     assert_int_equal(d->hmb_pay, Y(12100));
     assert_int_equal(liab(d, 0)->elig_amt, Y(28000));
     assert_int_equal(liab(d, 0)->dedc_amt, Y(15000));
@@ -258,52 +258,52 @@ static void test_eligibility_reasons(void **state)
     /* no plan for the date */
     d = decide(NULL, e, NULL, message(Y(48000), 0, 0));
     assert_int_equal(d->stas, HMB_STAS_INELIGIBLE);
-    assert_string_equal(d->rea_code, "outside_period");
+    assert_string_equal(hmb_rea_name(d->rea), "outside_period");
     assert_int_equal(d->hmb_pay, 0);
     assert_int_equal(d->psn_part_amt_aft, Y(48000));
 
     r = message(Y(48000), 0, 0);
     r->setl_time = "2025-01-01 00:00:01";
-    assert_string_equal(decide(plan, e, NULL, r)->rea_code, "outside_period");
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, r)->rea), "outside_period");
 
     d = decide(plan, NULL, NULL, message(Y(48000), 0, 0));
-    assert_string_equal(d->rea_code, "not_enrolled");
+    assert_string_equal(hmb_rea_name(d->rea), "not_enrolled");
     assert_string_equal(d->memo, "未参加本年度宜春惠民保");
     /* enrolled, but someone else */
     d = decide(plan, enrolled("36090000000000000002"), NULL,
                message(Y(48000), 0, 0));
-    assert_string_equal(d->rea_code, "not_enrolled");
+    assert_string_equal(hmb_rea_name(d->rea), "not_enrolled");
 
     e->cover_from = "2024-06-01";
-    assert_string_equal(decide(plan, e, NULL, message(Y(48000), 0, 0))
-                        ->rea_code, "not_covered_date");
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, message(Y(48000), 0, 0))
+                        ->rea), "not_covered_date");
     e->cover_from = "2024-05-01";
-    assert_null(decide(plan, e, NULL, message(Y(48000), 0, 0))->rea_code);
+    assert_int_equal(decide(plan, e, NULL, message(Y(48000), 0, 0))->rea, HMB_REA_NONE);
 
     r = message(Y(48000), 0, 0);
     r->psn_insu_stas = 2;
     d = decide(plan, e, NULL, r);
-    assert_string_equal(d->rea_code, "basic_suspended");
+    assert_string_equal(hmb_rea_name(d->rea), "basic_suspended");
     assert_string_equal(d->memo, "基本医疗保险暂停参保，暂不享受惠民保待遇");
     r->psn_insu_stas = -1;          /* not reported: not held against */
-    assert_null(decide(plan, e, NULL, r)->rea_code);
+    assert_int_equal(decide(plan, e, NULL, r)->rea, HMB_REA_NONE);
 
     r = message(Y(48000), 0, 0);
     r->med_type = "11";             /* ordinary outpatient */
-    assert_string_equal(decide(plan, e, NULL, r)->rea_code,
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, r)->rea),
                         "visit_not_covered");
     r->med_type = "14";             /* chronic disease: listed ones only */
-    assert_string_equal(decide(plan, e, NULL, r)->rea_code,
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, r)->rea),
                         "visit_not_covered");
     r->dise_codg = "M03900";
-    assert_null(decide(plan, e, NULL, r)->rea_code);
+    assert_int_equal(decide(plan, e, NULL, r)->rea, HMB_REA_NONE);
 
     plan->all_institutions = 0;
     apr_hash_set(plan->institutions, "H1", APR_HASH_KEY_STRING, "");
-    assert_string_equal(decide(plan, e, NULL, message(Y(48000), 0, 0))
-                        ->rea_code, "institution_not_covered");
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, message(Y(48000), 0, 0))
+                        ->rea), "institution_not_covered");
     apr_hash_set(plan->institutions, "H36090200001", APR_HASH_KEY_STRING, "");
-    assert_null(decide(plan, e, NULL, message(Y(48000), 0, 0))->rea_code);
+    assert_int_equal(decide(plan, e, NULL, message(Y(48000), 0, 0))->rea, HMB_REA_NONE);
 }
 
 static void test_eligibility_order(void **state)
@@ -317,18 +317,18 @@ static void test_eligibility_order(void **state)
     r->med_type = "11";
     plan->all_institutions = 0;
     e->cover_from = "2024-12-01";
-    assert_string_equal(decide(plan, NULL, NULL, r)->rea_code,
+    assert_string_equal(hmb_rea_name(decide(plan, NULL, NULL, r)->rea),
                         "not_enrolled");
-    assert_string_equal(decide(plan, e, NULL, r)->rea_code,
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, r)->rea),
                         "not_covered_date");
     e->cover_from = "2024-01-01";
-    assert_string_equal(decide(plan, e, NULL, r)->rea_code,
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, r)->rea),
                         "basic_suspended");
     r->psn_insu_stas = 1;
-    assert_string_equal(decide(plan, e, NULL, r)->rea_code,
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, r)->rea),
                         "visit_not_covered");
     r->med_type = "22";
-    assert_string_equal(decide(plan, e, NULL, r)->rea_code,
+    assert_string_equal(hmb_rea_name(decide(plan, e, NULL, r)->rea),
                         "institution_not_covered");
 }
 

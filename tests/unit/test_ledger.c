@@ -252,7 +252,7 @@ static hmb_claim_t *claim_pair2(apr_pool_t *p)
     c->plan_code = "YCHMB";
     c->plan_year = 2024;
     c->plan_ver = 1;
-    c->stas = "paid";
+    c->stas = HMB_STAS_PAID;
     c->hmb_pay = 1210000;
     c->hmbinfo = "<hmbinfo><hmb_stas>paid</hmb_stas></hmbinfo>";
     c->liabs = apr_array_make(p, 2, sizeof(hmb_claim_liab_t));
@@ -279,7 +279,7 @@ static hmb_claim_t *claim_pair3(apr_pool_t *p)
     c->plan_code = "YCHMB";
     c->plan_year = 2024;
     c->plan_ver = 1;
-    c->stas = "paid";
+    c->stas = HMB_STAS_PAID;
     c->hmb_pay = 700000;
     c->liabs = apr_array_make(p, 2, sizeof(hmb_claim_liab_t));
     add_liab(c->liabs, "inscope", "A", 1000000, 0, 7000, 700000);
@@ -306,7 +306,7 @@ static hmb_claim_t *claim_pair4(apr_pool_t *p)
     c->plan_code = "YCHMB";
     c->plan_year = 2024;
     c->plan_ver = 1;
-    c->stas = "reversed";
+    c->stas = HMB_STAS_REVERSED;
     c->hmb_pay = -1210000;
     c->liabs = apr_array_make(p, 2, sizeof(hmb_claim_liab_t));
     add_liab(c->liabs, "inscope", "A", -2800000, -1500000, 7000, -910000);
@@ -391,14 +391,14 @@ static void test_schema_created_once(void **state)
 }
 
 /* The mod_dbd path: someone else opened the connection, before any
- * table existed, and owns the prepared-statement hash. */
+ * table existed. Our statements live with the connection, not in the
+ * owner's structures, and outlast one request's wrapper. */
 static void test_wrapped_connection(void **state)
 {
     lt_state_t *st = *state;
     const apr_dbd_driver_t *drv;
     apr_dbd_t *h;
     apr_pool_t *cp;
-    apr_hash_t *prepared;
     hmb_ledger_t *l;
     hmb_enrollment_t *e = NULL;
     apr_array_header_t *rows;
@@ -408,8 +408,7 @@ static void test_wrapped_connection(void **state)
     }
     apr_pool_create(&cp, st->pool);
     h = raw_open(st, &drv);
-    prepared = apr_hash_make(cp);
-    l = hmb_ledger_wrap(st->pool, drv, h, prepared, cp);
+    l = hmb_ledger_wrap(st->pool, drv, h, cp);
     assert_string_equal(l->driver_name, st->driver);
     OK(hmb_ledger_ensure_schema(l, st->pool));
 
@@ -419,14 +418,15 @@ static void test_wrapped_connection(void **state)
     OK(hmb_ledger_import_enrollments(l, st->pool, rows, NULL));
     OK(hmb_ledger_get_enrollment(l, st->pool, "YCHMB", 2024, PSN1, &e));
     assert_non_null(e);
-    /* statements went into the owner's hash, under our prefix */
-    assert_true(apr_hash_count(prepared) >= 2);
-    assert_non_null(apr_hash_get(prepared, "hmb_enroll_get",
-                                 APR_HASH_KEY_STRING));
+    /* the next request wraps the same connection again, and finds the
+     * connection's state (schema checked, statements) where it was */
+    {
+        hmb_ledger_conn_t *conn = l->conn;
 
-    /* the next request wraps the same connection again */
-    l = hmb_ledger_wrap(st->pool, drv, h, prepared, cp);
-    OK(hmb_ledger_ensure_schema(l, st->pool));
+        l = hmb_ledger_wrap(st->pool, drv, h, cp);
+        assert_ptr_equal(l->conn, conn);
+    }
+    OK(hmb_ledger_check_schema(l, st->pool));
     e = NULL;
     OK(hmb_ledger_get_enrollment(l, st->pool, "YCHMB", 2024, PSN1, &e));
     assert_non_null(e);
@@ -639,8 +639,8 @@ static void test_record_claim_and_totals(void **state)
     assert_string_equal(c->plan_code, "YCHMB");
     assert_int_equal(c->plan_year, 2024);
     assert_int_equal(c->plan_ver, 1);
-    assert_string_equal(c->stas, "paid");
-    assert_null(c->rea_code);
+    assert_int_equal(c->stas, HMB_STAS_PAID);
+    assert_int_equal(c->rea, HMB_REA_NONE);
     assert_int_equal(c->hmb_pay, 1210000);
     assert_string_equal(c->hmbinfo,
                         "<hmbinfo><hmb_stas>paid</hmb_stas></hmbinfo>");
@@ -692,8 +692,8 @@ static void test_claim_without_plan(void **state)
     c.kind = 'S';
     c.setl_id = "S-OUTSIDE";
     c.psn_no = "P9";
-    c.stas = "ineligible";
-    c.rea_code = "outside_period";
+    c.stas = HMB_STAS_INELIGIBLE;
+    c.rea = HMB_REA_OUTSIDE_PERIOD;
     OK(hmb_ledger_begin(l, lp));
     OK(hmb_ledger_record_claim(l, lp, &c));
     OK(hmb_ledger_commit(l, lp));
@@ -701,7 +701,7 @@ static void test_claim_without_plan(void **state)
     assert_non_null(f);
     assert_null(f->plan_code);
     assert_int_equal(f->plan_year, 0);
-    assert_string_equal(f->rea_code, "outside_period");
+    assert_int_equal(f->rea, HMB_REA_OUTSIDE_PERIOD);
     assert_int_equal(f->hmb_pay, 0);
     assert_int_equal(f->liabs->nelts, 0);
     assert_int_equal(f->insurers->nelts, 0);
@@ -802,7 +802,7 @@ static void test_reversal(void **state)
     assert_non_null(r);
     assert_int_equal(r->kind, 'R');
     assert_string_equal(r->reverses, "HMB-0001");
-    assert_string_equal(r->stas, "reversed");
+    assert_int_equal(r->stas, HMB_STAS_REVERSED);
     assert_int_equal(r->hmb_pay, -1210000);
     assert_int_equal(APR_ARRAY_IDX(r->liabs, 0, hmb_claim_liab_t).dedc_amt,
                      -1500000);
@@ -813,7 +813,7 @@ static void test_reversal(void **state)
     OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &s));
     assert_non_null(s);
     assert_int_equal(s->hmb_pay, 1210000);
-    assert_string_equal(s->stas, "paid");
+    assert_int_equal(s->stas, HMB_STAS_PAID);
 
     /* a second cancellation of the same settlement is refused */
     r = claim_pair4(lp);
@@ -1027,8 +1027,8 @@ static void test_psn_seq(void **state)
     none.kind = 'S';
     none.setl_id = "S-NONE";
     none.psn_no = PSN1;
-    none.stas = "ineligible";
-    none.rea_code = "outside_period";
+    none.stas = HMB_STAS_INELIGIBLE;
+    none.rea = HMB_REA_OUTSIDE_PERIOD;
     OK(hmb_ledger_begin(l, lp));
     OK(hmb_ledger_record_claim(l, lp, &none));
     OK(hmb_ledger_commit(l, lp));

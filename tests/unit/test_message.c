@@ -130,10 +130,26 @@ static const char *request_err(apr_pool_t *p, const char *buf)
     return err;
 }
 
-static void scan(const char *s, int max_depth, const char **err,
+/* Where the splice point of any document is, as libxml2 reads it. */
+static void scan(apr_pool_t *p, const char *s, const char **err,
                  apr_size_t *off, int *found)
 {
-    *err = hmb_message_scan(s, strlen(s), max_depth, off, found);
+    apr_off_t at = -1;
+
+    *err = hmb_message_splice_point(p, s, strlen(s), &at);
+    *found = at >= 0;
+    *off = at >= 0 ? (apr_size_t)at : 0;
+}
+
+static const char *scan_len(apr_pool_t *p, const char *s, apr_size_t len,
+                            apr_size_t *off, int *found)
+{
+    apr_off_t at = -1;
+    const char *err = hmb_message_splice_point(p, s, len, &at);
+
+    *found = at >= 0;
+    *off = at >= 0 ? (apr_size_t)at : 0;
+    return err;
 }
 
 /* ------------------------------------------------------------------ */
@@ -779,8 +795,7 @@ static void test_scan_worked_examples(void **state)
         char *buf = hmb_test_slurp(p, apr_pstrcat(p, HMB_EXAMPLE(""),
                                                   files[i], NULL), &len);
 
-        assert_null(hmb_message_scan(buf, len, HMB_XML_MAX_DEPTH, &off,
-                                     &found));
+        assert_null(scan_len(p, buf, len, &off, &found));
         assert_true(found);
         assert_int_equal(off, offset_of(buf, "</output>"));
     }
@@ -796,7 +811,7 @@ static void test_scan_tricky_fixture(void **state)
     char *buf = hmb_test_slurp(p, MSG("valid/tricky.resp.xml"), &len);
     hmb_response_t *r;
 
-    assert_null(hmb_message_scan(buf, len, HMB_XML_MAX_DEPTH, &off, &found));
+    assert_null(scan_len(p, buf, len, &off, &found));
     assert_true(found);
     assert_int_equal(off, offset_of(buf, "</output   >"));
     r = parse_ok(p, buf, len, 0);
@@ -807,13 +822,14 @@ static void test_scan_tricky_fixture(void **state)
 
 static void test_scan_cases(void **state)
 {
+    apr_pool_t *p = *state;
     const char *err, *s;
     apr_size_t off;
     int found;
 
     /* '>' inside quoted attribute values, both quote kinds */
     s = "<r a='>'><output b=\"x>y\" c='\"'>x</output></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_true(found);
     assert_int_equal(off, offset_of(s, "</output>"));
@@ -821,94 +837,106 @@ static void test_scan_cases(void **state)
     /* a deeper <output> is not the one */
     s = "<r><x><output>a</output></x><output><y><output/><output>b</output>"
         "</y></output></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_true(found);
     assert_int_equal(off, strlen(s) - strlen("</output></r>"));
 
     /* nor one that is only deeper */
     s = "<r><x><output>a</output></x></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_false(found);
 
     /* nor an element whose name merely starts with output */
     s = "<r><outputs>a</outputs><output_x>b</output_x></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_false(found);
 
     /* the root itself called output is not its own child */
     s = "<output><a/></output>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_false(found);
 
     /* self-closing: nothing to settle */
     s = "<r><output/><z/></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_false(found);
     s = "<r><output a='/>'  /></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_false(found);
 
     /* comment, CDATA and PI contents; end tag with white space */
     s = "<?xml version='1.0'?><r><!-- <output> </output> --><output>"
         "<![CDATA[</output>]]><?pi </output> ?><!----></output\n></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_true(found);
     assert_int_equal(off, offset_of(s, "</output\n>"));
 
     /* the first <output> child is the one libxml2 reads too */
     s = "<r><output>1</output><output>2</output></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_int_equal(off, offset_of(s, "</output>"));
 
     /* GB18030 four-byte characters have digits in them, never markup */
     s = "<?xml version='1.0' encoding='GB18030'?><r><output a='\x81\x39"
         "\xef\x30'>\x95\x32\x82\x36</output></r>";
-    scan(s, 32, &err, &off, &found);
+    scan(p, s, &err, &off, &found);
     assert_null(err);
     assert_int_equal(off, offset_of(s, "</output>"));
 
-    /* refusals */
-    scan("<!DOCTYPE r><r><output/></r>", 32, &err, &off, &found);
-    assert_string_equal(err, "DOCTYPE is not allowed");
-    scan("<r><!ENTITY x 'y'><output></output></r>", 32, &err, &off, &found);
-    assert_string_equal(err, "ENTITY is not allowed");
-    scan("<r><!ELEMENT x ANY></r>", 32, &err, &off, &found);
-    assert_non_null(err);
-    scan("<r><!-- open </r>", 32, &err, &off, &found);
-    assert_string_equal(err, "unterminated comment");
-    scan("<r><![CDATA[ open </r>", 32, &err, &off, &found);
-    assert_string_equal(err, "unterminated CDATA section");
-    scan("<r><?pi open </r>", 32, &err, &off, &found);
-    assert_string_equal(err, "unterminated processing instruction");
-    scan("<r a='>", 32, &err, &off, &found);
-    assert_string_equal(err, "unterminated start tag");
-    scan("<r></r></r>", 32, &err, &off, &found);
-    assert_non_null(err);
-    scan("<r><output>", 32, &err, &off, &found);
-    assert_non_null(err);
-    scan("<r>< output/></r>", 32, &err, &off, &found);
-    assert_non_null(err);
-
-    /* depth: the root is depth 1, as in hmb_xml_parse */
-    scan("<a><b><c/></b></a>", 3, &err, &off, &found);
-    assert_null(err);
-    scan("<a><b><c/></b></a>", 2, &err, &off, &found);
+    /* refusals: libxml2's, so nothing is spliced into what it refuses */
+    scan(p, "<!DOCTYPE r><r><output/></r>", &err, &off, &found);
+    assert_contains(err, "DOCTYPE is not allowed");
+    scan(p, "<r><!ENTITY x 'y'><output></output></r>", &err, &off, &found);
     assert_non_null(err);
     assert_false(found);
-    scan("<a><b><c></c></b></a>", 2, &err, &off, &found);
+    scan(p, "<r><!ELEMENT x ANY></r>", &err, &off, &found);
+    assert_non_null(err);
+    scan(p, "<r><!-- open </r>", &err, &off, &found);
+    assert_non_null(err);
+    scan(p, "<r><![CDATA[ open </r>", &err, &off, &found);
+    assert_non_null(err);
+    scan(p, "<r><?pi open </r>", &err, &off, &found);
+    assert_non_null(err);
+    scan(p, "<r a='>", &err, &off, &found);
+    assert_non_null(err);
+    scan(p, "<r></r></r>", &err, &off, &found);
+    assert_non_null(err);
+    scan(p, "<r><output>", &err, &off, &found);
+    assert_non_null(err);
+    scan(p, "<r>< output/></r>", &err, &off, &found);
     assert_non_null(err);
 
+    /* depth: the root is depth 1, as in hmb_xml_parse; refused while
+     * parsing, before the output it hides is reached */
+    {
+        char *deep = apr_pstrdup(p, "");
+        int i;
+
+        for (i = 0; i < HMB_XML_MAX_DEPTH - 1; i++) {
+            deep = apr_pstrcat(p, "<d>", deep, "</d>", NULL);
+        }
+        scan(p, apr_pstrcat(p, "<r>", deep, "<output></output></r>", NULL),
+             &err, &off, &found);
+        assert_null(err);
+        assert_true(found);
+        deep = apr_pstrcat(p, "<d>", deep, "</d>", NULL);
+        scan(p, apr_pstrcat(p, "<r>", deep, "<output></output></r>", NULL),
+             &err, &off, &found);
+        assert_contains(err, "deeper than 32");
+        assert_false(found);
+    }
+
     /* no document at all */
-    scan("", 32, &err, &off, &found);
-    assert_null(err);
+    scan(p, "", &err, &off, &found);
+    assert_non_null(err);
     assert_false(found);
 }
 
@@ -931,21 +959,20 @@ static void test_scan_gbk_cdata(void **state)
     assert_int_equal(r->splice_at, offset_of(s, "</output>\n</response>"));
     assert_string_equal(r->setl_id, "S2024081200007");
 
-    /* the same bytes declared UTF-8 are not well-formed UTF-8; the scanner
-     * alone takes them byte by byte */
+    /* the same bytes declared UTF-8 are not well-formed UTF-8: refused,
+     * so nothing is spliced */
     s = "<r><![CDATA[\x81\x5d]><output>fake</output>]]><output></output></r>";
-    assert_null(hmb_message_scan(s, strlen(s), 32, &off, &found));
-    assert_true(found);
-    assert_int_equal(off, offset_of(s, "</output>"));
+    assert_non_null(scan_len(p, s, strlen(s), &off, &found));
+    assert_false(found);
     s = "<?xml version=\"1.0\" encoding=\"gbk\"?>"
         "<r><![CDATA[\x81\x5d]><output>fake</output>]]><output></output></r>";
-    assert_null(hmb_message_scan(s, strlen(s), 32, &off, &found));
+    assert_null(scan_len(p, s, strlen(s), &off, &found));
     assert_true(found);
     assert_int_equal(off, strlen(s) - strlen("</output></r>"));
     /* ']' after a complete two-byte character still ends the section */
     s = "<?xml version='1.0' encoding='GB2312'?>"
         "<r><![CDATA[\xd5\xc5]]><output>\xc8\xfd</output></r>";
-    assert_null(hmb_message_scan(s, strlen(s), 32, &off, &found));
+    assert_null(scan_len(p, s, strlen(s), &off, &found));
     assert_true(found);
     assert_int_equal(off, offset_of(s, "</output>"));
 }
@@ -975,10 +1002,10 @@ static void test_hostile(void **state)
         assert_null(r);
         assert_contains(err, "DOCTYPE is not allowed");
         assert_null(strstr(err, "root:"));
-        err = hmb_message_validate(p, buf, len);
+        err = hmb_test_validate(p, buf, len);
         assert_contains(err, "DOCTYPE is not allowed");
-        assert_string_equal(hmb_message_scan(buf, len, 32, &off, &found),
-                            "DOCTYPE is not allowed");
+        assert_contains(scan_len(p, buf, len, &off, &found),
+                        "DOCTYPE is not allowed");
     }
     {
         apr_size_t len;
@@ -1066,7 +1093,7 @@ static void test_limits(void **state)
     assert_null(r);
     err = hmb_request_parse(p, huge, big, &q);
     assert_contains(err, "more than the limit of 8388608");
-    assert_contains(hmb_message_validate(p, huge, big),
+    assert_contains(hmb_test_validate(p, huge, big),
                     "more than the limit of 8388608");
 
     /* 40 levels inside setl_proc_info: well-formed, refused */
@@ -1081,8 +1108,8 @@ static void test_limits(void **state)
     {
         apr_size_t off;
         int found;
-        assert_non_null(hmb_message_scan(s, strlen(s), HMB_XML_MAX_DEPTH,
-                                         &off, &found));
+        assert_non_null(scan_len(p, s, strlen(s), &off, &found));
+        assert_false(found);
     }
 
     /* at most HMB_MESSAGE_MAX_FEES fee lines */
@@ -1129,7 +1156,7 @@ static void validate_dir(apr_pool_t *p, const char *dir, int expect_valid,
         }
         path = apr_pstrcat(p, dir, "/", fi.name, NULL);
         buf = hmb_test_slurp(p, path, &len);
-        err = hmb_message_validate(p, buf, len);
+        err = hmb_test_validate(p, buf, len);
         if (expect_valid && err) {
             fail_msg("%s: %s", path, err);
         }
@@ -1154,7 +1181,7 @@ static void test_schema_examples(void **state)
         apr_size_t len;
         char *buf = hmb_test_slurp(p, apr_pstrcat(p, HMB_EXAMPLE(""),
                                                   files[i], NULL), &len);
-        const char *err = hmb_message_validate(p, buf, len);
+        const char *err = hmb_test_validate(p, buf, len);
         if (err) {
             fail_msg("%s: %s", files[i], err);
         }
@@ -1178,52 +1205,52 @@ static void test_schema_refuses(void **state)
 
     /* amount with three decimals, reported with its line */
     s = set_field(p, ex, "psn_part_amt", "48000.001");
-    err = hmb_message_validate(p, s, strlen(s));
+    err = hmb_test_validate(p, s, strlen(s));
     assert_non_null(err);
-    assert_true(strncmp(err, "39: ", 4) == 0);
+    assert_true(strncmp(err, "message:39: ", 12) == 0);
     assert_contains(err, "psn_part_amt");
     assert_null(strchr(err, '\n'));
 
     s = set_field(p, ex, "medfee_sumamt", "12a");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = set_field(p, ex, "setl_time", "2024-05-01T10:00:00");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = set_field(p, ex, "psn_no", "36 09");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = drop(p, ex, "psn_no");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = drop(p, ex, "infcode");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = replace(p, ex, "<gend>", "<unknown_field/><gend>");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
 
     /* hmbinfo: enumerations, order, last child of output */
     s = set_field(p, paid, "hmb_stas", "approved");
-    assert_contains(hmb_message_validate(p, s, strlen(s)), "hmb_stas");
+    assert_contains(hmb_test_validate(p, s, strlen(s)), "hmb_stas");
     s = replace(p, paid, "<plan_code>",
                 "<rea_code>too_rich</rea_code><plan_code>");
-    assert_contains(hmb_message_validate(p, s, strlen(s)), "rea_code");
+    assert_contains(hmb_test_validate(p, s, strlen(s)), "rea_code");
     s = replace(p, paid, "</hmbinfo>",
                 "</hmbinfo><setldetail><fund_pay_type>1</fund_pay_type>"
                 "<fund_payamt>1.00</fund_payamt></setldetail>");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = replace(p, paid, "</hmbinfo>", "</hmbinfo><hmbinfo><hmb_stas>paid"
                 "</hmb_stas></hmbinfo>");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = set_field(p, paid, "pay_amt", "9100.001");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = set_field(p, paid, "hmb_pay", "-12100.00");
-    assert_null(hmb_message_validate(p, s, strlen(s)));
+    assert_null(hmb_test_validate(p, s, strlen(s)));
 
     /* request envelope */
     s = drop(p, req, "infno");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
     s = set_field(p, req, "setl_id", "S 1");
-    assert_non_null(hmb_message_validate(p, s, strlen(s)));
+    assert_non_null(hmb_test_validate(p, s, strlen(s)));
 
     /* only the two envelopes are messages */
     s = "<psn_no>1</psn_no>";
-    assert_contains(hmb_message_validate(p, s, strlen(s)),
+    assert_contains(hmb_test_validate(p, s, strlen(s)),
                     "neither <request> nor <response>");
 }
 

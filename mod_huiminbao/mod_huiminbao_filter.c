@@ -24,15 +24,79 @@
 #include "hmb_money.h"
 #include "hmb_settle.h"
 #include "hmb_spool.h"
+#include "hmb_util.h"
 
 APLOG_USE_MODULE(huiminbao);
 
+/* Buckets this long are kept as they came; shorter ones are copied
+ * together, so that a body sent a byte at a time costs what the bytes
+ * cost and not a bucket each. */
+#define HMB_KEEP_BUCKET 2048
+
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *hmb_dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *hmb_dbd_open;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *hmb_dbd_close;
 
 int hmb_filter_find_dbd(void)
 {
     hmb_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    hmb_dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    hmb_dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     return hmb_dbd_acquire != NULL;
+}
+
+hmb_req_ctx_t *hmb_req_ctx(request_rec *r)
+{
+    hmb_req_ctx_t *ctx = ap_get_module_config(r->request_config,
+                                              &huiminbao_module);
+
+    if (!ctx) {
+        hmb_dir_conf_t *d = hmb_dir_conf(r);
+
+        ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+        ctx->req_max = hmb_max_request(d);
+        ctx->resp_max = hmb_max_body(d);
+        ap_set_module_config(r->request_config, &huiminbao_module, ctx);
+    }
+    return ctx;
+}
+
+void hmb_filter_child_ledger(apr_pool_t *p, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    server_rec *sp;
+
+    if (!hmb_dbd_open || !hmb_dbd_close) {
+        return;
+    }
+    for (sp = s; sp; sp = sp->next) {
+        hmb_ledger_t *l;
+        ap_dbd_t *dbd;
+        const char *err;
+
+        if (!hmb_srv_conf(sp)->plans) {
+            continue;
+        }
+        if (!(dbd = hmb_dbd_open(p, sp))) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp, HMBLOGNO(00317)
+                         "the ledger cannot be reached at start-up: "
+                         "settlements will be deferred to the spool until "
+                         "it can");
+            continue;
+        }
+        if (!apr_hash_get(seen, &dbd->handle, sizeof(dbd->handle))) {
+            apr_hash_set(seen, apr_pmemdup(p, &dbd->handle,
+                                           sizeof(dbd->handle)),
+                         sizeof(dbd->handle), "");
+            l = hmb_ledger_wrap(p, dbd->driver, dbd->handle, dbd->pool);
+            if ((err = hmb_ledger_ensure_schema(l, p)) != NULL) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, HMBLOGNO(00318)
+                             "cannot bring the ledger's schema up to date: "
+                             "%s", err);
+            }
+        }
+        hmb_dbd_close(sp, dbd);
+    }
 }
 
 /* text/xml, application/xml and any TYPE/SUBTYPE+xml; parameters
@@ -158,11 +222,11 @@ static int hmb_decide(ap_filter_t *f, hmb_req_ctx_t *ctx,
         }
     }
 
-    /* We may change the body, so the length has to be computed again by
-     * the core's content-length filter, which it does when the whole
-     * body and EOS come in one brigade, as ours will. */
+    /* We may change the body, so the length it had no longer holds; we
+     * set it again when the whole body goes on. */
     apr_table_unset(r->headers_out, "Content-Length");
     ctx->bb = apr_brigade_create(r->pool, f->c->bucket_alloc);
+    ctx->reader = hmb_msg_reader(r->pool, HMB_MSG_RESPONSE);
     return 1;
 }
 
@@ -172,19 +236,6 @@ static apr_status_t hmb_give_up(ap_filter_t *f, hmb_req_ctx_t *ctx,
 {
     APR_BRIGADE_PREPEND(bb, ctx->bb);
     return hmb_pass_on(f, bb);
-}
-
-static void hmb_count_max(volatile apr_uint64_t *max, apr_uint64_t v)
-{
-    apr_uint64_t cur = apr_atomic_read64(max);
-
-    while (v > cur) {
-        apr_uint64_t was = apr_atomic_cas64(max, v, cur);
-        if (was == cur) {
-            break;
-        }
-        cur = was;
-    }
 }
 
 static const char *hmb_str(const char *s)
@@ -199,9 +250,10 @@ static const char *hmb_decision_fields(request_rec *r,
                                        int ours, apr_time_t us)
 {
     char pay[HMB_MONEY_BUFSZ];
+    const char *rea = ours ? hmb_rea_name(res->rea) : NULL;
 
     return apr_psprintf(r->pool, "tx=%s setl_id=%s fixmedins_code=%s "
-                        "psn_no=%s hmb_stas=%s hmb_pay=%s hmb_setl_id=%s "
+                        "psn_no=%s hmb_stas=%s%s%s hmb_pay=%s hmb_setl_id=%s "
                         "us=%" APR_TIME_T_FMT "%s%s%s",
                         hmb_tx_name(res->tx),
                         ap_escape_logitem(r->pool, hmb_str(res->setl_id)),
@@ -211,6 +263,7 @@ static const char *hmb_decision_fields(request_rec *r,
                                           hmb_mask_psn(r->pool,
                                                        res->psn_no)),
                         ours ? hmb_stas_name(res->stas) : "-",
+                        rea ? " rea_code=" : "", rea ? rea : "",
                         ours ? hmb_money_fmt(pay, res->hmb_pay) : "-",
                         ap_escape_logitem(r->pool, hmb_str(res->hmb_setl_id)),
                         us, res->duplicate ? " duplicate" : "",
@@ -239,7 +292,7 @@ static void hmb_account(request_rec *r, const hmb_settle_result_t *res,
         return;
     }
     hmb_count(&c->messages);
-    if (ours && (int)res->stas >= 0 && res->stas <= HMB_STAS_NO_CLAIM) {
+    if (ours && (int)res->stas >= 0 && res->stas < HMB_STAS_COUNT) {
         hmb_count(&c->stas[res->stas]);
     }
     /* Money moves only on settlement and reversal, and a duplicate was
@@ -255,23 +308,38 @@ static void hmb_account(request_rec *r, const hmb_settle_result_t *res,
     hmb_count_max(&c->usec_max, (apr_uint64_t)us);
 }
 
-/* The whole body and EOS in one brigade: the upstream's own buckets as
- * collected, or (body != NULL) the spliced bytes instead. */
+/* The whole body and EOS in one brigade: the upstream's bytes as
+ * collected, with insert (when not NULL) put in at the splice point. Only
+ * the bucket holding the splice point is split; nothing is copied. */
 static apr_status_t hmb_send(ap_filter_t *f, hmb_req_ctx_t *ctx,
-                             const char *body, apr_size_t len)
+                             const char *insert, apr_size_t at)
 {
     request_rec *r = f->r;
     apr_bucket_brigade *bb = ctx->bb;
     apr_bucket_alloc_t *ba = f->c->bucket_alloc;
 
-    if (body) {
-        apr_brigade_cleanup(bb);
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(body, len,
-                                                           r->pool, ba));
-        ap_set_content_length(r, (apr_off_t)len);
-        /* Another body, so the original's validators do not hold. */
-        apr_table_unset(r->headers_out, "ETag");
-        apr_table_unset(r->headers_out, "Content-MD5");
+    if (insert) {
+        apr_size_t n = strlen(insert);
+        apr_bucket *after, *b;
+
+        if (apr_brigade_partition(bb, (apr_off_t)at, &after)
+            != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00319)
+                          "response passed untouched: the splice point %"
+                          APR_SIZE_T_FMT " is not inside the body", at);
+            insert = NULL;
+        }
+        else {
+            b = apr_bucket_pool_create(insert, n, r->pool, ba);
+            APR_BUCKET_INSERT_BEFORE(after, b);
+            ap_set_content_length(r, ctx->resp_len + (apr_off_t)n);
+            /* Another body, so the original's validators do not hold. */
+            apr_table_unset(r->headers_out, "ETag");
+            apr_table_unset(r->headers_out, "Content-MD5");
+        }
+    }
+    if (!insert) {
+        ap_set_content_length(r, ctx->resp_len);
     }
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(ba));
     return hmb_pass_on(f, bb);
@@ -290,13 +358,11 @@ static hmb_ledger_t *hmb_acquire_ledger(request_rec *r)
     if (!dbd) {
         return NULL;
     }
-    l = hmb_ledger_wrap(r->pool, dbd->driver, dbd->handle, dbd->prepared,
-                        dbd->pool);
-    /* A ledger left by an older build is migrated by the first connection
-     * that meets it, as hmbctl's would be; after that this is a flag kept
-     * with the connection. Without it, statements written for the new
-     * schema would fail on the old one until an operator ran hmbctl. */
-    if ((err = hmb_ledger_ensure_schema(l, r->pool)) != NULL) {
+    l = hmb_ledger_wrap(r->pool, dbd->driver, dbd->handle, dbd->pool);
+    /* Created and migrated at child start (or by hmbctl migrate), never
+     * here; a ledger that is not what this build writes is checked once
+     * per connection, so that nothing is written to the wrong schema. */
+    if ((err = hmb_ledger_check_schema(l, r->pool)) != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, HMBLOGNO(00316)
                       "ledger unavailable: %s",
                       ap_escape_logitem(r->pool, err));
@@ -308,28 +374,18 @@ static hmb_ledger_t *hmb_acquire_ledger(request_rec *r)
 static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
 {
     request_rec *r = f->r;
-    hmb_srv_conf_t *sconf = ap_get_module_config(r->server->module_config,
-                                                 &huiminbao_module);
-    hmb_dir_conf_t *dconf = ap_get_module_config(r->per_dir_config,
-                                                 &huiminbao_module);
+    hmb_srv_conf_t *sconf = hmb_srv_conf(r->server);
+    hmb_dir_conf_t *dconf = hmb_dir_conf(r);
     hmb_counters_t *c = hmb_counters();
     hmb_settle_ctx_t sc;
     hmb_settle_result_t *res;
-    const char *req = NULL;
-    apr_size_t req_len = 0;
-    char *buf;
-    apr_size_t len;
+    char *buf = NULL;
+    apr_size_t len = 0;
     apr_time_t t0, us;
     apr_status_t rv;
     const char *err, *path;
 
-    rv = apr_brigade_pflatten(ctx->bb, &buf, &len, r->pool);
-    if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, HMBLOGNO(00304)
-                      "response passed untouched: cannot read it back");
-        return hmb_send(f, ctx, NULL, 0);
-    }
-    if (len == 0) {
+    if (ctx->resp_len == 0) {
         return hmb_send(f, ctx, NULL, 0);
     }
 
@@ -350,8 +406,6 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         }
         return hmb_send(f, ctx, NULL, 0);
     }
-    req = ctx->req_buf;
-    req_len = ctx->req_len;
 
     memset(&sc, 0, sizeof(sc));
     sc.plans = sconf->plans ? sconf->plans
@@ -365,41 +419,44 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         sc.fund_pay_type = dconf->fund_pay_type;
         sc.fund_pay_type_name = dconf->fund_pay_type_name;
     }
-    sc.strict = dconf->strict == 1;
+    if (dconf->strict == 1 && sconf->schema) {
+        /* strict mode validates a document: the one slow path that needs
+         * the body in one piece */
+        sc.schema = sconf->schema;
+        rv = apr_brigade_pflatten(ctx->bb, &buf, &len, r->pool);
+        if (rv != APR_SUCCESS) {
+            buf = NULL;
+        }
+    }
 
     t0 = apr_time_now();
-    res = hmb_settle_message(r->pool, &sc, req, req_len, buf, len);
-    us = apr_time_now() - t0;
-
-    if (!res) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00306)
-                      "response passed untouched: the core gave no result");
-        if (c) {
-            hmb_count(&c->pass_errors);
-        }
-        return hmb_send(f, ctx, NULL, 0);
-    }
+    res = hmb_settle_read(r->pool, &sc, ctx->req_buf, ctx->req_len,
+                          ctx->reader, buf, len);
+    us = apr_time_now() - t0 + ctx->busy;
 
     switch (res->outcome) {
     case HMB_OUT_SPLICED:
-        if (!res->out || !res->out_len) {
-            break;
-        }
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, HMBLOGNO(00307)
                       "spliced %s", hmb_decision_fields(r, res, 1, us));
         hmb_account(r, res, 1, us);
         if (c) {
             hmb_count(&c->spliced);
         }
-        return hmb_send(f, ctx, res->out, res->out_len);
+        return hmb_send(f, ctx, res->insert, res->splice_at);
 
     case HMB_OUT_DEFERRED:
-        if (!res->out || !res->out_len) {
-            break;
+        if (!buf) {
+            rv = apr_brigade_pflatten(ctx->bb, &buf, &len, r->pool);
+            err = rv == APR_SUCCESS ? NULL : "cannot read the body back";
         }
-        err = hmb_spool_write(r->pool, sconf->spool_dir ? sconf->spool_dir
-                                                        : HMB_DEFAULT_SPOOL_DIR,
-                              req, req_len, buf, len, &path);
+        else {
+            err = NULL;
+        }
+        if (!err) {
+            err = hmb_spool_write(r->pool, hmb_spool_dir(r->server),
+                                  ctx->req_buf, ctx->req_len, buf, len,
+                                  &path);
+        }
         if (err) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00308)
                           "deferred, but the spool failed, so the response "
@@ -420,7 +477,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         if (c) {
             hmb_count(&c->deferred);
         }
-        return hmb_send(f, ctx, res->out, res->out_len);
+        return hmb_send(f, ctx, res->insert, res->splice_at);
 
     case HMB_OUT_PASS:
         if (res->is_error) {
@@ -441,17 +498,54 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
             hmb_count(&c->passed);
         }
         return hmb_send(f, ctx, NULL, 0);
+
+    case HMB_OUT_FAILED:
+        break;
     }
 
-    /* An outcome without a body, or one this module does not know. */
+    /* Not the input, not the ledger being away: something this module
+     * got wrong, or a ledger holding what this build cannot read. Said
+     * loudly, and never spooled, where it would only fail again. */
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00312)
-                  "passed untouched: outcome %d came without a body: %s",
-                  (int)res->outcome, hmb_decision_fields(r, res, 0, us));
+                  "passed untouched: the settlement failed: %s",
+                  hmb_decision_fields(r, res, 0, us));
     hmb_account(r, res, 0, us);
     if (c) {
-        hmb_count(&c->pass_errors);
+        hmb_count(&c->failures);
     }
     return hmb_send(f, ctx, NULL, 0);
+}
+
+/* Keep a data bucket's bytes for later and hand them to the reader. */
+static apr_status_t hmb_collect(ap_filter_t *f, hmb_req_ctx_t *ctx,
+                                apr_bucket *e)
+{
+    const char *data;
+    apr_size_t n;
+    apr_time_t t0;
+    apr_status_t rv;
+
+    /* We hold everything until EOS anyway, so nothing could be sent
+     * while waiting: a blocking read costs no latency. */
+    rv = apr_bucket_read(e, &data, &n, APR_BLOCK_READ);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    t0 = apr_time_now();
+    hmb_msg_feed(ctx->reader, data, n);
+    ctx->busy += apr_time_now() - t0;
+    ctx->resp_len += (apr_off_t)n;
+    if (n >= HMB_KEEP_BUCKET) {
+        rv = apr_bucket_setaside(e, f->r->pool);
+        if (rv == APR_SUCCESS) {
+            APR_BUCKET_REMOVE(e);
+            APR_BRIGADE_INSERT_TAIL(ctx->bb, e);
+            return APR_SUCCESS;
+        }
+    }
+    rv = apr_brigade_write(ctx->bb, NULL, NULL, data, n);
+    apr_bucket_delete(e);
+    return rv;
 }
 
 apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
@@ -462,8 +556,9 @@ apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     apr_status_t rv;
 
     if (!ctx) {
-        /* Added by SetOutputFilter rather than by "Huiminbao On": no
-         * request capture, but the response can still be settled. */
+        /* Added some other way than by "Huiminbao On" (SetOutputFilter):
+         * there is no request capture then, so the response will pass
+         * untouched for want of an envelope. */
         f->ctx = ctx = hmb_req_ctx(r);
     }
     if (ctx->seen_eos) {
@@ -481,13 +576,9 @@ apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (APR_BUCKET_IS_METADATA(e)) {
             if (APR_BUCKET_IS_EOS(e)) {
                 ctx->seen_eos = 1;
-                while (next != APR_BRIGADE_SENTINEL(bb)) {
-                    apr_bucket *extra = next;
-                    next = APR_BUCKET_NEXT(next);
-                    apr_bucket_delete(extra);
-                }
-                apr_bucket_delete(e);
-                break;
+                /* nothing after EOS, and EOS itself goes last */
+                apr_brigade_cleanup(bb);
+                return hmb_settle(f, ctx);
             }
             if (APR_BUCKET_IS_FLUSH(e)) {
                 /* Held: the whole body goes at EOS, and a flush now would
@@ -500,31 +591,23 @@ apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
                 ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                               HMBLOGNO(00313) "upstream reported an error "
-                              "after %" APR_OFF_T_FMT " bytes; response "
-                              "passed on untouched", ctx->resp_len);
+                              "after %" APR_OFF_T_FMT " bytes; what came "
+                              "is passed on as it is, with the error",
+                              ctx->resp_len);
                 if (c) {
                     hmb_count(&c->aborted);
                 }
                 return hmb_give_up(f, ctx, bb);
             }
+            APR_BUCKET_REMOVE(e);
+            APR_BRIGADE_INSERT_TAIL(ctx->bb, e);
             continue;
         }
-
-        if (e->length == (apr_size_t)-1) {
-            const char *data;
-            apr_size_t n;
-
-            /* We hold everything until EOS anyway, so nothing could be
-             * sent while waiting: a blocking read costs no latency. */
-            rv = apr_bucket_read(e, &data, &n, APR_BLOCK_READ);
-            if (rv != APR_SUCCESS) {
-                ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
-                              HMBLOGNO(00314) "cannot read the response; "
-                              "passed on untouched");
-                return hmb_give_up(f, ctx, bb);
-            }
+        if ((rv = hmb_collect(f, ctx, e)) != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, HMBLOGNO(00314)
+                          "cannot read the response; passed on untouched");
+            return hmb_give_up(f, ctx, bb);
         }
-        ctx->resp_len += (apr_off_t)e->length;
         if (ctx->resp_len > ctx->resp_max) {
             hmb_counters_t *c = hmb_counters();
 
@@ -538,14 +621,5 @@ apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             return hmb_give_up(f, ctx, bb);
         }
     }
-
-    if (!ctx->seen_eos) {
-        return APR_BRIGADE_EMPTY(bb) ? APR_SUCCESS
-                                     : ap_save_brigade(f, &ctx->bb, &bb,
-                                                       r->pool);
-    }
-    /* EOS: the caller's buckets are still valid during this call, and
-     * they are flattened or passed before it returns. */
-    APR_BRIGADE_CONCAT(ctx->bb, bb);
-    return hmb_settle(f, ctx);
+    return APR_SUCCESS;
 }

@@ -1,0 +1,259 @@
+/* mod_huiminbao: the counters every child adds to, and what they show:
+ * the huiminbao-status handler (text, or "?auto" for machines) and a
+ * section in mod_status. */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <mod_status.h>
+#include <apr_atomic.h>
+#include <apr_shm.h>
+#include <apr_strings.h>
+
+#include "mod_huiminbao.h"
+#include "hmb_money.h"
+#include "hmb_spool.h"
+
+APLOG_USE_MODULE(huiminbao);
+
+/* Per process: where the shared counters are mapped. Set in post_config
+ * before the children are forked, so they inherit the mapping. */
+static hmb_counters_t *hmb_shared;
+
+#define HMB_COUNTERS_KEY   "mod_huiminbao-counters"
+#define HMB_COUNTERS_MAGIC (APR_UINT64_C(0x484d4243) << 32 \
+                            | (apr_uint64_t)sizeof(hmb_counters_t))
+
+hmb_counters_t *hmb_counters(void)
+{
+    return hmb_shared;
+}
+
+void hmb_count(apr_uint64_t *counter)
+{
+    apr_atomic_inc64(counter);
+}
+
+void hmb_count_max(apr_uint64_t *max, apr_uint64_t v)
+{
+    apr_uint64_t cur = apr_atomic_read64(max);
+
+    while (v > cur) {
+        apr_uint64_t was = apr_atomic_cas64(max, v, cur);
+        if (was == cur) {
+            break;
+        }
+        cur = was;
+    }
+}
+
+/* The counters live in the parent's process pool, not pconf: they then
+ * survive graceful restarts, like the scoreboard does. A layout change
+ * (a new module build) gets a fresh segment. */
+void hmb_counters_setup(server_rec *s)
+{
+    apr_pool_t *proc = s->process->pool;
+    apr_shm_t *shm = NULL;
+    hmb_counters_t *c;
+    apr_status_t rv;
+
+    apr_pool_userdata_get((void **)&shm, HMB_COUNTERS_KEY, proc);
+    if (shm) {
+        c = apr_shm_baseaddr_get(shm);
+        if (apr_shm_size_get(shm) >= sizeof(*c)
+            && c->magic == HMB_COUNTERS_MAGIC) {
+            hmb_shared = c;
+            return;
+        }
+    }
+    rv = apr_shm_create(&shm, sizeof(*c), NULL, proc);
+    if (APR_STATUS_IS_ENOTIMPL(rv)) {
+        const char *fname = ap_runtime_dir_relative(proc,
+                                                    "huiminbao-counters");
+
+        apr_shm_remove(fname, proc);
+        rv = apr_shm_create(&shm, sizeof(*c), fname, proc);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, HMBLOGNO(00101)
+                     "no shared memory for the counters; huiminbao-status "
+                     "will show none");
+        hmb_shared = NULL;
+        return;
+    }
+    c = apr_shm_baseaddr_get(shm);
+    memset(c, 0, sizeof(*c));
+    c->magic = HMB_COUNTERS_MAGIC;
+    c->started = (apr_uint64_t)apr_time_now();
+    apr_pool_userdata_set(shm, HMB_COUNTERS_KEY, apr_pool_cleanup_null, proc);
+    hmb_shared = c;
+}
+
+typedef struct {
+    const char *key;                /* ?auto */
+    const char *label;              /* for people */
+    const char *value;
+} hmb_stat_t;
+
+static void hmb_stat(apr_array_header_t *a, const char *key,
+                     const char *label, const char *value)
+{
+    hmb_stat_t *st = apr_array_push(a);
+
+    st->key = key;
+    st->label = label;
+    st->value = value;
+}
+
+static void hmb_stat_n(apr_array_header_t *a, apr_pool_t *p, const char *key,
+                       const char *label, apr_uint64_t *counter)
+{
+    hmb_stat(a, key, label, apr_psprintf(p, "%" APR_UINT64_T_FMT,
+                                         apr_atomic_read64(counter)));
+}
+
+static apr_array_header_t *hmb_status_rows(request_rec *r)
+{
+    static const char *const stas_keys[] = {
+        "StasPaid", "StasPresettled", "StasReversed", "StasIneligible",
+        "StasDeferred", "StasNoClaim"
+    };
+    apr_array_header_t *a = apr_array_make(r->pool, 32, sizeof(hmb_stat_t));
+    hmb_counters_t *c = hmb_shared;
+    hmb_srv_conf_t *sc = hmb_srv_conf(r->server);
+    const char *dir = hmb_spool_dir(r->server);
+    apr_array_header_t *pending;
+    char pay[HMB_MONEY_BUFSZ];
+    apr_uint64_t msgs, usec;
+    int i;
+
+    hmb_stat(a, "Plans", "plans loaded for this server",
+             apr_itoa(r->pool, sc->plans ? sc->plans->nelts : 0));
+    hmb_stat(a, "Ledger", "ledger (mod_dbd)",
+             hmb_filter_find_dbd() ? "mod_dbd" : "none");
+    hmb_stat(a, "SpoolDir", "spool directory", dir);
+    if (hmb_spool_list(r->pool, dir, &pending) == NULL) {
+        hmb_stat(a, "SpoolPending", "spool entries awaiting replay",
+                 apr_itoa(r->pool, pending->nelts));
+    }
+    else {
+        hmb_stat(a, "SpoolPending", "spool entries awaiting replay (spool "
+                 "directory unreadable)", "-1");
+    }
+    if (!c) {
+        return a;
+    }
+
+    hmb_stat(a, "CountersSince", "counters since (seconds since epoch)",
+             apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                          apr_time_sec((apr_time_t)c->started)));
+    hmb_stat_n(a, r->pool, "Messages", "responses settled by the core",
+               &c->messages);
+    hmb_stat_n(a, r->pool, "Spliced", "  sent with <hmbinfo>", &c->spliced);
+    hmb_stat_n(a, r->pool, "Deferred", "  sent with 'deferred', spooled",
+               &c->deferred);
+    hmb_stat_n(a, r->pool, "Passed", "  passed untouched by the core",
+               &c->passed);
+    hmb_stat_n(a, r->pool, "PassErrors", "    of these, bad messages",
+               &c->pass_errors);
+    hmb_stat_n(a, r->pool, "SpoolFailures",
+               "  deferred but not spooled: passed, settle by hand",
+               &c->spool_failures);
+    hmb_stat_n(a, r->pool, "Duplicates", "  duplicates (stored result)",
+               &c->duplicates);
+    hmb_stat_n(a, r->pool, "NoLedger", "  no ledger connection",
+               &c->no_ledger);
+    hmb_stat_n(a, r->pool, "Failures",
+               "  failed in the core (a bug: see the error log)",
+               &c->failures);
+    for (i = 0; i < HMB_STAS_COUNT; i++) {
+        hmb_stat_n(a, r->pool, stas_keys[i],
+                   apr_pstrcat(r->pool, "  hmb_stas ",
+                               hmb_stas_name((hmb_stas_e)i), NULL),
+                   &c->stas[i]);
+    }
+    hmb_stat(a, "PayTotal", "payout recorded (yuan, net of reversals)",
+             apr_pstrdup(r->pool, hmb_money_fmt(pay, (hmb_fen_t)
+                                  apr_atomic_read64(&c->pay_fen))));
+    hmb_stat_n(a, r->pool, "StoodAside", "responses not candidates",
+               &c->stood_aside);
+    hmb_stat_n(a, r->pool, "TooLarge", "responses over HuiminbaoMaxBody",
+               &c->too_large);
+    hmb_stat_n(a, r->pool, "Aborted", "responses broken by the upstream",
+               &c->aborted);
+    hmb_stat_n(a, r->pool, "RequestOverflow",
+               "requests over HuiminbaoMaxRequest", &c->req_overflow);
+    msgs = apr_atomic_read64(&c->messages);
+    usec = apr_atomic_read64(&c->usec_total);
+    hmb_stat(a, "MicrosecondsTotal", "time in the core (us)",
+             apr_psprintf(r->pool, "%" APR_UINT64_T_FMT, usec));
+    hmb_stat(a, "MicrosecondsMean", "  mean per message (us)",
+             apr_psprintf(r->pool, "%" APR_UINT64_T_FMT,
+                          msgs ? usec / msgs : 0));
+    hmb_stat_n(a, r->pool, "MicrosecondsMax", "  longest (us)",
+               &c->usec_max);
+    return a;
+}
+
+static void hmb_status_print(request_rec *r, const apr_array_header_t *a,
+                             const char *prefix, int people)
+{
+    int i;
+
+    for (i = 0; i < a->nelts; i++) {
+        const hmb_stat_t *st = &APR_ARRAY_IDX(a, i, hmb_stat_t);
+
+        if (people) {
+            ap_rprintf(r, "%-52s %s\n", st->label, st->value);
+        }
+        else {
+            ap_rprintf(r, "%s%s: %s\n", prefix, st->key, st->value);
+        }
+    }
+}
+
+int hmb_status_handler(request_rec *r)
+{
+    int machine;
+
+    if (!r->handler || strcmp(r->handler, HMB_STATUS_HANDLER) != 0) {
+        return DECLINED;
+    }
+    r->allowed = (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    ap_set_content_type(r, "text/plain; charset=UTF-8");
+    if (r->header_only) {
+        return OK;
+    }
+    machine = r->args && ap_strstr_c(r->args, "auto") != NULL;
+    if (!machine) {
+        ap_rprintf(r, "mod_huiminbao status of %s (all children)\n\n",
+                   ap_get_server_name(r));
+    }
+    hmb_status_print(r, hmb_status_rows(r), "", !machine);
+    return OK;
+}
+
+int hmb_status_hook(request_rec *r, int flags)
+{
+    apr_array_header_t *a = hmb_status_rows(r);
+    int i;
+
+    if (flags & AP_STATUS_SHORT) {
+        hmb_status_print(r, a, "Huiminbao", 0);
+        return OK;
+    }
+    ap_rputs("<hr />\n<h2>Huiminbao</h2>\n<table>\n", r);
+    for (i = 0; i < a->nelts; i++) {
+        const hmb_stat_t *st = &APR_ARRAY_IDX(a, i, hmb_stat_t);
+
+        ap_rprintf(r, "<tr><th align=\"left\">%s</th><td>%s</td></tr>\n",
+                   ap_escape_html(r->pool, st->label),
+                   ap_escape_html(r->pool, st->value));
+    }
+    ap_rputs("</table>\n", r);
+    return OK;
+}
