@@ -253,7 +253,7 @@ static const char *hmb_decision_fields(request_rec *r,
     const char *rea = ours ? hmb_rea_name(res->rea) : NULL;
 
     return apr_psprintf(r->pool, "tx=%s setl_id=%s fixmedins_code=%s "
-                        "psn_no=%s hmb_stas=%s%s%s hmb_pay=%s hmb_setl_id=%s "
+                        "psn_no=%s hmb_stas=%s hmb_pay=%s hmb_setl_id=%s%s%s "
                         "us=%" APR_TIME_T_FMT "%s%s%s",
                         hmb_tx_name(res->tx),
                         ap_escape_logitem(r->pool, hmb_str(res->setl_id)),
@@ -263,9 +263,9 @@ static const char *hmb_decision_fields(request_rec *r,
                                           hmb_mask_psn(r->pool,
                                                        res->psn_no)),
                         ours ? hmb_stas_name(res->stas) : "-",
-                        rea ? " rea_code=" : "", rea ? rea : "",
                         ours ? hmb_money_fmt(pay, res->hmb_pay) : "-",
                         ap_escape_logitem(r->pool, hmb_str(res->hmb_setl_id)),
+                        rea ? " rea_code=" : "", rea ? rea : "",
                         us, res->duplicate ? " duplicate" : "",
                         res->reason ? " reason=" : "",
                         res->reason ? ap_escape_logitem(r->pool, res->reason)
