@@ -2,6 +2,7 @@
 # run-tests.sh BUILD_DIR: every test program, each printing CMocka's
 # summary, in four passes: unit, integration (real apache2, SQLite and
 # PostgreSQL), unit again under ASan/UBSan, unit again under valgrind.
+# Builds made here treat compiler warnings as errors (--enable-werror).
 # The last line is "N passed, N failed".
 set -u
 build=$(cd "${1:?usage: run-tests.sh BUILD_DIR}" && pwd)
@@ -31,6 +32,25 @@ run() {
     passed=$((passed + p))
     failed=$((failed + f))
     [ "$f" -eq 0 ] || failures+=("$label")
+}
+
+# configure_in DIR OPTION...: configure a build tree in DIR from the source
+# tree, unless it is configured with every OPTION already; from clean when
+# it was configured otherwise, so that no object keeps other flags.
+configure_in() {
+    local dir=$1 conf opt
+    shift
+    mkdir -p "$dir" && cd "$dir" || return 1
+    if [ -f Makefile ] && [ -x config.status ]; then
+        conf=" $(./config.status --config | tr -d "'") "
+        for opt in "$@"; do
+            [[ $conf == *" $opt "* ]] || conf=""
+        done
+        [ -n "$conf" ] && return 0
+        "$top/configure" -q "$@" && make -s clean >/dev/null
+        return
+    fi
+    "$top/configure" -q "$@"
 }
 
 unit_tests() {
@@ -82,8 +102,7 @@ done
 
 echo "##### unit tests under AddressSanitizer and UBSan"
 asan="$build-asan"
-mkdir -p "$asan"
-if (cd "$asan" && { [ -f Makefile ] || "$top/configure" -q --enable-sanitizers; } \
+if (configure_in "$asan" --enable-sanitizers --enable-werror \
         && make -s -j"$(nproc)" check TESTS= >/dev/null); then
     for t in $(unit_tests "$asan"); do
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
