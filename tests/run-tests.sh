@@ -1,7 +1,8 @@
 #!/bin/bash
 # run-tests.sh BUILD_DIR: every test program, each printing CMocka's
 # summary, in four passes: unit, integration (real apache2, SQLite and
-# PostgreSQL), unit again under ASan/UBSan, unit again under valgrind.
+# PostgreSQL), unit again under ASan/UBSan, unit again under valgrind; then
+# `make distcheck` once, counted as one pass or one failure.
 # Builds made here treat compiler warnings as errors (--enable-werror).
 # The last line is "N passed, N failed".
 set -u
@@ -121,6 +122,25 @@ for t in $(unit_tests "$build"); do
         valgrind -q --error-exitcode=9 --leak-check=full \
         --errors-for-leak-kinds=definite "$t"
 done
+
+echo "##### make distcheck (the tarball: VPATH build, make check, install)"
+# In a tree of its own; its unit tests run without PostgreSQL.
+echo "=== distcheck"
+if (unset HMB_TEST_PGSQL && configure_in "$build-distcheck" \
+        && make -s -j"$(nproc)" distcheck \
+            DISTCHECK_CONFIGURE_FLAGS=--enable-werror) >"$log/distcheck" 2>&1
+then
+    awk '/^(PASS|FAIL|XPASS|XFAIL|ERROR|SKIP): |^# [A-Z]+: / || ready {
+             print; ready = 0 }
+         /ready for distribution/ { print; ready = 1 }' "$log/distcheck"
+    passed=$((passed + 1))
+else
+    tail -n 60 "$log/distcheck"
+    find "$build-distcheck" -name test-suite.log -exec cat {} + 2>/dev/null
+    echo "!!! make distcheck failed (in $build-distcheck)"
+    failed=$((failed + 1))
+    failures+=("distcheck")
+fi
 
 if [ "${#failures[@]}" -gt 0 ]; then
     echo "failed: ${failures[*]}"
