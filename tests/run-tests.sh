@@ -1,7 +1,9 @@
 #!/bin/bash
 # run-tests.sh BUILD_DIR: every test program, each printing CMocka's
 # summary, in four passes: unit, integration (real apache2, SQLite and
-# PostgreSQL), unit again under ASan/UBSan, unit again under valgrind.
+# PostgreSQL), unit again under ASan/UBSan, unit again under valgrind; then
+# `make distcheck` once, counted as one pass or one failure.
+# Builds made here treat compiler warnings as errors (--enable-werror).
 # The last line is "N passed, N failed".
 set -u
 build=$(cd "${1:?usage: run-tests.sh BUILD_DIR}" && pwd)
@@ -31,6 +33,25 @@ run() {
     passed=$((passed + p))
     failed=$((failed + f))
     [ "$f" -eq 0 ] || failures+=("$label")
+}
+
+# configure_in DIR OPTION...: configure a build tree in DIR from the source
+# tree, unless it is configured with every OPTION already; from clean when
+# it was configured otherwise, so that no object keeps other flags.
+configure_in() {
+    local dir=$1 conf opt
+    shift
+    mkdir -p "$dir" && cd "$dir" || return 1
+    if [ -f Makefile ] && [ -x config.status ]; then
+        conf=" $(./config.status --config | tr -d "'") "
+        for opt in "$@"; do
+            [[ $conf == *" $opt "* ]] || conf=""
+        done
+        [ -n "$conf" ] && return 0
+        "$top/configure" -q "$@" && make -s clean >/dev/null
+        return
+    fi
+    "$top/configure" -q "$@"
 }
 
 unit_tests() {
@@ -82,8 +103,7 @@ done
 
 echo "##### unit tests under AddressSanitizer and UBSan"
 asan="$build-asan"
-mkdir -p "$asan"
-if (cd "$asan" && { [ -f Makefile ] || "$top/configure" -q --enable-sanitizers; } \
+if (configure_in "$asan" --enable-sanitizers --enable-werror \
         && make -s -j"$(nproc)" check TESTS= >/dev/null); then
     for t in $(unit_tests "$asan"); do
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
@@ -102,6 +122,25 @@ for t in $(unit_tests "$build"); do
         valgrind -q --error-exitcode=9 --leak-check=full \
         --errors-for-leak-kinds=definite "$t"
 done
+
+echo "##### make distcheck (the tarball: VPATH build, make check, install)"
+# In a tree of its own; its unit tests run without PostgreSQL.
+echo "=== distcheck"
+if (unset HMB_TEST_PGSQL && configure_in "$build-distcheck" \
+        && make -s -j"$(nproc)" distcheck \
+            DISTCHECK_CONFIGURE_FLAGS=--enable-werror) >"$log/distcheck" 2>&1
+then
+    awk '/^(PASS|FAIL|XPASS|XFAIL|ERROR|SKIP): |^# [A-Z]+: / || ready {
+             print; ready = 0 }
+         /ready for distribution/ { print; ready = 1 }' "$log/distcheck"
+    passed=$((passed + 1))
+else
+    tail -n 60 "$log/distcheck"
+    find "$build-distcheck" -name test-suite.log -exec cat {} + 2>/dev/null
+    echo "!!! make distcheck failed (in $build-distcheck)"
+    failed=$((failed + 1))
+    failures+=("distcheck")
+fi
 
 if [ "${#failures[@]}" -gt 0 ]; then
     echo "failed: ${failures[*]}"

@@ -122,6 +122,9 @@ static struct {
 } env;
 
 static char top_left[512];
+/* the cluster's own directory in /tmp, when the run directory's path is too
+ * long for its socket: removed with the run directory */
+static char pgtop_left[64];
 
 #define assert_no_error(why) \
     do { const char *w_ = (why); if (w_) fail_msg("%s", w_); } while (0)
@@ -519,6 +522,9 @@ static int group_setup(void **state)
         char *alt = apr_pstrdup(p, "/tmp/hmb-pg-XXXXXX");
         if (!mkdtemp(alt)) {
             why = "cannot create /tmp/hmb-pg-XXXXXX";
+        }
+        else {
+            apr_cpystrn(pgtop_left, alt, sizeof(pgtop_left));
         }
         chmod(alt, 0755);
         env.pgdir = apr_pstrcat(p, alt, "/pg", NULL);
@@ -2211,10 +2217,15 @@ int main(void)
         if (failed || getenv("HMB_KEEP_RUNDIR")) {
             fprintf(stderr, "run directory kept for inspection: %s\n",
                     top_left);
+            if (*pgtop_left) {
+                fprintf(stderr, "PostgreSQL directory kept for inspection: "
+                        "%s\n", pgtop_left);
+            }
         }
         else {
             apr_pool_t *p;
-            const char *rm[] = { "/bin/rm", "-rf", top_left, NULL };
+            const char *rm[] = { "/bin/rm", "-rf", top_left,
+                                 *pgtop_left ? pgtop_left : NULL, NULL };
             apr_pool_create(&p, NULL);
             hmb_it_run(p, rm, apr_time_from_sec(60));
             apr_pool_destroy(p);

@@ -2,6 +2,8 @@
 #ifndef HMB_TEST_H
 #define HMB_TEST_H
 
+#include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include <apr_general.h>
@@ -48,11 +51,44 @@ static inline char *hmb_test_slurp(apr_pool_t *p, const char *path,
     return buf;
 }
 
-/* A fresh temporary directory under the build tree's tmp. */
+/* One entry of a temporary tree, visited children first (FTW_DEPTH). */
+static inline int hmb_test_rm_entry(const char *path, const struct stat *st,
+                                    int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT) {
+        fprintf(stderr, "hmb_test: cannot remove %s: %s\n", path,
+                strerror(errno));
+    }
+    return 0;   /* remove what we can */
+}
+
+/* Pool cleanup: the temporary tree goes with the pool that made it. A test
+ * that removed it already is fine. */
+static inline apr_status_t hmb_test_tmpdir_remove(void *dir)
+{
+    nftw((const char *)dir, hmb_test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return APR_SUCCESS;
+}
+
+/* A fresh temporary directory under the build tree, removed with everything
+ * in it when P is destroyed; HMB_KEEP_RUNDIR=1 keeps it for inspection. A
+ * program P's children exec (hmbctl) does not remove it. */
 static inline const char *hmb_test_tmpdir(apr_pool_t *p, const char *tag)
 {
     char *dir = apr_psprintf(p, "%s/tmp-%s-XXXXXX", HMB_BUILDDIR, tag);
+    const char *keep = getenv("HMB_KEEP_RUNDIR");
+
     assert_non_null(mkdtemp(dir));
+    if (keep && *keep) {
+        fprintf(stderr, "hmb_test: keeping %s\n", dir);
+    }
+    else {
+        apr_pool_cleanup_register(p, dir, hmb_test_tmpdir_remove,
+                                  apr_pool_cleanup_null);
+    }
     return dir;
 }
 
