@@ -18,6 +18,9 @@ int hmb_time_valid(const char *s);
 const char *hmb_read_file(apr_pool_t *p, const char *path, apr_size_t max,
                           char **buf, apr_size_t *len);
 
+/* s without leading and trailing spaces, tabs, CRs and LFs. */
+char *hmb_trim(apr_pool_t *p, const char *s);
+
 /* Strict UTF-8: no overlong forms, no surrogates, no NUL. */
 int hmb_utf8_valid(const char *s, apr_size_t n);
 

@@ -127,22 +127,6 @@ static const hmb_msg_field_t *hmb_msg_field(const hmb_msg_check_t *c,
     return i < 0 ? NULL : &c->sc->f[i];
 }
 
-/* Text with surrounding white space removed. */
-static const char *hmb_msg_trim(apr_pool_t *p, const char *s)
-{
-    const char *e;
-
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
-        s++;
-    }
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'
-                     || e[-1] == '\n')) {
-        e--;
-    }
-    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
-}
-
 /* Trimmed text of a field; *out is NULL when absent or empty. Two of a
  * field would leave the HIS and us reading different values, so that is
  * refused. */
@@ -164,7 +148,7 @@ static const char *hmb_msg_text(const hmb_msg_check_t *c, const char *name,
         return hmb_msg_err(c, name, apr_psprintf(c->p, "holds an element "
                            "<%s>, expected text", hmb_show(c->p, f->child)));
     }
-    v = hmb_msg_trim(c->p, f->text ? f->text : "");
+    v = hmb_trim(c->p, f->text ? f->text : "");
     if (!*v) {
         return required ? hmb_msg_err(c, name, "empty") : NULL;
     }
@@ -266,6 +250,11 @@ hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind)
     return r;
 }
 
+/* The parser keeps what it is given until it has read it: given a whole
+ * message at once it would hold a second copy of it, given slices it
+ * holds about one. */
+#define HMB_MSG_SLICE (4 * 1024)
+
 void hmb_msg_feed(hmb_msg_reader_t *r, const char *buf, apr_size_t len)
 {
     if (r->finished || !len) {
@@ -278,7 +267,13 @@ void hmb_msg_feed(hmb_msg_reader_t *r, const char *buf, apr_size_t len)
         return;
     }
     r->len += len;
-    r->format->feed(r->state, buf, len);
+    while (len) {
+        apr_size_t n = len < HMB_MSG_SLICE ? len : HMB_MSG_SLICE;
+
+        r->format->feed(r->state, buf, n);
+        buf += n;
+        len -= n;
+    }
 }
 
 /* The parts every message has: well-formed, a supported encoding, the

@@ -24,12 +24,6 @@
 #define HMB_CODES_MAX_SIZE (64 * 1024 * 1024)
 #define HMB_CODES_HEADER "med_list_codg,name"
 
-#if LIBXML_VERSION >= 21200
-typedef const xmlError hmb_xml_error_t;
-#else
-typedef xmlError hmb_xml_error_t;
-#endif
-
 typedef struct {
     apr_pool_t *p;              /* the plan's lifetime */
     apr_pool_t *tmp;            /* the document and scratch, freed on return */
@@ -210,98 +204,18 @@ static const char *load_codes(hmb_plan_loader_t *ld, hmb_liability_t *l,
 
 /* ---- schema --------------------------------------------------------- */
 
-typedef struct {
-    apr_pool_t *p;
-    const char *name;
-    const char *first_error;
-    const char *first_warning;
-} hmb_schema_errors_t;
-
-/* libxml2 reports every violation; the operator needs the first one, on
- * one line, in our log and not on stderr. */
-static void schema_error(void *data, hmb_xml_error_t *e)
-{
-    hmb_schema_errors_t *se = data;
-    const char **slot;
-    char *msg;
-    apr_size_t n;
-    long line;
-
-    if (!e) {
-        return;
-    }
-    slot = e->level == XML_ERR_WARNING ? &se->first_warning
-                                       : &se->first_error;
-    if (*slot) {
-        return;
-    }
-    line = e->line;
-    if (line <= 0 && e->node) {
-        line = xmlGetLineNo((xmlNodePtr)e->node);
-    }
-    msg = apr_pstrdup(se->p, e->message ? e->message : "invalid");
-    for (n = 0; msg[n]; n++) {
-        if (msg[n] == '\n' || msg[n] == '\r') {
-            msg[n] = ' ';
-        }
-    }
-    while (n && msg[n - 1] == ' ') {
-        msg[--n] = '\0';
-    }
-    *slot = line > 0 ? apr_psprintf(se->p, "%s:%ld: %s", se->name, line, msg)
-                     : apr_psprintf(se->p, "%s: %s", se->name, msg);
-}
-
+/* Compiled per load: plans load a handful of times per start, and
+ * nothing global needs guarding or freeing. */
 static const char *plan_validate(hmb_plan_loader_t *ld, xmlDocPtr doc)
 {
-    xmlSchemaParserCtxtPtr pctxt;
-    xmlSchemaValidCtxtPtr vctxt;
-    xmlSchemaPtr schema;
-    hmb_schema_errors_t se;
-    int rc;
+    hmb_xml_schema_t *schema;
+    const char *err;
 
-    se.p = ld->p;
-    se.name = ld->name;
-    se.first_error = NULL;
-    se.first_warning = NULL;
-
-    /* Compiled per load: plans load a handful of times per start, and
-     * nothing global needs guarding or freeing. */
-    pctxt = xmlSchemaNewMemParserCtxt(hmb_xsd_plan,
-                                      (int)strlen(hmb_xsd_plan));
-    if (!pctxt) {
-        return apr_psprintf(ld->p, "%s: cannot create a schema parser",
-                            ld->name);
+    if ((err = hmb_xml_schema_compile(ld->tmp, hmb_xsd_plan, &schema))) {
+        return apr_psprintf(ld->p, "%s: %s", ld->name, err);
     }
-    xmlSchemaSetParserStructuredErrors(pctxt, schema_error, &se);
-    schema = xmlSchemaParse(pctxt);
-    xmlSchemaFreeParserCtxt(pctxt);
-    if (!schema) {
-        return apr_psprintf(ld->p, "%s: the built-in plan schema does not "
-                            "compile (a build error): %s", ld->name,
-                            se.first_error ? se.first_error : "unknown");
-    }
-    se.first_error = NULL;
-    se.first_warning = NULL;
-    vctxt = xmlSchemaNewValidCtxt(schema);
-    if (!vctxt) {
-        xmlSchemaFree(schema);
-        return apr_psprintf(ld->p, "%s: cannot create a schema validator",
-                            ld->name);
-    }
-    xmlSchemaSetValidStructuredErrors(vctxt, schema_error, &se);
-    rc = xmlSchemaValidateDoc(vctxt, doc);
-    xmlSchemaFreeValidCtxt(vctxt);
-    xmlSchemaFree(schema);
-    if (rc != 0) {
-        if (se.first_error) {
-            return se.first_error;
-        }
-        if (se.first_warning) {
-            return se.first_warning;
-        }
-        return apr_psprintf(ld->p, "%s: does not match the plan schema",
-                            ld->name);
+    if ((err = hmb_xml_schema_validate(ld->tmp, schema, ld->name, doc))) {
+        return apr_pstrdup(ld->p, err);
     }
     return NULL;
 }

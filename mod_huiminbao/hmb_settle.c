@@ -198,12 +198,28 @@ static hmb_settle_result_t *hmb_duplicate(hmb_job_t *j, const hmb_claim_t *c)
     return res;
 }
 
+static const hmb_decision_t *hmb_decide(hmb_job_t *j, hmb_tx_e tx,
+                                        const hmb_plan_t *plan,
+                                        const hmb_enrollment_t *enr,
+                                        const hmb_ytd_t *ytd)
+{
+    hmb_engine_input_t in;
+
+    memset(&in, 0, sizeof(in));
+    in.tx = tx;
+    in.plan = plan;
+    in.enrollment = enr;
+    in.ytd = ytd;
+    in.resp = j->rs;
+    in.fixmedins_code = j->rq ? j->rq->fixmedins_code : NULL;
+    return hmb_engine_decide(j->p, &in);
+}
+
 static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
 {
     const hmb_plan_t *plan;
     hmb_enrollment_t *enr;
     hmb_ytd_t *ytd = NULL;
-    hmb_engine_input_t in;
     const hmb_decision_t *d;
     const char *err;
 
@@ -212,14 +228,7 @@ static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
                                               j->rs->psn_no, &ytd)))) {
         return hmb_ledger_failed(j, err);
     }
-    memset(&in, 0, sizeof(in));
-    in.tx = HMB_TX_PRESETTLE;
-    in.plan = plan;
-    in.enrollment = enr;
-    in.ytd = ytd;
-    in.resp = j->rs;
-    in.fixmedins_code = j->rq ? j->rq->fixmedins_code : NULL;
-    d = hmb_engine_decide(j->p, &in);
+    d = hmb_decide(j, HMB_TX_PRESETTLE, plan, enr, ytd);
     return hmb_emit(j, HMB_OUT_SPLICED, d, hmb_render(j, d, NULL, NULL,
                                                       NULL));
 }
@@ -233,7 +242,6 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
     hmb_enrollment_t *enr;
     hmb_claim_t *existing;
     hmb_ytd_t *ytd = NULL;
-    hmb_engine_input_t in;
     const hmb_decision_t *d;
     const char *err, *text, *id;
 
@@ -271,14 +279,7 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
                                           &ytd)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    memset(&in, 0, sizeof(in));
-    in.tx = HMB_TX_SETTLE;
-    in.plan = plan;
-    in.enrollment = enr;
-    in.ytd = ytd;
-    in.resp = j->rs;
-    in.fixmedins_code = j->rq ? j->rq->fixmedins_code : NULL;
-    d = hmb_engine_decide(j->p, &in);
+    d = hmb_decide(j, HMB_TX_SETTLE, plan, enr, ytd);
     id = apr_pstrcat(j->p, "HMB-", j->rs->setl_id, NULL);
     text = hmb_render(j, d, id, NULL, NULL);
     if ((err = hmb_ledger_record_claim(l, j->p,

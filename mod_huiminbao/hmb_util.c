@@ -110,6 +110,21 @@ const char *hmb_read_file(apr_pool_t *p, const char *path, apr_size_t max,
     return NULL;
 }
 
+char *hmb_trim(apr_pool_t *p, const char *s)
+{
+    const char *e;
+
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+        s++;
+    }
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'
+                     || e[-1] == '\n')) {
+        e--;
+    }
+    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+}
+
 int hmb_utf8_valid(const char *str, apr_size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -191,22 +191,12 @@ xmlNodePtr hmb_xml_child(xmlNodePtr parent, const char *name)
 /* Content with surrounding white space removed. */
 static const char *hmb_xml_trimmed(apr_pool_t *p, xmlChar *content)
 {
-    const char *s = (const char *)content;
-    const char *e;
-    char *r;
+    const char *r;
 
     if (!content) {
         return NULL;
     }
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
-        s++;
-    }
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'
-                     || e[-1] == '\n')) {
-        e--;
-    }
-    r = apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+    r = hmb_trim(p, (const char *)content);
     xmlFree(content);
     return r;
 }

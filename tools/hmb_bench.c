@@ -107,6 +107,46 @@ static sample_t big_sample(apr_pool_t *p, const char *small, int lines)
     return s;
 }
 
+/* What one message costs the filter, for a heap profiler: "mem LINES
+ * core" against "mem LINES none", the same process without that work.
+ * The message's bytes are there in both (the filter holds them in its
+ * brigade); what is measured is reading, deciding and rendering, as the
+ * filter does them (it splices inside the brigade, copying nothing).
+ * Both runs first read one small message, so that the thread's parser
+ * exists, as it does in a server thread. No plan is loaded, so that
+ * nothing but the message is on the heap around it (a plan's loading,
+ * freed, would be the peak of both runs); without a plan the engine
+ * decides ineligible, which costs it nothing the message does not. */
+static int mem_run(apr_pool_t *root, const sample_t *small,
+                   const sample_t *m, int core)
+{
+    hmb_response_t *resp;
+    hmb_engine_input_t in;
+    hmb_hmbinfo_ctx_t hc;
+    const char *err;
+    apr_pool_t *p;
+
+    apr_pool_create(&p, root);
+    if ((err = hmb_response_parse(p, small->buf, small->len, 0, &resp))) {
+        die(small->name, err);
+    }
+    apr_pool_destroy(p);
+    if (!core) {
+        return 0;
+    }
+    apr_pool_create(&p, root);
+    if ((err = hmb_response_parse(p, m->buf, m->len, 0, &resp))) {
+        die(m->name, err);
+    }
+    memset(&in, 0, sizeof(in));
+    in.tx = HMB_TX_SETTLE;
+    in.resp = resp;
+    memset(&hc, 0, sizeof(hc));
+    hmb_hmbinfo_render(p, hmb_engine_decide(p, &in), &hc);
+    apr_pool_destroy(p);
+    return 0;
+}
+
 int main(int argc, const char *const *argv)
 {
     const char *src = argc > 1 ? argv[1] : ".";
@@ -121,6 +161,17 @@ int main(int argc, const char *const *argv)
     apr_app_initialize(&argc, &argv, NULL);
     apr_pool_create(&root, NULL);
     hmb_xml_init();
+    if (argc > 4 && !strcmp(argv[2], "mem")) {
+        sample_t m;
+
+        samples[0].buf = slurp(root, apr_pstrcat(root, src,
+                               "/tests/fixtures/worked-example/2.resp.xml",
+                               NULL), &samples[0].len);
+        m = atoi(argv[3]) ? big_sample(root, samples[0].buf, atoi(argv[3]))
+                          : samples[0];
+        printf("message bytes %lu\n", (unsigned long)m.len);
+        return mem_run(root, &samples[0], &m, !strcmp(argv[4], "core"));
+    }
     if ((err = hmb_plan_load(root, apr_pstrcat(root, src,
                              "/conf/plans/yichun-2024.xml", NULL), &plan))) {
         die("plan", err);

@@ -39,6 +39,9 @@ static const char *usage_text =
 "        year-to-date totals of one person\n"
 "  show [RESP.xml|-]\n"
 "        one readable line from a response's <hmbinfo>\n"
+"  migrate\n"
+"        create the ledger's schema, or bring it up to this build's\n"
+"        version (httpd does this when its children start)\n"
 "\n"
 "DRIVER:PARAMS is an apr_dbd driver and its parameters, e.g.\n"
 "  sqlite3:/var/lib/huiminbao/ledger.db\n"
@@ -349,6 +352,22 @@ static int cmd_totals(hmbctl_t *c)
     return HMBCTL_OK;
 }
 
+static int cmd_migrate(hmbctl_t *c)
+{
+    hmb_ledger_t *l;
+    int rc;
+
+    if (c->args->nelts) {
+        return usage("migrate takes no arguments");
+    }
+    /* opening a ledger creates or migrates its schema */
+    if ((rc = open_ledger(c, &l)) != HMBCTL_OK) {
+        return rc;
+    }
+    printf("ledger schema version %d\n", HMB_LEDGER_SCHEMA_VERSION);
+    return HMBCTL_OK;
+}
+
 /* What the billing desk would read off a rewritten response. */
 static int cmd_show(hmbctl_t *c)
 {
@@ -477,6 +496,9 @@ int main(int argc, const char *const *argv)
     }
     else if (!strcmp(cmd, "show")) {
         rc = cmd_show(&c);
+    }
+    else if (!strcmp(cmd, "migrate")) {
+        rc = cmd_migrate(&c);
     }
     else {
         rc = usage(apr_psprintf(p, "unknown command %s", cmd));

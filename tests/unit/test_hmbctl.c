@@ -207,6 +207,26 @@ static void test_check_plan(void **state)
     assert_int_equal(r.status, 1);
 }
 
+/* The schema is made by migrate (and httpd's children), read by the
+ * rest; a second migrate changes nothing. */
+static void test_migrate(void **state)
+{
+    const char *own = apr_pstrcat(pool, "sqlite3:",
+                                  hmb_test_tmpdir(pool, "migrate"),
+                                  "/ledger.db", NULL);
+    const char *args[] = {"--ledger", own, "migrate", NULL};
+    const char *extra[] = {"--ledger", own, "migrate", "now", NULL};
+    run_t r = hmbctl(args);
+
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, apr_psprintf(pool, "ledger schema version "
+                                            "%d\n", 2));
+    r = hmbctl(args);
+    assert_int_equal(r.status, 0);
+    r = hmbctl(extra);
+    assert_int_equal(r.status, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_rejected_input),
         cmocka_unit_test(test_check_plan),
+        cmocka_unit_test(test_migrate),
     };
     apr_initialize();
     return cmocka_run_group_tests_name("hmbctl", tests, setup, teardown);
