@@ -121,6 +121,12 @@ const char *hmb_response_parse(apr_pool_t *p, const char *buf, apr_size_t len,
 const char *hmb_message_splice_point(apr_pool_t *p, const char *buf,
                                      apr_size_t len, apr_off_t *at);
 
+/* The fields the engine reads, as text kept with a claim, so that the
+ * claim can be decided again later (hmbctl redecide); and back. */
+const char *hmb_response_pack(apr_pool_t *p, const hmb_response_t *r);
+const char *hmb_response_unpack(apr_pool_t *p, const char *packed,
+                                hmb_response_t **r);
+
 /* ---- strict mode ------------------------------------------------------ */
 
 typedef struct hmb_xml_schema_t hmb_message_schema_t;

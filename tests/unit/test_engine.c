@@ -141,6 +141,7 @@ static hmb_decision_t *decide(hmb_plan_t *plan, hmb_enrollment_t *e,
     in.ytd = ytd;
     in.resp = r;
     in.fixmedins_code = "H36090200001";
+    in.plans_until = "2024-12-31";
     return hmb_engine_decide(pool, &in);
 }
 
@@ -255,11 +256,38 @@ static void test_eligibility_reasons(void **state)
     hmb_response_t *r;
     hmb_decision_t *d;
 
-    /* no plan for the date */
+    /* no plan for the date, within the years plans are loaded for */
     d = decide(NULL, e, NULL, message(Y(48000), 0, 0));
     assert_int_equal(d->stas, HMB_STAS_INELIGIBLE);
     assert_string_equal(hmb_rea_name(d->rea), "outside_period");
     assert_int_equal(d->hmb_pay, 0);
+
+    /* after the last day any loaded plan covers: the plan is not there
+     * yet, which is no refusal (DOMAIN.md: deferred, no_plan) */
+    {
+        hmb_engine_input_t in;
+        hmb_response_t *m = message(Y(48000), 0, 0);
+
+        memset(&in, 0, sizeof(in));
+        in.tx = HMB_TX_SETTLE;
+        in.enrollment = e;
+        in.resp = m;
+        in.plans_until = "2023-12-31";
+        d = hmb_engine_decide(pool, &in);
+        assert_int_equal(d->stas, HMB_STAS_DEFERRED);
+        assert_string_equal(hmb_rea_name(d->rea), "no_plan");
+        assert_int_equal(d->hmb_pay, 0);
+        assert_int_equal(d->psn_part_amt_aft, Y(48000));
+        assert_non_null(strstr(d->memo, m->setl_time ? "尚未载入" : "-"));
+        in.plans_until = NULL;          /* no plan loaded at all */
+        assert_int_equal(hmb_engine_decide(pool, &in)->rea, HMB_REA_NO_PLAN);
+        in.tx = HMB_TX_PRESETTLE;
+        assert_int_equal(hmb_engine_decide(pool, &in)->stas,
+                         HMB_STAS_DEFERRED);
+        in.plans_until = "2024-12-31";  /* a gap, not a new year */
+        assert_int_equal(hmb_engine_decide(pool, &in)->rea,
+                         HMB_REA_OUTSIDE_PERIOD);
+    }
     assert_int_equal(d->psn_part_amt_aft, Y(48000));
 
     r = message(Y(48000), 0, 0);

@@ -347,7 +347,7 @@ static void test_output_validates(void **state)
     const char *err;
     int i;
 
-    f->ctx.schema = hmb_test_schema();
+    f->ctx.schema = hmb_test_schema(f->p);
     f->ctx.fund_pay_type = "990101";
     f->ctx.fund_pay_type_name = "惠民保";
     for (i = 0; i < 5; i++) {
