@@ -86,9 +86,15 @@ const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
                                    const char *plan_code, int plan_year,
                                    const char *psn_no);
 
-/* The claim of kind 'S' or 'R' for setl_id; *c NULL when none. */
+/* The claim of kind 'S', 'R' or 'C' for setl_id; *c NULL when none. */
 const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
                                   const char *setl_id, hmb_claim_t **c);
+
+/* The marker a cancellation by psn_no left for setl_id (kind 'M'); *c
+ * NULL when none. */
+const char *hmb_ledger_find_marker(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *setl_id, const char *psn_no,
+                                   hmb_claim_t **c);
 
 /* Totals of one person, plan code and year, one row per liability. */
 const char *hmb_ledger_totals(hmb_ledger_t *l, apr_pool_t *p,

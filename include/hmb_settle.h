@@ -40,6 +40,7 @@ typedef struct {
     hmb_outcome_e outcome;
     const char *reason;             /* why PASS, DEFERRED or FAILED; log it */
     int is_error;                   /* PASS because the input was bad */
+    int forged;                     /* ... an <hmbinfo> was there already */
     const char *insert;             /* SPLICED, DEFERRED: the text ... */
     apr_size_t splice_at;           /* ... and where it goes */
     const char *out;                /* hmb_settle_message: the new body */

@@ -38,6 +38,10 @@ const char *hmb_show(apr_pool_t *p, const char *s);
  * as \uXXXX (surrogate pairs above the BMP), invalid bytes as U+FFFD. */
 const char *hmb_json_escape(apr_pool_t *p, const char *utf8);
 
+/* A 32-bit digest of s (FNV-1a): a short tag that stands for a value
+ * without showing it. Not a secret. */
+apr_uint32_t hmb_digest32(const char *s);
+
 /* A psn_no for logs and pages: the first 4 and last 2 characters kept,
  * the rest '*'; 6 characters or fewer masked entirely; "-" for none. */
 const char *hmb_mask_psn(apr_pool_t *p, const char *psn_no);

@@ -191,7 +191,10 @@ static hmb_fen_t hmb_fee_amount(const hmb_fee_t *f)
 }
 
 /* Fee lines claimed by list liabilities, first in plan order wins;
- * claimed[i] is the liability index or -1. */
+ * claimed[i] is the liability index or -1. *claimed_total is what the
+ * lists take from the out-of-scope amount: each list's sum, never below
+ * 0 (DOMAIN.md rule 4: a refund line can lower its own list's sum, never
+ * raise another basis). */
 static int *hmb_engine_list_claims(apr_pool_t *p, const hmb_plan_t *plan,
                                    const hmb_response_t *resp,
                                    hmb_fen_t *claimed_total)
@@ -200,21 +203,26 @@ static int *hmb_engine_list_claims(apr_pool_t *p, const hmb_plan_t *plan,
     const hmb_fee_t *fees = resp->fees ? (const hmb_fee_t *)resp->fees->elts
                                        : NULL;
     int nfees = resp->fees ? resp->fees->nelts : 0;
+    int nl = plan->liabilities->nelts;
     int *claimed = apr_palloc(p, sizeof(int) * (nfees ? nfees : 1));
+    hmb_fen_t *sums = apr_pcalloc(p, sizeof(hmb_fen_t) * (nl ? nl : 1));
     int i, j;
 
     *claimed_total = 0;
     for (i = 0; i < nfees; i++) {
         claimed[i] = -1;
-        for (j = 0; j < plan->liabilities->nelts; j++) {
+        for (j = 0; j < nl; j++) {
             if (ls[j].basis == HMB_BASIS_LIST && ls[j].codes
                 && apr_hash_get(ls[j].codes, fees[i].med_list_codg,
                                 APR_HASH_KEY_STRING)) {
                 claimed[i] = j;
-                *claimed_total += hmb_fee_amount(&fees[i]);
+                sums[j] += hmb_fee_amount(&fees[i]);
                 break;
             }
         }
+    }
+    for (j = 0; j < nl; j++) {
+        *claimed_total += HMB_MAX(sums[j], 0);
     }
     return claimed;
 }

@@ -130,7 +130,11 @@ static const char *const hmb_migration_2[] = {
 /* Version 3: every claim keeps what is needed to decide it again (the
  * message's fields, packed) and where it was decided (origin: desk,
  * replay, redecide; who and why for a correction); a correction is a
- * claim of kind 'C' linked (reverses) to the claim it corrects.
+ * claim of kind 'C' linked (reverses) to the claim it corrects. A
+ * cancellation with no payout to take back leaves a marker, kind 'M',
+ * one per settlement and person (mark holds the person; it is '' for the
+ * other kinds, one per settlement): a cancellation naming the wrong
+ * person must not stand in the way of the right one.
  * Enrollment rows remember the import and line that last wrote them, so
  * that a duplicate in one file is found without holding the file.
  * SQLite cannot change a CHECK constraint: hmb_claim is rebuilt there,
@@ -140,7 +144,7 @@ static const char *const hmb_migration_2[] = {
 static const char *const hmb_migration_3[] = {
     "sqlite3:CREATE TABLE hmb_claim_v3 ("
     " hmb_setl_id TEXT NOT NULL PRIMARY KEY,"
-    " kind CHAR(1) NOT NULL CHECK (kind IN ('S', 'R', 'C')),"
+    " kind CHAR(1) NOT NULL CHECK (kind IN ('S', 'R', 'C', 'M')),"
     " setl_id TEXT NOT NULL,"
     " reverses TEXT,"
     " psn_no TEXT NOT NULL,"
@@ -157,11 +161,12 @@ static const char *const hmb_migration_3[] = {
     " hmbinfo TEXT,"
     " created_at TEXT NOT NULL,"
     " psn_seq INTEGER,"
-    " UNIQUE (kind, setl_id))",
+    " mark TEXT NOT NULL DEFAULT '',"
+    " UNIQUE (kind, setl_id, mark))",
     "sqlite3:INSERT INTO hmb_claim_v3 SELECT hmb_setl_id, kind, setl_id,"
     " reverses, psn_no, mdtrt_id, fixmedins_code, msgid, setl_time,"
     " plan_code, plan_year, plan_ver, stas, rea_code, hmb_pay, hmbinfo,"
-    " created_at, psn_seq FROM hmb_claim",
+    " created_at, psn_seq, '' FROM hmb_claim",
     "sqlite3:DROP TABLE hmb_claim",
     "sqlite3:ALTER TABLE hmb_claim_v3 RENAME TO hmb_claim",
     "sqlite3:CREATE INDEX hmb_claim_psn"
@@ -173,7 +178,15 @@ static const char *const hmb_migration_3[] = {
     "pgsql:ALTER TABLE hmb_claim DROP CONSTRAINT IF EXISTS"
     " hmb_claim_kind_check",
     "pgsql:ALTER TABLE hmb_claim ADD CONSTRAINT hmb_claim_kind_check"
-    " CHECK (kind IN ('S', 'R', 'C'))",
+    " CHECK (kind IN ('S', 'R', 'C', 'M'))",
+    "pgsql:ALTER TABLE hmb_claim ADD COLUMN mark TEXT NOT NULL DEFAULT ''",
+    "pgsql:ALTER TABLE hmb_claim DROP CONSTRAINT IF EXISTS"
+    " hmb_claim_kind_setl_id_key",
+    "pgsql:CREATE UNIQUE INDEX hmb_claim_kind_setl"
+    " ON hmb_claim (kind, setl_id, mark)",
+    /* markers were reversals without a claim to reverse */
+    "UPDATE hmb_claim SET kind = 'M', mark = psn_no"
+    " WHERE kind = 'R' AND reverses IS NULL",
 
     "ALTER TABLE hmb_claim ADD COLUMN origin TEXT NOT NULL DEFAULT 'desk'",
     "ALTER TABLE hmb_claim ADD COLUMN msg TEXT",
@@ -209,6 +222,7 @@ typedef enum {
     STMT_INSURER_INSERT,
     STMT_TOTAL_ADD,
     STMT_CLAIM_FIND,
+    STMT_MARKER_FIND,
     STMT_LIAB_FIND,
     STMT_INSURER_FIND,
     STMT_TOTALS,
@@ -250,10 +264,10 @@ static const struct {
      "INSERT INTO hmb_claim (hmb_setl_id, kind, setl_id, reverses, psn_no,"
      " mdtrt_id, fixmedins_code, msgid, setl_time, plan_code, plan_year,"
      " plan_ver, stas, rea_code, hmb_pay, hmbinfo, created_at, origin, msg,"
-     " decided_by, why, psn_seq)"
+     " decided_by, why, mark, psn_seq)"
      " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
      " CAST(%s AS INTEGER), CAST(%s AS INTEGER), %s, %s,"
-     " CAST(%s AS BIGINT), %s, %s, %s, %s, %s, %s,"
+     " CAST(%s AS BIGINT), %s, %s, %s, %s, %s, %s, %s,"
      " (SELECT 1 + COUNT(*) FROM hmb_claim"
      " WHERE psn_no = %s AND COALESCE(plan_code, '') = COALESCE(%s, '')"
      " AND COALESCE(plan_year, 0) = COALESCE(CAST(%s AS INTEGER), 0)))"},
@@ -280,7 +294,12 @@ static const struct {
      "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
      " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
      " stas, rea_code, hmb_pay, hmbinfo, origin, msg, decided_by, why"
-     " FROM hmb_claim WHERE kind = %s AND setl_id = %s"},
+     " FROM hmb_claim WHERE kind = %s AND setl_id = %s AND mark = ''"},
+    {"hmb_marker_find",
+     "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
+     " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
+     " stas, rea_code, hmb_pay, hmbinfo, origin, msg, decided_by, why"
+     " FROM hmb_claim WHERE kind = 'M' AND setl_id = %s AND mark = %s"},
     {"hmb_liab_find",
      "SELECT liab_code, pool, deductible, cap, elig_amt, dedc_amt, pay_prop,"
      " pay_amt"
@@ -1176,7 +1195,7 @@ const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
 const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
-    const char *args[24];
+    const char *args[25];
     const char *kind, *year = NULL, *ver = NULL;
     const char *err;
     int i;
@@ -1184,8 +1203,8 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     if (!l->trans) {
         return "ledger: record_claim outside a transaction";
     }
-    if (c->kind != 'S' && c->kind != 'R' && c->kind != 'C') {
-        return apr_psprintf(p, "ledger: claim kind '%c' is not S, R or C",
+    if (!c->kind || !strchr("SRCM", c->kind)) {
+        return apr_psprintf(p, "ledger: claim kind '%c' is not S, R, C or M",
                             c->kind ? c->kind : '?');
     }
     if (!c->hmb_setl_id || !c->setl_id || !c->psn_no) {
@@ -1194,7 +1213,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     if (!c->plan_code && c->liabs && c->liabs->nelts) {
         return "ledger: claim with liability rows but no plan";
     }
-    kind = c->kind == 'S' ? "S" : c->kind == 'R' ? "R" : "C";
+    kind = apr_pstrndup(p, &c->kind, 1);
     if (c->plan_code) {
         year = apr_itoa(p, c->plan_year);
         ver = apr_itoa(p, c->plan_ver);
@@ -1220,10 +1239,11 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     args[18] = c->msg;
     args[19] = c->decided_by;
     args[20] = c->why;
+    args[21] = c->kind == 'M' ? c->psn_no : "";
     /* psn_seq: counted under the person's lock, taken by the caller */
-    args[21] = c->psn_no;
-    args[22] = c->plan_code;
-    args[23] = year;
+    args[22] = c->psn_no;
+    args[23] = c->plan_code;
+    args[24] = year;
     if ((err = ledger_exec(l, p, "insert hmb_claim", STMT_CLAIM_INSERT, NULL,
                            args))) {
         return err;
@@ -1274,10 +1294,12 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     return NULL;
 }
 
-const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
-                                  const char *setl_id, hmb_claim_t **c)
+/* A claim row (STMT_CLAIM_FIND's columns) with its liabilities and
+ * insurers; *c NULL when the statement found none. */
+static const char *ledger_claim(hmb_ledger_t *l, apr_pool_t *p,
+                                hmb_stmt_e stmt, const char **args,
+                                char kind, hmb_claim_t **c)
 {
-    const char *args[2];
     apr_array_header_t *rows;
     const char **v;
     hmb_claim_t *r;
@@ -1285,10 +1307,7 @@ const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
     int i;
 
     *c = NULL;
-    args[0] = kind == 'S' ? "S" : kind == 'R' ? "R" : kind == 'C' ? "C" : "?";
-    args[1] = setl_id;
-    if ((err = ledger_query(l, p, "select hmb_claim", STMT_CLAIM_FIND, args,
-                            &rows))) {
+    if ((err = ledger_query(l, p, "select hmb_claim", stmt, args, &rows))) {
         return err;
     }
     if (!rows->nelts) {
@@ -1383,6 +1402,27 @@ const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
     }
     *c = r;
     return NULL;
+}
+
+const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
+                                  const char *setl_id, hmb_claim_t **c)
+{
+    const char *args[2];
+
+    args[0] = apr_pstrndup(p, &kind, 1);
+    args[1] = setl_id;
+    return ledger_claim(l, p, STMT_CLAIM_FIND, args, kind, c);
+}
+
+const char *hmb_ledger_find_marker(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *setl_id, const char *psn_no,
+                                   hmb_claim_t **c)
+{
+    const char *args[2];
+
+    args[0] = setl_id;
+    args[1] = psn_no ? psn_no : "";
+    return ledger_claim(l, p, STMT_MARKER_FIND, args, 'M', c);
 }
 
 const char *hmb_ledger_totals(hmb_ledger_t *l, apr_pool_t *p,

@@ -156,6 +156,17 @@ static const char *hmb_msg_text(const hmb_msg_check_t *c, const char *name,
     return NULL;
 }
 
+/* A value for an error line: personal identifiers masked, so that a
+ * malformed one does not land in the log in clear. */
+static const char *hmb_msg_value(const hmb_msg_check_t *c, const char *name,
+                                 const char *v)
+{
+    if (!strcmp(name, "psn_no") || !strcmp(name, "certno")) {
+        return hmb_mask_psn(c->p, hmb_show(c->p, v));
+    }
+    return hmb_show(c->p, v);
+}
+
 /* An identifier or code: printable ASCII, no space, no quote, bounded. */
 static const char *hmb_msg_id(const hmb_msg_check_t *c, const char *name,
                               int required, const char **out)
@@ -169,14 +180,15 @@ static const char *hmb_msg_id(const hmb_msg_check_t *c, const char *name,
     if (strlen(v) > HMB_ID_MAX) {
         return hmb_msg_err(c, name, apr_psprintf(c->p,
                            "\"%s\" is longer than %d bytes",
-                           hmb_show(c->p, v), HMB_ID_MAX));
+                           hmb_msg_value(c, name, v), HMB_ID_MAX));
     }
     for (s = v; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\'') {
             return hmb_msg_err(c, name, apr_psprintf(c->p,
                                "\"%s\" is not printable ASCII without "
-                               "spaces or quotes", hmb_show(c->p, v)));
+                               "spaces or quotes",
+                               hmb_msg_value(c, name, v)));
         }
     }
     *out = v;
@@ -403,6 +415,26 @@ static const char *hmb_msg_fees(hmb_msg_reader_t *r, hmb_response_t *s)
     return NULL;
 }
 
+/* DOMAIN.md: fee lines adding up to more than any amount may be are not
+ * read (each line is bounded; 20000 of them are not). */
+static const char *hmb_msg_fee_sum(hmb_response_t *s)
+{
+    hmb_fen_t sum = 0;
+    int i;
+
+    for (i = 0; i < s->fees->nelts; i++) {
+        const hmb_fee_t *f = &APR_ARRAY_IDX(s->fees, i, hmb_fee_t);
+
+        sum += f->fulamt_ownpay_amt + f->overlmt_amt;
+        if (sum > HMB_FEN_MAX || sum < -HMB_FEN_MAX) {
+            return apr_psprintf(s->fees->pool, "output: the fee lines up to "
+                                "feedetail[%d] add up to more than "
+                                "9999999999.99", i + 1);
+        }
+    }
+    return NULL;
+}
+
 static const char *hmb_msg_setlinfo(apr_pool_t *p, const hmb_msg_scope_t *sc,
                                     int allow_negative, hmb_response_t *r)
 {
@@ -481,12 +513,16 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
         return err;
     }
     if (strcmp(s->infcode, "0") != 0) {
+        /* err_msg is the settlement server's word to the HIS, and often
+         * names the person (a certificate number, a name): its length
+         * is all the log gets */
         if (hmb_msg_text(&top, "err_msg", 0, &err_msg)) {
             err_msg = NULL;
         }
         s->skip_reason = err_msg
-            ? apr_psprintf(r->p, "infcode %s: %s", s->infcode,
-                           hmb_one_line(r->p, err_msg, 200))
+            ? apr_psprintf(r->p, "infcode %s (err_msg of %" APR_SIZE_T_FMT
+                           " bytes, not logged)", s->infcode,
+                           strlen(err_msg))
             : apr_psprintf(r->p, "infcode %s", s->infcode);
         *resp = s;
         return NULL;
@@ -507,17 +543,29 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
         *resp = s;
         return NULL;
     }
+    if (r->raw.n_ours) {
+        /* Only this module writes <hmbinfo>: one already there is a
+         * forgery (or a second module in the chain), and a desk shown two
+         * would not know which to believe. */
+        return "output: already holds an <hmbinfo> (forged, or settled "
+               "twice): refused, nothing recorded";
+    }
     if (r->raw.splice_at < 0) {
         return "response: cannot find the end tag of <output>";
     }
     s->splice_at = (apr_size_t)r->raw.splice_at;
     if ((err = hmb_msg_setlinfo(r->p, &r->raw.object, allow_negative, s))
-        || (err = hmb_msg_fees(r, s))) {
+        || (err = hmb_msg_fees(r, s)) || (err = hmb_msg_fee_sum(s))) {
         return err;
     }
     s->actionable = 1;
     *resp = s;
     return NULL;
+}
+
+int hmb_msg_forged(const hmb_msg_reader_t *r)
+{
+    return r->raw.n_ours > 0;
 }
 
 const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,

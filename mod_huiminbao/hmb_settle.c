@@ -10,6 +10,7 @@
 #include "hmb_settle.h"
 #include "hmb_hmbinfo.h"
 #include "hmb_plan.h"
+#include "hmb_util.h"
 
 typedef struct {
     apr_pool_t *p;
@@ -198,6 +199,40 @@ static hmb_claim_t *hmb_claim_of(hmb_job_t *j, const hmb_decision_t *d,
     return c;
 }
 
+/* DOMAIN.md, "Identity and conflicts": a repeat is the same settlement
+ * only with the same person and visit. */
+static int hmb_same_settlement(const hmb_claim_t *c,
+                               const hmb_response_t *rs)
+{
+    if (!c->psn_no || !rs->psn_no || strcmp(c->psn_no, rs->psn_no)) {
+        return 0;
+    }
+    return !c->mdtrt_id || !rs->mdtrt_id || !strcmp(c->mdtrt_id,
+                                                     rs->mdtrt_id);
+}
+
+/* A cancellation may take back only the canceller's own claim (and, where
+ * both are known, one made at the same institution). */
+static int hmb_cancel_matches(const hmb_job_t *j, const hmb_claim_t *c)
+{
+    if (!c->psn_no || !j->rq->psn_no || strcmp(c->psn_no, j->rq->psn_no)) {
+        return 0;
+    }
+    return !c->fixmedins_code || !j->rq->fixmedins_code
+           || !strcmp(c->fixmedins_code, j->rq->fixmedins_code);
+}
+
+static hmb_settle_result_t *hmb_mismatch(hmb_job_t *j, const hmb_claim_t *c)
+{
+    hmb_ledger_rollback(j->ctx->ledger, j->p);
+    j->res->reason = apr_psprintf(j->p, "the cancellation of %s names "
+                                  "another person or institution than its "
+                                  "claim %s", j->rq->setl_id,
+                                  c->hmb_setl_id);
+    return hmb_refuse(j, HMB_STAS_NO_CLAIM, HMB_REA_CANCEL_MISMATCH,
+                      j->rq->setl_id, NULL);
+}
+
 /* The stored answer, as the desk was first told it. */
 static hmb_settle_result_t *hmb_duplicate(hmb_job_t *j, const hmb_claim_t *c)
 {
@@ -276,9 +311,24 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
                                      &existing)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
+    /* reversed, or cancelled by this person while nothing was paid (the
+     * settlement refused, or still in a spool): a marker */
     if ((err = hmb_ledger_find_claim(l, j->p, 'R', j->rs->setl_id,
-                                     &reversal)) != NULL) {
+                                     &reversal)) != NULL
+        || (!reversal
+            && (err = hmb_ledger_find_marker(l, j->p, j->rs->setl_id,
+                                             j->rs->psn_no, &reversal)))) {
         return hmb_ledger_failed(j, err);
+    }
+    if (existing && !hmb_same_settlement(existing, j->rs)) {
+        /* another person's or another visit's settlement under this
+         * setl_id: neither its answer nor a payout for this one */
+        hmb_ledger_rollback(l, j->p);
+        j->res->reason = apr_psprintf(j->p, "setl_id %s is recorded for "
+                                      "another person or visit (%s)",
+                                      j->rs->setl_id, existing->hmb_setl_id);
+        return hmb_refuse(j, HMB_STAS_NO_CLAIM, HMB_REA_SETL_ID_CONFLICT,
+                          NULL, NULL);
     }
     if (existing && !reversal) {
         hmb_ledger_rollback(l, j->p);
@@ -356,24 +406,28 @@ static hmb_settle_result_t *hmb_cancel_unsettled(hmb_job_t *j)
     hmb_decision_t *d;
     const char *err, *text, *id;
 
-    if ((err = hmb_ledger_find_claim(l, j->p, 'R', orig, &marker)) != NULL) {
+    if ((err = hmb_ledger_find_marker(l, j->p, orig, j->rq->psn_no,
+                                      &marker)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
     if (marker) {
         hmb_ledger_rollback(l, j->p);
         return hmb_duplicate(j, marker);
     }
-    id = apr_pstrcat(j->p, "HMBR-", orig, NULL);
+    /* one marker per settlement and person; the person is in the id as a
+     * digest only, since ids reach logs */
+    id = apr_psprintf(j->p, "HMBM-%s-%08x", orig,
+                      hmb_digest32(j->rq->psn_no));
     d = hmb_engine_refuse(j->p, HMB_STAS_NO_CLAIM,
                           HMB_REA_UNKNOWN_SETTLEMENT, NULL, j->rs, NULL);
     text = hmb_render(j, d, id, orig, NULL);
-    err = hmb_ledger_record_claim(l, j->p, hmb_claim_of(j, d, 'R', id, orig,
+    err = hmb_ledger_record_claim(l, j->p, hmb_claim_of(j, d, 'M', id, orig,
                                                         j->rq->psn_no, text));
     if (err) {
         /* most likely a twin of this cancellation got there first */
         hmb_ledger_rollback(l, j->p);
-        if (hmb_ledger_find_claim(l, j->p, 'R', orig, &marker) == NULL
-            && marker) {
+        if (hmb_ledger_find_marker(l, j->p, orig, j->rq->psn_no,
+                                   &marker) == NULL && marker) {
             return hmb_duplicate(j, marker);
         }
         return hmb_defer(j, err);
@@ -404,6 +458,9 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
     }
     if (!claim) {
         return hmb_cancel_unsettled(j);
+    }
+    if (!hmb_cancel_matches(j, claim)) {
+        return hmb_mismatch(j, claim);
     }
     if (!claim->plan_code || claim->rea != HMB_REA_NONE) {
         /* refused at the desk; what a correction paid since is what a
@@ -493,7 +550,10 @@ const char *hmb_settle_redecide(apr_pool_t *p, const hmb_settle_ctx_t *ctx,
     }
     else if ((err = hmb_ledger_find_claim(l, p, 'C', setl_id, &other))
              || (!other && (err = hmb_ledger_find_claim(l, p, 'R', setl_id,
-                                                        &fix)))) {
+                                                        &fix)))
+             || (!other && !fix
+                 && (err = hmb_ledger_find_marker(l, p, setl_id,
+                                                  orig->psn_no, &fix)))) {
         hmb_ledger_rollback(l, p);
         return err;
     }
@@ -587,6 +647,7 @@ hmb_settle_result_t *hmb_settle_read(apr_pool_t *p,
     }
     if ((err = hmb_response_finish(resp, rq && rq->tx == HMB_TX_CANCEL,
                                    &rs)) != NULL) {
+        j->res->forged = hmb_msg_forged(resp);
         return hmb_pass(j, 1, apr_pstrcat(p, "response: ", err, NULL));
     }
     j->rs = rs;

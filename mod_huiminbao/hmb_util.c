@@ -282,6 +282,16 @@ const char *hmb_json_escape(apr_pool_t *p, const char *utf8)
     return out;
 }
 
+apr_uint32_t hmb_digest32(const char *s)
+{
+    apr_uint32_t h = 2166136261u;
+
+    for (; s && *s; s++) {
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    }
+    return h;
+}
+
 const char *hmb_mask_psn(apr_pool_t *p, const char *psn_no)
 {
     apr_size_t n, i;

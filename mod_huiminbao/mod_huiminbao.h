@@ -145,6 +145,8 @@ typedef struct {
     apr_uint64_t duplicates;        /* stored result returned again */
     apr_uint64_t no_ledger;         /* mod_dbd gave no connection */
     apr_uint64_t failures;          /* the core failed: a bug, logged */
+    apr_uint64_t forged;            /* an <hmbinfo> came from upstream */
+    apr_uint64_t conflicts;         /* setl_id_conflict, cancel_mismatch */
     apr_uint64_t stas[HMB_STAS_COUNT];
     apr_uint64_t pay_fen;           /* signed sum, two's complement */
     apr_uint64_t usec_total;        /* time in the core */

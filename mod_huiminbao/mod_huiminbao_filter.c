@@ -452,8 +452,21 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
 
     switch (res->outcome) {
     case HMB_OUT_SPLICED:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, HMBLOGNO(00307)
-                      "spliced %s", hmb_decision_fields(r, res, 1, us));
+        if (res->rea == HMB_REA_SETL_ID_CONFLICT
+            || res->rea == HMB_REA_CANCEL_MISMATCH) {
+            /* someone else's setl_id: nothing paid or reversed, but
+             * someone must look at why */
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00321)
+                          "identity conflict, nothing recorded: %s",
+                          hmb_decision_fields(r, res, 1, us));
+            if (c) {
+                hmb_count(&c->conflicts);
+            }
+        }
+        else {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, HMBLOGNO(00307)
+                          "spliced %s", hmb_decision_fields(r, res, 1, us));
+        }
         hmb_account(r, res, 1, us);
         if (c) {
             hmb_count(&c->spliced);
@@ -496,7 +509,17 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         return hmb_send(f, ctx, res->insert, res->splice_at);
 
     case HMB_OUT_PASS:
-        if (res->is_error) {
+        if (res->forged) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00322)
+                          "passed untouched, nothing recorded: the "
+                          "upstream's answer already holds an <hmbinfo>: "
+                          "%s", hmb_decision_fields(r, res, 0, us));
+            if (c) {
+                hmb_count(&c->forged);
+                hmb_count(&c->pass_errors);
+            }
+        }
+        else if (res->is_error) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, HMBLOGNO(00310)
                           "passed untouched, bad message: %s",
                           hmb_decision_fields(r, res, 0, us));

@@ -261,6 +261,12 @@ static apr_array_header_t *hmb_status_rows(request_rec *r)
     hmb_stat_n(a, r->pool, "Failures",
                "  failed in the core (a bug: see the error log)",
                &c->failures);
+    hmb_stat_n(a, r->pool, "Forged",
+               "  upstream answers already holding an <hmbinfo>",
+               &c->forged);
+    hmb_stat_n(a, r->pool, "Conflicts",
+               "  setl_id of another person or visit, nothing recorded",
+               &c->conflicts);
     for (i = 0; i < HMB_STAS_COUNT; i++) {
         hmb_stat_n(a, r->pool, stas_keys[i],
                    apr_pstrcat(r->pool, "  hmb_stas ",

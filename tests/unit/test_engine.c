@@ -540,6 +540,21 @@ static void test_catalog_and_list(void **state)
     add_fee(r, "D1", -Y(2000), 0);
     d = decide(plan, enrolled("36090000000000000001"), NULL, r);
     assert_int_equal(liab(d, 2)->elig_amt, 0);
+
+    /* ... nor raise another basis (DOMAIN.md rule 4): out of scope 20000
+     * with a drug refund of 5000 stays 20000 for outscope-selfpay, where
+     * taking the list's negative sum off would make it 25000 */
+    ls[1].basis = HMB_BASIS_OUTSCOPE_SELFPAY;
+    r = message(Y(48000), Y(20000), 0);
+    add_fee(r, "D1", -Y(5000), 0);
+    d = decide(plan, enrolled("36090000000000000001"), NULL, r);
+    assert_int_equal(liab(d, 1)->elig_amt, Y(20000));
+    assert_int_equal(liab(d, 2)->elig_amt, 0);
+    /* a list with a refund and a charge nets within itself */
+    add_fee(r, "D1", Y(7000), 0);
+    d = decide(plan, enrolled("36090000000000000001"), NULL, r);
+    assert_int_equal(liab(d, 2)->elig_amt, Y(2000));
+    assert_int_equal(liab(d, 1)->elig_amt, Y(18000));
 }
 
 static void test_burden_bounds(void **state)
