@@ -555,6 +555,41 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
     return hmb_send(f, ctx, NULL, 0);
 }
 
+/* Bytes appended to the brigade's last heap bucket while it has room,
+ * else to a new one of APR_BUCKET_BUFF_SIZE. (apr_brigade_write does so
+ * only until its first buffer is full; after that it makes a bucket per
+ * write, which for a body sent a byte at a time is a bucket per byte.) */
+static void hmb_brigade_append(apr_bucket_brigade *bb, const char *data,
+                               apr_size_t n)
+{
+    while (n) {
+        apr_bucket *e = APR_BRIGADE_LAST(bb);
+        apr_size_t room = 0, k;
+        char *buf = NULL;
+
+        if (!APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_HEAP(e)
+            && ((apr_bucket_heap *)e->data)->refcount.refcount == 1) {
+            apr_bucket_heap *h = e->data;
+
+            room = h->alloc_len - (e->length + (apr_size_t)e->start);
+            buf = h->base + e->start + e->length;
+        }
+        if (!room) {
+            buf = apr_bucket_alloc(APR_BUCKET_BUFF_SIZE, bb->bucket_alloc);
+            e = apr_bucket_heap_create(buf, APR_BUCKET_BUFF_SIZE,
+                                       apr_bucket_free, bb->bucket_alloc);
+            e->length = 0;
+            APR_BRIGADE_INSERT_TAIL(bb, e);
+            room = APR_BUCKET_BUFF_SIZE;
+        }
+        k = n < room ? n : room;
+        memcpy(buf, data, k);
+        e->length += k;
+        data += k;
+        n -= k;
+    }
+}
+
 /* Keep a data bucket's bytes for later and hand them to the reader. */
 static apr_status_t hmb_collect(ap_filter_t *f, hmb_req_ctx_t *ctx,
                                 apr_bucket *e)
@@ -582,9 +617,9 @@ static apr_status_t hmb_collect(ap_filter_t *f, hmb_req_ctx_t *ctx,
             return APR_SUCCESS;
         }
     }
-    rv = apr_brigade_write(ctx->bb, NULL, NULL, data, n);
+    hmb_brigade_append(ctx->bb, data, n);
     apr_bucket_delete(e);
-    return rv;
+    return APR_SUCCESS;
 }
 
 apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)

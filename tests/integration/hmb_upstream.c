@@ -6,6 +6,8 @@
  *   DIR/<msgid>.opts   optional, one option per line:
  *                        chunked            Transfer-Encoding: chunked, uneven
  *                                           chunks with small pauses
+ *                        chunk-bytes N      with chunked: every chunk N bytes,
+ *                                           no pauses (a flood of tiny ones)
  *                        status N           HTTP status (default 200)
  *                        content-type X     instead of text/xml; charset=...
  *                        gzip-if-accepted   gzip when Accept-Encoding has gzip
@@ -112,6 +114,7 @@ typedef struct {
 typedef struct {
     int status;
     int chunked;
+    apr_size_t chunk_bytes;         /* 0: the uneven sizes */
     int gzip_if_accepted;
     int delay_ms;
     int close;
@@ -632,6 +635,15 @@ static const char *up_read_opts(apr_pool_t *p, const char *path,
         if (!strcmp(line, "chunked") && !*arg) {
             o->chunked = 1;
         }
+        else if (!strcmp(line, "chunk-bytes") && *arg) {
+            int n = atoi(arg);
+
+            if (n < 1 || n > 65536) {
+                return apr_psprintf(p, "%s:%d: chunk-bytes must be 1-65536",
+                                    path, lineno);
+            }
+            o->chunk_bytes = (apr_size_t)n;
+        }
         else if (!strcmp(line, "gzip-if-accepted") && !*arg) {
             o->gzip_if_accepted = 1;
         }
@@ -849,8 +861,9 @@ static int up_respond(up_conn_t *c, const up_request_t *req,
         return close;
     }
     for (i = 0; body_len > 0; i++) {
-        apr_size_t n = up_chunk_sizes[i % (sizeof(up_chunk_sizes)
-                                           / sizeof(up_chunk_sizes[0]))];
+        apr_size_t n = o->chunk_bytes ? o->chunk_bytes
+                       : up_chunk_sizes[i % (sizeof(up_chunk_sizes)
+                                             / sizeof(up_chunk_sizes[0]))];
         const char *size_line;
         if (n > body_len) {
             n = body_len;
@@ -864,7 +877,7 @@ static int up_respond(up_conn_t *c, const up_request_t *req,
         body += n;
         body_len -= n;
         /* pauses between the first chunks make the proxy see them apart */
-        if (i < 12 && body_len > 0) {
+        if (i < 12 && body_len > 0 && !o->chunk_bytes) {
             apr_sleep(apr_time_from_msec(3));
         }
     }

@@ -246,6 +246,27 @@ static const char *copy_file(apr_pool_t *p, const char *from, const char *to)
                                                " to ", to, NULL);
 }
 
+static const char *copy_dir(apr_pool_t *p, const char *from, const char *to)
+{
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    const char *why = NULL;
+
+    if (apr_dir_make(to, APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS
+        || apr_dir_open(&d, from, p) != APR_SUCCESS) {
+        return apr_pstrcat(p, "cannot copy ", from, " to ", to, NULL);
+    }
+    while (!why && apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
+           == APR_SUCCESS) {
+        if (fi.filetype == APR_REG) {
+            why = copy_file(p, apr_pstrcat(p, from, "/", fi.name, NULL),
+                            apr_pstrcat(p, to, "/", fi.name, NULL));
+        }
+    }
+    apr_dir_close(d);
+    return why;
+}
+
 static const char *module_conf(apr_pool_t *p)
 {
     const char *moddir = getenv("HMB_APACHE_MODULES");
@@ -392,8 +413,13 @@ static int group_setup(void **state)
     if (!why) {
         why = hmb_it_free_port(p, &env.port_noledger);
     }
+    /* the canned answers, in a directory tests may add to */
     if (!why) {
-        why = start_upstream(UP_DIR, "upstream", env.up_port, &env.up_proc);
+        why = copy_dir(p, UP_DIR, apr_pstrcat(p, dir, "/upstream", NULL));
+    }
+    if (!why) {
+        why = start_upstream(apr_pstrcat(p, dir, "/upstream", NULL),
+                             "upstream", env.up_port, &env.up_proc);
     }
     if (!why) {
         why = start_upstream(LOAD_DIR, "load", env.load_port,
@@ -909,6 +935,120 @@ static void test_chunked_upstream(void **state)
     PAID_12100(p, info);
     assert_non_null(line_with(p, read_log(p, "upstream.log"),
                               "HMBMOD-CHUNKED 200", " chunked"));
+}
+
+/* The peak memory (VmHWM, kB) of each child of the running httpd. */
+static apr_hash_t *children_hwm(apr_pool_t *p)
+{
+    apr_hash_t *h = apr_hash_make(p);
+    char *pidtext = hmb_test_slurp(p, apr_pstrcat(p, env.rundir,
+                                                  "/run/httpd.pid", NULL),
+                                   NULL);
+    long parent = atol(pidtext);
+    DIR *proc = opendir("/proc");
+    struct dirent *de;
+
+    assert_non_null(proc);
+    while ((de = readdir(proc)) != NULL) {
+        char path[300], buf[4096], *at;
+        FILE *f;
+        long ppid = 0, hwm = -1;
+
+        if (!apr_isdigit(de->d_name[0])) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+        if (!(f = fopen(path, "r"))) {
+            continue;
+        }
+        buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+        fclose(f);
+        if ((at = strstr(buf, "\nPPid:"))) {
+            ppid = atol(at + 6);
+        }
+        if ((at = strstr(buf, "\nVmHWM:"))) {
+            hwm = atol(at + 7);
+        }
+        if (ppid == parent && hwm >= 0) {
+            apr_hash_set(h, apr_pstrdup(p, de->d_name), APR_HASH_KEY_STRING,
+                         apr_pmemdup(p, &hwm, sizeof(hwm)));
+        }
+    }
+    closedir(proc);
+    return h;
+}
+
+/* An answer of about 0.2 MB sent a byte per chunk: what the filter holds
+ * grows with the bytes, not with the pieces they came in (it used to keep
+ * a bucket per byte, some 400 bytes each: 80 MB for this one). */
+static void test_tiny_chunks_memory(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *base = fixture(p, "HMBMOD-CHUNKED", NULL);
+    const char *end = strstr(base, "</output>");
+    apr_array_header_t *parts = apr_array_make(p, 2200, sizeof(char *));
+    apr_hash_t *before, *after;
+    apr_hash_index_t *hi;
+    hmb_http_response_t *r;
+    const char *body, *dir = apr_pstrcat(p, env.rundir, "/upstream/", NULL);
+    long grew = 0;
+    int i;
+
+    APR_ARRAY_PUSH(parts, const char *) = apr_pstrmemdup(p, base,
+                                                         end - base);
+    for (i = 0; i < 800; i++) {
+        APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(p,
+            "<feedetail><feedetl_sn>%d</feedetl_sn><med_list_codg>"
+            "X%07d</med_list_codg><det_item_fee_sumamt>0.00"
+            "</det_item_fee_sumamt><fulamt_ownpay_amt>0.00"
+            "</fulamt_ownpay_amt><overlmt_amt>0.00</overlmt_amt>"
+            "<chrgitm_lv>03</chrgitm_lv><memo>%0150d</memo></feedetail>\n",
+            i + 1, i, i);
+    }
+    APR_ARRAY_PUSH(parts, const char *) = end;
+    body = apr_array_pstrcat(p, parts, 0);
+    assert_true(strlen(body) > 200000);
+    assert_no_error(write_file(p, apr_pstrcat(p, dir, "HMBMOD-TINY.xml",
+                                              NULL), body, strlen(body)));
+    assert_no_error(write_file(p, apr_pstrcat(p, dir, "HMBMOD-TINY.opts",
+                                              NULL),
+                               "chunked\nchunk-bytes 1\n", 22));
+
+    before = children_hwm(p);
+    {
+        /* a byte at a time is slow to send: a patient client */
+        static const char *const xml[] = {
+            "Content-Type: text/xml; charset=UTF-8", NULL
+        };
+        const char *req = envelope(p, "2304", "HMBMOD-TINY",
+                                   "36090000000000000103", NULL);
+        hmb_http_conn_t *c = hmb_http_conn_make(p, "127.0.0.1", env.port);
+
+        hmb_http_set_timeout(c, apr_time_from_sec(120));
+        assert_no_error(hmb_http_request(c, p, "POST", "/fsi/api/tiny", xml,
+                                         req, strlen(req), &r));
+        hmb_http_close(c);
+    }
+    assert_int_equal(r->status, 200);
+    assert_spliced(p, r, body, strlen(body));
+    after = children_hwm(p);
+    for (hi = apr_hash_first(p, after); hi; hi = apr_hash_next(hi)) {
+        const void *pid;
+        void *v;
+        long *was;
+
+        apr_hash_this(hi, &pid, NULL, &v);
+        was = apr_hash_get(before, pid, APR_HASH_KEY_STRING);
+        if (was && *(long *)v - *was > grew) {
+            grew = *(long *)v - *was;
+        }
+    }
+    fprintf(stderr, "(tiny chunks: %lu bytes in 1-byte chunks raised a "
+            "child's peak memory by %ld kB)\n", (unsigned long)strlen(body),
+            grew);
+    /* about 3x the message is what reading, deciding and sending it may
+     * cost; a bucket per byte would be some 200 MB */
+    assert_true(grew < 8 * 1024);
 }
 
 /* A body delimited by the end of the upstream connection. */
@@ -1880,6 +2020,7 @@ int main(void)
         T(test_worked_example_same_as_hmbctl),
         T(test_strong_etag_dropped),
         T(test_chunked_upstream),
+        T(test_tiny_chunks_memory),
         T(test_close_delimited_upstream),
         T(test_gzip_client),
         T(test_head_untouched),
