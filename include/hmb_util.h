@@ -24,6 +24,10 @@ char *hmb_trim(apr_pool_t *p, const char *s);
 /* Strict UTF-8: no overlong forms, no surrogates, no NUL. */
 int hmb_utf8_valid(const char *s, apr_size_t n);
 
+/* The code point of the strict UTF-8 sequence that starts s (n bytes
+ * there): its length in bytes, or 0 when s does not start one. */
+apr_size_t hmb_utf8_next(const char *s, apr_size_t n, apr_uint32_t *cp);
+
 /* Text from outside (a driver's message, err_msg) as one log line: runs
  * of white space and control characters become one space, the result is
  * clipped to max bytes on a UTF-8 character boundary. */

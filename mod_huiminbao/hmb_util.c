@@ -125,52 +125,61 @@ char *hmb_trim(apr_pool_t *p, const char *s)
     return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
 }
 
-int hmb_utf8_valid(const char *str, apr_size_t n)
+apr_size_t hmb_utf8_next(const char *str, apr_size_t n, apr_uint32_t *cp)
 {
     const unsigned char *s = (const unsigned char *)str;
-    apr_size_t i = 0;
+    apr_size_t k, more;
+    unsigned char c;
+
+    if (!n) {
+        return 0;
+    }
+    c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        more = 1;
+        *cp = c & 0x1F;
+    }
+    else if (c >= 0xE0 && c <= 0xEF) {
+        more = 2;
+        *cp = c & 0x0F;
+    }
+    else if (c >= 0xF0 && c <= 0xF4) {
+        more = 3;
+        *cp = c & 0x07;
+    }
+    else {
+        return 0;
+    }
+    if (more > n - 1) {
+        return 0;
+    }
+    for (k = 1; k <= more; k++) {
+        if ((s[k] & 0xC0) != 0x80) {
+            return 0;
+        }
+        *cp = (*cp << 6) | (s[k] & 0x3F);
+    }
+    if ((more == 2 && *cp < 0x800) || (more == 3 && *cp < 0x10000)
+        || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) {
+        return 0;
+    }
+    return more + 1;
+}
+
+int hmb_utf8_valid(const char *str, apr_size_t n)
+{
+    apr_size_t i = 0, k;
+    apr_uint32_t cp;
 
     while (i < n) {
-        unsigned char c = s[i];
-        apr_size_t k, more;
-        apr_uint32_t cp;
-
-        if (c == 0) {
+        if (str[i] == 0 || (k = hmb_utf8_next(str + i, n - i, &cp)) == 0) {
             return 0;
         }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            more = 1;
-            cp = c & 0x1F;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            more = 2;
-            cp = c & 0x0F;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            more = 3;
-            cp = c & 0x07;
-        }
-        else {
-            return 0;
-        }
-        if (more > n - i - 1) {
-            return 0;
-        }
-        for (k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000)
-            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return 0;
-        }
-        i += more + 1;
+        i += k;
     }
     return 1;
 }
