@@ -163,8 +163,8 @@ static int hmb_js_here(hmb_msg_json_t *x, apr_off_t *at)
 
     *at = n ? hmb_js_orig(x, n - 1) : -1;
     if (*at < 0) {
-        hmb_js_refuse(x, "cannot tell the offset of the end of the "
-                      "output in the original bytes");
+        hmb_js_refuse(x, "cannot map the end of \"output\" or "
+                      "\"setldetail\" back to the original bytes");
         return 0;
     }
     return 1;
