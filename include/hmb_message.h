@@ -199,9 +199,9 @@ typedef struct {
     int too_many_fees;
     apr_off_t splice_at;            /* end tag of the container, or -1 */
     /* JSON only (XML leaves them 0, NULL and -1): */
-    int container_opaque;           /* the container was a string, number
-                                     * or boolean (an encrypted "output"):
-                                     * nothing in it can be read */
+    int container_opaque;           /* the container was not an object
+                                     * (an encrypted "output" is a
+                                     * string): nothing in it is read */
     const char *shape;              /* why the container's contents cannot
                                      * be read ("setlinfo" an array, a
                                      * second "feedetail", ...): the checks
