@@ -2,8 +2,9 @@
  * and the settlement server's response.
  *
  * A message is read once, as its bytes arrive: a reader for the wire
- * format (XML here, in UTF-8, GBK or GB18030) picks the fields the engine
- * needs and the splice point in the same pass and builds no document.
+ * format (XML or JSON, in UTF-8, GBK or GB18030) picks the fields the
+ * engine needs and the splice point in the same pass and builds no
+ * document.
  * What it picks is a table of raw field texts (hmb_msg_raw_t); the checks
  * that turn those texts into a request or a response, with every refusal
  * on one line, are the same for every format. */
@@ -25,8 +26,19 @@ typedef enum {
 hmb_tx_e hmb_tx_from_infno(const char *infno);
 const char *hmb_tx_name(hmb_tx_e tx);
 
+/* The wire formats: the same field names as XML elements or as JSON
+ * members (docs/json.md). */
+typedef enum {
+    HMB_WIRE_XML = 0,
+    HMB_WIRE_JSON,
+    HMB_WIRE_SNIFF                  /* a reader's choice: '{' or '[' first
+                                     * (after blanks, a byte-order mark)
+                                     * is JSON, anything else XML */
+} hmb_wire_e;
+
 typedef struct {
     const char *encoding;
+    hmb_wire_e wire;                /* XML or JSON, as read */
     const char *infno;
     const char *msgid;
     const char *fixmedins_code;
@@ -49,12 +61,21 @@ typedef struct {
 
 typedef struct {
     const char *encoding;           /* as declared; "UTF-8" when none */
+    hmb_wire_e wire;                /* XML or JSON, as read */
     const char *infcode;
     /* 0 when the response is to pass through untouched (infcode not 0,
      * no <output>, no <setlinfo>); skip_reason says why. */
     int actionable;
     const char *skip_reason;
-    apr_size_t splice_at;           /* byte offset of "</output" */
+    apr_size_t splice_at;           /* byte offset of "</output", or in
+                                     * JSON of the '}' closing "output" */
+    /* JSON only: what goes in at splice_at follows a member of "output",
+     * so it starts with ','; and where a fund line would go, the ']' of
+     * output's "setldetail" (-1 when there is no such array), with ','
+     * first when the array has elements. */
+    int splice_comma;
+    apr_off_t fund_at;
+    int fund_comma;
 
     /* setlinfo */
     const char *mdtrt_id;
@@ -80,6 +101,9 @@ typedef struct {
 
 /* Bounds on what the readers accept. */
 #define HMB_MESSAGE_MAX_BYTES   (8 * 1024 * 1024)
+/* Objects and arrays nested in a JSON message, the outermost counted as
+ * 1 (HMB_XML_MAX_DEPTH counts elements the same way). */
+#define HMB_JSON_MAX_DEPTH      32
 #define HMB_MESSAGE_MAX_FEES    20000
 /* Text of one field; far beyond any real one, and bounded. */
 #define HMB_MESSAGE_MAX_FIELD   (64 * 1024)
@@ -93,8 +117,16 @@ typedef enum {
 
 typedef struct hmb_msg_reader_t hmb_msg_reader_t;
 
-/* A reader for one message, freed with the pool. */
+/* A reader for one XML message, freed with the pool. */
 hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind);
+
+/* A reader for a message in the given wire format. charset is what the
+ * transport says the bytes are (Content-Type's charset; NULL: UTF-8); a
+ * JSON message in GBK, GB18030 or GB2312 is converted to be read, and
+ * every offset is still one in the bytes as they came. XML declares its
+ * own encoding, so charset is not used for it. */
+hmb_msg_reader_t *hmb_msg_reader_wire(apr_pool_t *p, hmb_msg_kind_e kind,
+                                      hmb_wire_e wire, const char *charset);
 
 /* The message's bytes, in as many pieces as they come. */
 void hmb_msg_feed(hmb_msg_reader_t *r, const char *buf, apr_size_t len);
@@ -147,7 +179,7 @@ const char *hmb_message_validate(apr_pool_t *p,
 
 /* One field as the wire had it: its text (NULL when absent), how many
  * times it came, and an element found inside it, which a field must not
- * hold. */
+ * hold (in JSON "object" or "array"). */
 typedef struct {
     const char *text;
     int count;
@@ -165,6 +197,7 @@ typedef struct {
 /* What a format reader hands to the checks. */
 typedef struct {
     hmb_msg_kind_e kind;
+    hmb_wire_e wire;                /* how names are shown in error lines */
     const char *root;               /* name of the root object */
     const char *declared;           /* encoding declared, or NULL */
     const char *decoder;            /* encoding decoded with; NULL: UTF-8 */
@@ -176,6 +209,19 @@ typedef struct {
     int too_many_fees;
     int n_ours;                     /* <hmbinfo> already in the container */
     apr_off_t splice_at;            /* end tag of the container, or -1 */
+    /* JSON only (XML leaves them 0, NULL and -1): */
+    int container_opaque;           /* the container was not an object
+                                     * (an encrypted "output" is a
+                                     * string): nothing in it is read */
+    const char *shape;              /* why the container's contents cannot
+                                     * be read ("setlinfo" an array, a
+                                     * second "feedetail", ...): the checks
+                                     * give it once they would read them */
+    int container_members;          /* members of the container read
+                                     * before splice_at */
+    apr_off_t list_at;              /* the ']' of the container's
+                                     * "setldetail" array, or -1 */
+    int list_items;                 /* elements of that array */
 } hmb_msg_raw_t;
 
 /* A wire format's reader: bytes in, raw table out. finish returns NULL,
@@ -190,6 +236,12 @@ typedef struct {
 /* The XML reader (hmb_message_xml.c), filling raw. */
 const hmb_msg_format_t *hmb_msg_xml_reader(apr_pool_t *p, hmb_msg_raw_t *raw,
                                            void **state);
+
+/* The JSON reader (hmb_message_json.c), filling raw; charset as for
+ * hmb_msg_reader_wire. */
+const hmb_msg_format_t *hmb_msg_json_reader(apr_pool_t *p, hmb_msg_raw_t *raw,
+                                            const char *charset,
+                                            void **state);
 
 /* A scope for the fields of names[], counts at 0. */
 void hmb_msg_scope_init(apr_pool_t *p, hmb_msg_scope_t *sc, const char *path,

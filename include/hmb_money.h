@@ -20,6 +20,13 @@ typedef apr_int32_t hmb_ratio_t;
  * Returns NULL on success, else a static reason. */
 const char *hmb_money_parse(const char *s, int allow_negative, hmb_fen_t *out);
 
+/* The same for an amount in JSON, a number's literal text or a string:
+ * any number of decimals as long as those after the second are 0
+ * ("1200.000000"); an exponent ("1.2e3") is refused with its own reason.
+ * Never through a double. */
+const char *hmb_money_parse_json(const char *s, int allow_negative,
+                                 hmb_fen_t *out);
+
 /* Parse a ratio between 0 and 1 with at most four decimals. */
 const char *hmb_ratio_parse(const char *s, hmb_ratio_t *out);
 

@@ -24,6 +24,10 @@ char *hmb_trim(apr_pool_t *p, const char *s);
 /* Strict UTF-8: no overlong forms, no surrogates, no NUL. */
 int hmb_utf8_valid(const char *s, apr_size_t n);
 
+/* The code point of the strict UTF-8 sequence that starts s (n bytes
+ * there): its length in bytes, or 0 when s does not start one. */
+apr_size_t hmb_utf8_next(const char *s, apr_size_t n, apr_uint32_t *cp);
+
 /* Text from outside (a driver's message, err_msg) as one log line: runs
  * of white space and control characters become one space, the result is
  * clipped to max bytes on a UTF-8 character boundary. */
@@ -34,9 +38,9 @@ const char *hmb_one_line(apr_pool_t *p, const char *s, apr_size_t max);
 const char *hmb_show(apr_pool_t *p, const char *s);
 
 /* UTF-8 text as the inside of a JSON string, ASCII only: quotes,
- * backslashes and control characters escaped, the rest of the non-ASCII
- * as \uXXXX (surrogate pairs above the BMP), invalid bytes as U+FFFD. */
-const char *hmb_json_escape(apr_pool_t *p, const char *utf8);
+ * backslashes and control characters escaped, the rest as \uXXXX
+ * (surrogate pairs above the BMP), a byte that is not UTF-8 as '?'. */
+const char *hmb_json_escape_ascii(apr_pool_t *p, const char *utf8);
 
 /* A 32-bit digest of s (FNV-1a): a short tag that stands for a value
  * without showing it. Not a secret. */

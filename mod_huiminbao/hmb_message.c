@@ -3,9 +3,9 @@
  * before anyone relies on it, and every refusal names the field and the
  * problem on one line an operator can act on.
  *
- * A format reader (hmb_message_xml.c) turns the bytes into a table of raw
- * field texts in one pass; this file checks that table, the same way for
- * every format. */
+ * A format reader (hmb_message_xml.c, hmb_message_json.c) turns the bytes
+ * into a table of raw field texts in one pass; this file picks the reader
+ * and checks that table, the same way for every format. */
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
@@ -110,7 +110,16 @@ int hmb_msg_scope_find(const hmb_msg_scope_t *sc, const char *name)
 typedef struct {
     apr_pool_t *p;
     const hmb_msg_scope_t *sc;
+    hmb_wire_e wire;
 } hmb_msg_check_t;
+
+/* A name in an error line as the wire writes it: <psn_no>, "psn_no". */
+static const char *hmb_msg_name(apr_pool_t *p, hmb_wire_e wire,
+                                const char *name)
+{
+    return wire == HMB_WIRE_JSON ? apr_pstrcat(p, "\"", name, "\"", NULL)
+                                 : apr_pstrcat(p, "<", name, ">", NULL);
+}
 
 static const char *hmb_msg_err(const hmb_msg_check_t *c, const char *name,
                                const char *problem)
@@ -138,11 +147,15 @@ static const char *hmb_msg_text(const hmb_msg_check_t *c, const char *name,
 
     *out = NULL;
     if (f && f->count > 1) {
-        return apr_psprintf(c->p, "%s: more than one <%s>", c->sc->path,
-                            name);
+        return apr_psprintf(c->p, "%s: more than one %s", c->sc->path,
+                            hmb_msg_name(c->p, c->wire, name));
     }
     if (!f || !f->count) {
         return required ? hmb_msg_err(c, name, "missing") : NULL;
+    }
+    if (f->child && c->wire == HMB_WIRE_JSON) {
+        return hmb_msg_err(c, name, apr_psprintf(c->p, "holds an %s, "
+                           "expected a string or a number", f->child));
     }
     if (f->child) {
         return hmb_msg_err(c, name, apr_psprintf(c->p, "holds an element "
@@ -208,7 +221,10 @@ static const char *hmb_msg_amount(const hmb_msg_check_t *c, const char *name,
     if ((err = hmb_msg_text(c, name, required, &v)) != NULL || !v) {
         return err;
     }
-    if ((err = hmb_money_parse(v, allow_negative, out)) != NULL) {
+    err = c->wire == HMB_WIRE_JSON ? hmb_money_parse_json(v, allow_negative,
+                                                          out)
+                                   : hmb_money_parse(v, allow_negative, out);
+    if (err) {
         return hmb_msg_err(c, name, apr_psprintf(c->p, "\"%s\": %s",
                            hmb_show(c->p, v), err));
     }
@@ -230,24 +246,74 @@ static int hmb_msg_encoding_ok(const char *enc)
 /* ------------------------------------------------------------------ */
 /* Reading                                                             */
 
+/* Bytes before the one that tells the format: blanks, the bytes of a
+ * byte-order mark, the zero bytes of UTF-16. Beyond this many, XML. */
+#define HMB_MSG_SNIFF_MAX 1024
+
 struct hmb_msg_reader_t {
     apr_pool_t *p;
     hmb_msg_raw_t raw;
-    const hmb_msg_format_t *format;
+    const hmb_msg_format_t *format; /* NULL while sniffing */
     void *state;
+    const char *charset;
     apr_size_t len;
     int finished;
     const char *err;                /* from finish */
+    char *head;                     /* bytes sniffed so far */
+    apr_size_t head_len;
 };
 
-hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind)
+static void hmb_msg_give(hmb_msg_reader_t *r, const char *buf,
+                         apr_size_t len);
+
+static void hmb_msg_use(hmb_msg_reader_t *r, hmb_wire_e wire)
+{
+    r->raw.wire = wire;
+    r->format = wire == HMB_WIRE_JSON
+        ? hmb_msg_json_reader(r->p, &r->raw, r->charset, &r->state)
+        : hmb_msg_xml_reader(r->p, &r->raw, &r->state);
+    hmb_msg_give(r, r->head, r->head_len);
+}
+
+/* Sniff the format from the start of buf, keeping the bytes seen in the
+ * head until one tells. Returns how many bytes of buf the head took. */
+static apr_size_t hmb_msg_sniff(hmb_msg_reader_t *r, const char *buf,
+                                apr_size_t len)
+{
+    apr_size_t i;
+
+    for (i = 0; i < len && r->head_len + i < HMB_MSG_SNIFF_MAX; i++) {
+        unsigned char c = (unsigned char)buf[i];
+
+        if (!strchr(" \t\r\n", c) && c != 0 && c != 0xEF && c != 0xBB
+            && c != 0xBF && c != 0xFE && c != 0xFF) {
+            break;
+        }
+    }
+    if (i == len && r->head_len + i < HMB_MSG_SNIFF_MAX) {
+        if (!r->head) {
+            r->head = apr_palloc(r->p, HMB_MSG_SNIFF_MAX);
+        }
+        memcpy(r->head + r->head_len, buf, len);
+        r->head_len += len;
+        return len;
+    }
+    hmb_msg_use(r, i < len && (buf[i] == '{' || buf[i] == '[')
+                   ? HMB_WIRE_JSON : HMB_WIRE_XML);
+    return 0;
+}
+
+hmb_msg_reader_t *hmb_msg_reader_wire(apr_pool_t *p, hmb_msg_kind_e kind,
+                                      hmb_wire_e wire, const char *charset)
 {
     hmb_msg_reader_t *r = apr_pcalloc(p, sizeof(*r));
     int request = kind == HMB_MSG_REQUEST;
 
     r->p = p;
+    r->charset = charset;
     r->raw.kind = kind;
     r->raw.splice_at = -1;
+    r->raw.list_at = -1;
     hmb_msg_scope_init(p, &r->raw.top, request ? "request" : "response",
                        request ? hmb_msg_request_fields
                                : hmb_msg_response_fields);
@@ -258,8 +324,15 @@ hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind)
     if (!request) {
         r->raw.fees = apr_array_make(p, 8, sizeof(hmb_msg_scope_t));
     }
-    r->format = hmb_msg_xml_reader(p, &r->raw, &r->state);
+    if (wire != HMB_WIRE_SNIFF) {
+        hmb_msg_use(r, wire);
+    }
     return r;
+}
+
+hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind)
+{
+    return hmb_msg_reader_wire(p, kind, HMB_WIRE_XML, NULL);
 }
 
 /* The parser keeps what it is given until it has read it: given a whole
@@ -267,24 +340,42 @@ hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind)
  * holds about one. */
 #define HMB_MSG_SLICE (4 * 1024)
 
-void hmb_msg_feed(hmb_msg_reader_t *r, const char *buf, apr_size_t len)
+static void hmb_msg_give(hmb_msg_reader_t *r, const char *buf,
+                         apr_size_t len)
 {
-    if (r->finished || !len) {
-        return;
-    }
-    if (len > HMB_MESSAGE_MAX_BYTES - r->len) {
-        r->len = HMB_MESSAGE_MAX_BYTES + 1;
-        r->format->stop(r->state, apr_psprintf(r->p, "more than the limit "
-                        "of %d bytes", HMB_MESSAGE_MAX_BYTES));
-        return;
-    }
-    r->len += len;
     while (len) {
         apr_size_t n = len < HMB_MSG_SLICE ? len : HMB_MSG_SLICE;
 
         r->format->feed(r->state, buf, n);
         buf += n;
         len -= n;
+    }
+}
+
+void hmb_msg_feed(hmb_msg_reader_t *r, const char *buf, apr_size_t len)
+{
+    apr_size_t took;
+
+    if (r->finished || !len) {
+        return;
+    }
+    if (len > HMB_MESSAGE_MAX_BYTES - r->len) {
+        r->len = HMB_MESSAGE_MAX_BYTES + 1;
+        if (!r->format) {
+            hmb_msg_use(r, HMB_WIRE_XML);
+        }
+        r->format->stop(r->state, apr_psprintf(r->p, "more than the limit "
+                        "of %d bytes", HMB_MESSAGE_MAX_BYTES));
+        return;
+    }
+    r->len += len;
+    if (!r->format) {
+        took = hmb_msg_sniff(r, buf, len);
+        buf += took;
+        len -= took;
+    }
+    if (r->format) {
+        hmb_msg_give(r, buf, len);
     }
 }
 
@@ -298,12 +389,16 @@ static const char *hmb_msg_finish(hmb_msg_reader_t *r, const char *root)
         return r->err;
     }
     r->finished = 1;
+    if (!r->format) {
+        hmb_msg_use(r, HMB_WIRE_XML);
+    }
     r->err = r->format->finish(r->state);
     if (r->raw.too_many_fees) {
         /* the reader stopped there: that is the reason, not its stop */
-        return r->err = apr_psprintf(r->p, "output: more than %d "
-                                     "<feedetail> lines",
-                                     HMB_MESSAGE_MAX_FEES);
+        return r->err = apr_psprintf(r->p, "output: more than %d %s lines",
+                                     HMB_MESSAGE_MAX_FEES,
+                                     hmb_msg_name(r->p, r->raw.wire,
+                                                  "feedetail"));
     }
     if (r->err) {
         return r->err;
@@ -320,6 +415,7 @@ static const char *hmb_msg_finish(hmb_msg_reader_t *r, const char *root)
                                                     : enc));
     }
     if (root && (!r->raw.root || strcmp(r->raw.root, root) != 0)) {
+        /* only XML names its root: a JSON reader gives the one asked */
         return r->err = apr_psprintf(r->p, "%s: root element is <%s>, "
                                      "expected <%s>", root,
                                      r->raw.root ? hmb_show(r->p, r->raw.root)
@@ -341,7 +437,9 @@ const char *hmb_request_finish(hmb_msg_reader_t *r, hmb_request_t **req)
     }
     q = apr_pcalloc(r->p, sizeof(*q));
     q->encoding = r->raw.declared ? r->raw.declared : "UTF-8";
+    q->wire = r->raw.wire;
     env.p = data.p = r->p;
+    env.wire = data.wire = r->raw.wire;
     env.sc = &r->raw.top;
     data.sc = &r->raw.object;
     if ((err = hmb_msg_id(&env, "infno", 1, &q->infno))) {
@@ -363,10 +461,15 @@ const char *hmb_request_finish(hmb_msg_reader_t *r, hmb_request_t **req)
         return err;
     }
     if (r->raw.n_container > 1) {
-        return "request: more than one <input>";
+        return apr_pstrcat(r->p, "request: more than one ",
+                           hmb_msg_name(r->p, r->raw.wire, "input"), NULL);
+    }
+    if (r->raw.shape) {
+        return r->raw.shape;
     }
     if (r->raw.n_object > 1) {
-        return "request/input: more than one <data>";
+        return apr_pstrcat(r->p, "request/input: more than one ",
+                           hmb_msg_name(r->p, r->raw.wire, "data"), NULL);
     }
     cancel = q->tx == HMB_TX_CANCEL;
     if (!r->raw.n_object) {
@@ -399,6 +502,7 @@ static const char *hmb_msg_fees(hmb_msg_reader_t *r, hmb_response_t *s)
         const char *err;
 
         c.p = r->p;
+        c.wire = r->raw.wire;
         c.sc = &APR_ARRAY_IDX(r->raw.fees, i, hmb_msg_scope_t);
         /* Refund lines carry negative amounts. */
         if ((err = hmb_msg_id(&c, "feedetl_sn", 0, &fee->feedetl_sn))
@@ -435,14 +539,15 @@ static const char *hmb_msg_fee_sum(hmb_response_t *s)
     return NULL;
 }
 
-static const char *hmb_msg_setlinfo(apr_pool_t *p, const hmb_msg_scope_t *sc,
+static const char *hmb_msg_setlinfo(apr_pool_t *p, const hmb_msg_raw_t *raw,
                                     int allow_negative, hmb_response_t *r)
 {
     hmb_msg_check_t c;
     const char *err, *stas;
 
     c.p = p;
-    c.sc = sc;
+    c.sc = &raw->object;
+    c.wire = raw->wire;
     if ((err = hmb_msg_id(&c, "psn_no", 1, &r->psn_no))
         || (err = hmb_msg_id(&c, "setl_id", 0, &r->setl_id))
         || (err = hmb_msg_id(&c, "mdtrt_id", 0, &r->mdtrt_id))
@@ -497,7 +602,7 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
 {
     hmb_msg_check_t top;
     hmb_response_t *s;
-    const char *err, *err_msg;
+    const char *err, *err_msg, *output, *setlinfo;
 
     *resp = NULL;
     if ((err = hmb_msg_finish(r, "response"))) {
@@ -506,9 +611,12 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
     s = apr_pcalloc(r->p, sizeof(*s));
     s->psn_insu_stas = -1;
     s->encoding = r->raw.declared ? r->raw.declared : "UTF-8";
+    s->wire = r->raw.wire;
+    s->fund_at = -1;
     s->fees = apr_array_make(r->p, 1, sizeof(hmb_fee_t));
     top.p = r->p;
     top.sc = &r->raw.top;
+    top.wire = r->raw.wire;
     if ((err = hmb_msg_id(&top, "infcode", 1, &s->infcode))) {
         return err;
     }
@@ -527,19 +635,29 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
         *resp = s;
         return NULL;
     }
+    output = hmb_msg_name(r->p, r->raw.wire, "output");
     if (r->raw.n_container > 1) {
-        return "response: more than one <output>";
+        return apr_pstrcat(r->p, "response: more than one ", output, NULL);
     }
-    if (!r->raw.n_container) {
-        s->skip_reason = "no <output> in the response";
+    if (!r->raw.n_container || r->raw.container_opaque) {
+        /* an encrypted output is a string: not ours to read */
+        s->skip_reason = r->raw.container_opaque
+            ? apr_pstrcat(r->p, output, " is not an object (encrypted?)",
+                          NULL)
+            : apr_pstrcat(r->p, "no ", output, " in the response", NULL);
         *resp = s;
         return NULL;
     }
+    if (r->raw.shape) {
+        return r->raw.shape;
+    }
+    setlinfo = hmb_msg_name(r->p, r->raw.wire, "setlinfo");
     if (r->raw.n_object > 1) {
-        return "output: more than one <setlinfo>";
+        return apr_pstrcat(r->p, "output: more than one ", setlinfo, NULL);
     }
     if (!r->raw.n_object) {
-        s->skip_reason = "no <setlinfo> in <output>";
+        s->skip_reason = apr_pstrcat(r->p, "no ", setlinfo, " in ", output,
+                                     NULL);
         *resp = s;
         return NULL;
     }
@@ -551,10 +669,15 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
                "twice): refused, nothing recorded";
     }
     if (r->raw.splice_at < 0) {
-        return "response: cannot find the end tag of <output>";
+        return apr_pstrcat(r->p, "response: cannot find the end",
+                           r->raw.wire == HMB_WIRE_JSON ? " of " : " tag of ",
+                           output, NULL);
     }
     s->splice_at = (apr_size_t)r->raw.splice_at;
-    if ((err = hmb_msg_setlinfo(r->p, &r->raw.object, allow_negative, s))
+    s->splice_comma = r->raw.container_members > 0;
+    s->fund_at = r->raw.list_at;
+    s->fund_comma = r->raw.list_items > 0;
+    if ((err = hmb_msg_setlinfo(r->p, &r->raw, allow_negative, s))
         || (err = hmb_msg_fees(r, s)) || (err = hmb_msg_fee_sum(s))) {
         return err;
     }

@@ -1,11 +1,17 @@
-/* Integer money. Amounts in messages are strings with at most two
- * decimals; anything else is refused rather than guessed at. */
+/* Integer money. Amounts in messages are decimal text worth a whole
+ * number of fen; anything else is refused rather than guessed at. */
 #include <string.h>
 #include <apr_strings.h>
 
 #include "hmb_money.h"
 
-const char *hmb_money_parse(const char *s, int allow_negative, hmb_fen_t *out)
+/* Amounts in both wire formats. XML's are schema text with at most two
+ * decimals. A JSON number is written by a serializer, which may give any
+ * scale ("1200.000000") or an exponent: decimals after the second are
+ * taken when they are all 0, and an exponent is refused, never evaluated,
+ * so no amount ever passes through a double. */
+static const char *hmb_money_scan(const char *s, int allow_negative,
+                                  int any_scale, hmb_fen_t *out)
 {
     hmb_fen_t yuan = 0;
     int fen = 0, decimals = 0, digits = 0, negative = 0;
@@ -33,7 +39,14 @@ const char *hmb_money_parse(const char *s, int allow_negative, hmb_fen_t *out)
         s++;
         for (; *s >= '0' && *s <= '9'; s++) {
             if (++decimals > 2) {
-                return "more than two decimals";
+                if (!any_scale) {
+                    return "more than two decimals";
+                }
+                if (*s != '0') {
+                    return "a fraction of a fen (a decimal after the "
+                           "second that is not 0)";
+                }
+                continue;
             }
             fen = fen * 10 + (*s - '0');
         }
@@ -44,6 +57,10 @@ const char *hmb_money_parse(const char *s, int allow_negative, hmb_fen_t *out)
             fen *= 10;
         }
     }
+    if (any_scale && (*s == 'e' || *s == 'E') && digits) {
+        return "an exponent is not accepted in an amount (plain decimals "
+               "only)";
+    }
     if (*s) {
         return "not a number";
     }
@@ -52,6 +69,17 @@ const char *hmb_money_parse(const char *s, int allow_negative, hmb_fen_t *out)
     }
     *out = (negative ? -1 : 1) * (yuan * 100 + fen);
     return NULL;
+}
+
+const char *hmb_money_parse(const char *s, int allow_negative, hmb_fen_t *out)
+{
+    return hmb_money_scan(s, allow_negative, 0, out);
+}
+
+const char *hmb_money_parse_json(const char *s, int allow_negative,
+                                 hmb_fen_t *out)
+{
+    return hmb_money_scan(s, allow_negative, 1, out);
 }
 
 const char *hmb_ratio_parse(const char *s, hmb_ratio_t *out)

@@ -126,52 +126,61 @@ char *hmb_trim(apr_pool_t *p, const char *s)
     return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
 }
 
-int hmb_utf8_valid(const char *str, apr_size_t n)
+apr_size_t hmb_utf8_next(const char *str, apr_size_t n, apr_uint32_t *cp)
 {
     const unsigned char *s = (const unsigned char *)str;
-    apr_size_t i = 0;
+    apr_size_t k, more;
+    unsigned char c;
+
+    if (!n) {
+        return 0;
+    }
+    c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        more = 1;
+        *cp = c & 0x1F;
+    }
+    else if (c >= 0xE0 && c <= 0xEF) {
+        more = 2;
+        *cp = c & 0x0F;
+    }
+    else if (c >= 0xF0 && c <= 0xF4) {
+        more = 3;
+        *cp = c & 0x07;
+    }
+    else {
+        return 0;
+    }
+    if (more > n - 1) {
+        return 0;
+    }
+    for (k = 1; k <= more; k++) {
+        if ((s[k] & 0xC0) != 0x80) {
+            return 0;
+        }
+        *cp = (*cp << 6) | (s[k] & 0x3F);
+    }
+    if ((more == 2 && *cp < 0x800) || (more == 3 && *cp < 0x10000)
+        || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) {
+        return 0;
+    }
+    return more + 1;
+}
+
+int hmb_utf8_valid(const char *str, apr_size_t n)
+{
+    apr_size_t i = 0, k;
+    apr_uint32_t cp;
 
     while (i < n) {
-        unsigned char c = s[i];
-        apr_size_t k, more;
-        apr_uint32_t cp;
-
-        if (c == 0) {
+        if (str[i] == 0 || (k = hmb_utf8_next(str + i, n - i, &cp)) == 0) {
             return 0;
         }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            more = 1;
-            cp = c & 0x1F;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            more = 2;
-            cp = c & 0x0F;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            more = 3;
-            cp = c & 0x07;
-        }
-        else {
-            return 0;
-        }
-        if (more > n - i - 1) {
-            return 0;
-        }
-        for (k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000)
-            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return 0;
-        }
-        i += more + 1;
+        i += k;
     }
     return 1;
 }
@@ -226,59 +235,55 @@ const char *hmb_show(apr_pool_t *p, const char *s)
     return r;
 }
 
-/* The code point at s (UTF-8) and its length; U+FFFD and 1 for a byte
- * that does not start a valid sequence. */
-static apr_uint32_t utf8_next(const unsigned char *s, int *len)
+const char *hmb_json_escape_ascii(apr_pool_t *p, const char *utf8)
 {
-    apr_uint32_t cp;
-    int n, i;
+    const char *s = utf8 ? utf8 : "";
+    apr_size_t left = strlen(s), cap = left * 6 + 1, n = 0;
+    char *out = apr_palloc(p, cap);
 
-    if (s[0] < 0x80) {
-        *len = 1;
-        return s[0];
-    }
-    n = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-        : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (!n || !hmb_utf8_valid((const char *)s, (apr_size_t)n)) {
-        *len = 1;
-        return 0xFFFD;
-    }
-    cp = s[0] & (0x7F >> n);
-    for (i = 1; i < n; i++) {
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    *len = n;
-    return cp;
-}
+    /* at most 6 bytes out per byte in: "\u00XX" for one control byte,
+     * 12 for the 4 bytes of a character above U+FFFF */
+    while (left) {
+        unsigned char c = (unsigned char)*s;
+        apr_uint32_t cp;
+        apr_size_t k = 1;
 
-const char *hmb_json_escape(apr_pool_t *p, const char *utf8)
-{
-    const unsigned char *s = (const unsigned char *)(utf8 ? utf8 : "");
-    char *out = apr_palloc(p, strlen((const char *)s) * 12 + 1), *w = out;
-
-    while (*s) {
-        int n;
-        apr_uint32_t cp = utf8_next(s, &n);
-
-        s += n;
-        if (cp == '"' || cp == '\\') {
-            *w++ = '\\';
-            *w++ = (char)cp;
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
         }
-        else if (cp >= 0x20 && cp < 0x7F) {
-            *w++ = (char)cp;
+        else if (c == '\n') {
+            memcpy(out + n, "\\n", 2);
+            n += 2;
+        }
+        else if (c == '\t') {
+            memcpy(out + n, "\\t", 2);
+            n += 2;
+        }
+        else if (c >= 0x20 && c < 0x7F) {
+            out[n++] = (char)c;
+        }
+        else if (c < 0x80) {
+            n += (apr_size_t)apr_snprintf(out + n, cap - n, "\\u%04x", c);
+        }
+        else if ((k = hmb_utf8_next(s, left, &cp)) == 0) {
+            out[n++] = '?';
+            k = 1;
         }
         else if (cp < 0x10000) {
-            w += apr_snprintf(w, 7, "\\u%04x", (unsigned)cp);
+            n += (apr_size_t)apr_snprintf(out + n, cap - n, "\\u%04x",
+                                          (unsigned)cp);
         }
         else {
             cp -= 0x10000;
-            w += apr_snprintf(w, 13, "\\u%04x\\u%04x",
-                              (unsigned)(0xD800 + (cp >> 10)),
-                              (unsigned)(0xDC00 + (cp & 0x3FF)));
+            n += (apr_size_t)apr_snprintf(out + n, cap - n, "\\u%04x\\u%04x",
+                                          (unsigned)(0xD800 + (cp >> 10)),
+                                          (unsigned)(0xDC00 + (cp & 0x3FF)));
         }
+        s += k;
+        left -= k;
     }
-    *w = '\0';
+    out[n] = '\0';
     return out;
 }
 

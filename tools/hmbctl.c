@@ -598,7 +598,7 @@ static int cmd_owed(hmbctl_t *c)
                 }
                 else {
                     printf("%s\"%s\":\"%s\"", k ? "," : "", cols[k],
-                           hmb_json_escape(c->p, val));
+                           hmb_json_escape_ascii(c->p, val));
                 }
             }
             printf("}");

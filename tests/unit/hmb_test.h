@@ -92,6 +92,27 @@ static inline const char *hmb_test_tmpdir(apr_pool_t *p, const char *tag)
     return dir;
 }
 
+/* s with the first occurrence of from replaced by to; from must occur. */
+static inline char *replace(apr_pool_t *p, const char *s, const char *from,
+                            const char *to)
+{
+    const char *at = strstr(s, from);
+
+    if (!at) {
+        fail_msg("fixture lacks \"%s\"", from);
+    }
+    return apr_psprintf(p, "%.*s%s%s", (int)(at - s), s, to,
+                        at + strlen(from));
+}
+
+static inline void assert_contains(const char *haystack, const char *needle)
+{
+    if (!haystack || !strstr(haystack, needle)) {
+        fail_msg("\"%s\" does not contain \"%s\"",
+                 haystack ? haystack : "(null)", needle);
+    }
+}
+
 /* Per-test pool as CMocka state. */
 static inline int hmb_test_pool_setup(void **state)
 {

@@ -14,19 +14,6 @@
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-/* s with the first occurrence of from replaced by to; from must occur. */
-static char *replace(apr_pool_t *p, const char *s, const char *from,
-                     const char *to)
-{
-    const char *at = strstr(s, from);
-
-    if (!at) {
-        fail_msg("fixture lacks \"%s\"", from);
-    }
-    return apr_psprintf(p, "%.*s%s%s", (int)(at - s), s, to,
-                        at + strlen(from));
-}
-
 /* s without its first <name>...</name> element. */
 static char *drop(apr_pool_t *p, const char *s, const char *name)
 {
@@ -66,14 +53,6 @@ static apr_size_t offset_of(const char *s, const char *needle)
         fail_msg("no \"%s\" in the text", needle);
     }
     return (apr_size_t)(at - s);
-}
-
-static void assert_contains(const char *haystack, const char *needle)
-{
-    if (!haystack || !strstr(haystack, needle)) {
-        fail_msg("\"%s\" does not contain \"%s\"",
-                 haystack ? haystack : "(null)", needle);
-    }
 }
 
 static hmb_response_t *parse_ok(apr_pool_t *p, const char *buf,

@@ -2,24 +2,35 @@
 #include "hmb_test.h"
 #include "hmb_money.h"
 
-static void parse_ok(const char *s, int neg, hmb_fen_t want)
+typedef const char *(*amount_parser_t)(const char *, int, hmb_fen_t *);
+
+static void amount_ok(amount_parser_t parse, const char *s, int neg,
+                      hmb_fen_t want)
 {
     hmb_fen_t v = -999;
-    const char *err = hmb_money_parse(s, neg, &v);
+    const char *err = parse(s, neg, &v);
     if (err) {
         fail_msg("\"%s\": %s", s, err);
     }
     assert_int_equal(v, want);
 }
 
-static void parse_bad(const char *s, int neg, const char *why)
+static void amount_bad(amount_parser_t parse, const char *s, int neg,
+                       const char *why)
 {
     hmb_fen_t v = 7;
-    const char *err = hmb_money_parse(s, neg, &v);
-    assert_non_null(err);
-    assert_non_null(strstr(err, why));
+    const char *err = parse(s, neg, &v);
+    if (!err || !strstr(err, why)) {
+        fail_msg("\"%s\": %s, expected \"%s\"", s, err ? err : "accepted",
+                 why);
+    }
     assert_int_equal(v, 7);
 }
+
+#define parse_ok(s, neg, want) amount_ok(hmb_money_parse, s, neg, want)
+#define parse_bad(s, neg, why) amount_bad(hmb_money_parse, s, neg, why)
+#define json_ok(s, neg, want) amount_ok(hmb_money_parse_json, s, neg, want)
+#define json_bad(s, neg, why) amount_bad(hmb_money_parse_json, s, neg, why)
 
 static void test_parse_amounts(void **state)
 {
@@ -49,6 +60,37 @@ static void test_parse_rejects(void **state)
     parse_bad("10000000000.00", 0, "too large");
     parse_bad("99999999999999999999999", 0, "too large");
     parse_bad("-", 1, "before the decimal");
+}
+
+/* JSON numbers as serializers write them: any scale, never a double. */
+static void test_parse_json(void **state)
+{
+    json_ok("1200.00", 0, 120000);
+    json_ok("0", 0, 0);
+    json_ok("-25.1", 1, -2510);
+    json_ok("99999999.000000", 0, 9999999900);
+    json_ok("0.1000000000000000000000000000", 0, 10);
+    json_ok("12.340", 0, 1234);
+    json_ok("9999999999.990", 0, HMB_FEN_MAX);
+    json_ok("-0.01", 1, -1);
+
+    json_bad("12.345", 0, "a fraction of a fen");
+    json_bad("12.3401", 0, "a fraction of a fen");
+    json_bad("0.001", 0, "a fraction of a fen");
+    json_bad("1e3", 0, "an exponent is not accepted");
+    json_bad("1.5E+2", 0, "an exponent is not accepted");
+    json_bad("-1e-2", 1, "an exponent is not accepted");
+    json_bad("1000000000000.00", 0, "too large");
+    json_bad("1" "00000000000000000000000000000000000000000", 0, "too large");
+    json_bad("-1.00", 0, "negative");
+    json_bad("", 0, "empty");
+    json_bad("1.", 0, "after the decimal");
+    json_bad("true", 0, "not a number");
+    json_bad("e5", 0, "not a number");
+
+    /* XML's amounts are as they were */
+    parse_bad("12.340", 0, "more than two decimals");
+    parse_bad("1e3", 0, "not a number");
 }
 
 static void test_ratio(void **state)
@@ -190,6 +232,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_amounts),
         cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_parse_json),
         cmocka_unit_test_setup_teardown(test_ratio, hmb_test_pool_setup,
                                         hmb_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_format, hmb_test_pool_setup,
