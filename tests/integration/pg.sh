@@ -214,16 +214,11 @@ cmd_promote() {
 }
 
 # 0 when one of the pids is a process that has not died yet (a zombie
-# waiting for its parent has).
+# waiting for its parent has); one ps for all of them.
 any_alive() {
-    local p state
-    for p in "$@"; do
-        state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' \
-            "/proc/$p/status" 2>/dev/null)
-        [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] &&
-            return 0
-    done
-    return 1
+    local list
+    list=$(echo "$@" | tr ' ' ,)
+    ps -o stat= -p "$list" 2>/dev/null | grep -qv '^[ZX]'
 }
 
 # The postmaster and every process it started: stopped first, so that
@@ -234,7 +229,7 @@ cmd_kill() {
     local dir pid kids shm i
     dir=$(cd "$1" 2>/dev/null && pwd) || die "no directory $1"
     pid=$(postmaster_pid "$dir")
-    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    if [ -z "$pid" ] || ! any_alive "$pid"; then
         die "no PostgreSQL running in $dir"
     fi
     shm=$(pid_line "$dir" 7)
@@ -261,7 +256,7 @@ cmd_stop() {
     local dir="$1" pid i
     dir=$(cd "$dir" 2>/dev/null && pwd) || die "no directory $1"
     pid=$(postmaster_pid "$dir")
-    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    if [ -z "$pid" ] || ! any_alive "$pid"; then
         echo "pg.sh: no PostgreSQL running in $dir"
         return 0
     fi
@@ -285,7 +280,8 @@ cmd_stop() {
 cmd_status() {
     local dir="$1"
     [ -d "$dir/data" ] || return 1
-    running "$dir"
+    # a killed postmaster may linger as a zombie, which pg_ctl counts
+    running "$dir" && any_alive "$(postmaster_pid "$dir")"
 }
 
 [ $# -ge 2 ] || usage
