@@ -216,9 +216,10 @@ const char *wl_setup(const char *tag, const char *seed_var, int ninst)
 
     dir = apr_psprintf(p, "%s/tmp-%s-XXXXXX", HMB_BUILDDIR, tag);
     if (!mkdtemp(dir)) {
+        fprintf(stderr, "setup: cannot create %s\n", dir);
         apr_pool_destroy(p);
         memset(&wl, 0, sizeof(wl));
-        return "cannot create a run directory in " HMB_BUILDDIR;
+        return "setup failed";
     }
     wl.top = dir;
     /* httpd's children and PostgreSQL run as other users: they must be

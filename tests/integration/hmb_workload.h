@@ -147,7 +147,8 @@ extern const char *wl_xml_headers[];
 
 /* The run directory (tag in its name), ninst instances (hospitals; at
  * most WL_MAX_INST), the upstream started; the seed from seed_var, or the
- * clock. A reason on failure, everything torn down. */
+ * clock. On failure the reason is on stderr, everything is torn down, and
+ * the result is not NULL. */
 const char *wl_setup(const char *tag, const char *seed_var, int ninst);
 
 /* The number in environment variable name, def when unset, at least min. */
