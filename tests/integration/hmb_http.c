@@ -828,6 +828,103 @@ const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
     return hmb_it_run(p, argv, timeout);
 }
 
+const char *hmb_it_write_file(apr_pool_t *p, const char *path,
+                              const char *buf, apr_size_t len)
+{
+    apr_file_t *f;
+    apr_status_t rv;
+
+    rv = apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                       | APR_FOPEN_TRUNCATE | APR_FOPEN_BINARY,
+                       APR_FPROT_OS_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_write_full(f, buf, len, NULL);
+        apr_file_close(f);
+    }
+    return rv == APR_SUCCESS ? NULL
+                             : apr_psprintf(p, "cannot write %s", path);
+}
+
+const char *hmb_it_run_to_file(apr_pool_t *p, const char *const *argv,
+                               const char *out_path)
+{
+    apr_procattr_t *attr;
+    apr_proc_t proc;
+    apr_file_t *out;
+    apr_status_t rv;
+    const char *why;
+    int code = 0;
+
+    rv = apr_file_open(&out, out_path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                       | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "cannot write %s", out_path);
+    }
+    if ((rv = apr_procattr_create(&attr, p)) == APR_SUCCESS
+        && (rv = apr_procattr_child_out_set(attr, out, NULL)) == APR_SUCCESS
+        && (rv = apr_procattr_cmdtype_set(attr, APR_PROGRAM_ENV))
+           == APR_SUCCESS
+        && (rv = apr_procattr_error_check_set(attr, 1)) == APR_SUCCESS) {
+        rv = apr_proc_create(&proc, argv[0], argv, NULL, attr, p);
+    }
+    apr_file_close(out);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "cannot run %s", argv[0]);
+    }
+    if ((why = hmb_it_wait(&proc, apr_time_from_sec(60), &code)) != NULL) {
+        return why;
+    }
+    return code ? apr_psprintf(p, "%s exited with status %d", argv[0], code)
+                : NULL;
+}
+
+const char *hmb_it_memmem_last(const char *hay, apr_size_t len,
+                               const char *needle)
+{
+    apr_size_t n = strlen(needle);
+    const char *s;
+
+    if (len < n) {
+        return NULL;
+    }
+    for (s = hay + len - n; s >= hay; s--) {
+        if (!memcmp(s, needle, n)) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+const char *hmb_it_element(apr_pool_t *p, const char *buf, apr_size_t len,
+                           const char *name)
+{
+    const char *open = apr_pstrcat(p, "<", name, ">", NULL);
+    const char *close = apr_pstrcat(p, "</", name, ">", NULL);
+    const char *s = memmem(buf, len, open, strlen(open)), *e;
+
+    if (!s) {
+        return NULL;
+    }
+    s += strlen(open);
+    e = memmem(s, len - (apr_size_t)(s - buf), close, strlen(close));
+    return e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : NULL;
+}
+
+const char *hmb_it_pg(apr_pool_t *p, const char *cmd, const char *dir,
+                      apr_port_t port, const char *primary_dir)
+{
+    const char *argv[] = {
+        "/bin/bash", HMB_IT_PGSH, cmd, dir, NULL, NULL, NULL
+    };
+
+    if (!strcmp(cmd, "start") || !strcmp(cmd, "standby")) {
+        argv[4] = apr_psprintf(p, "%d", (int)port);
+        argv[5] = primary_dir;
+    }
+    /* pg.sh bounds each of its own waits; this is the backstop */
+    return hmb_it_run(p, argv, apr_time_from_sec(90));
+}
+
 int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
                     apr_proc_t *const *procs, const char *const *names,
                     int n)

@@ -129,6 +129,30 @@ const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
                            apr_port_t port, const char *extra,
                            apr_interval_time_t timeout);
 
+/* Write len bytes of buf to path (created or truncated). */
+const char *hmb_it_write_file(apr_pool_t *p, const char *path,
+                              const char *buf, apr_size_t len);
+
+/* Run argv (argv[0] a path) with its stdout into out_path, at most a
+ * minute; NULL only when it exited 0. */
+const char *hmb_it_run_to_file(apr_pool_t *p, const char *const *argv,
+                               const char *out_path);
+
+/* The last occurrence of needle in len bytes of hay, or NULL. */
+const char *hmb_it_memmem_last(const char *hay, apr_size_t len,
+                               const char *needle);
+
+/* Text of the first <name>...</name> in len bytes of buf, or NULL. */
+const char *hmb_it_element(apr_pool_t *p, const char *buf, apr_size_t len,
+                           const char *name);
+
+#define HMB_IT_PGSH HMB_SRCDIR "/tests/integration/pg.sh"
+
+/* pg.sh CMD DIR, with PORT for "start" and "standby", and PRIMARY_DIR for
+ * "standby" (see pg.sh for the commands). */
+const char *hmb_it_pg(apr_pool_t *p, const char *cmd, const char *dir,
+                      apr_port_t port, const char *primary_dir);
+
 /* Stop what a test group started: httpd through harness.sh (when
  * httpd_started), then each of the n processes that still runs; then
  * httpd's pid file must be gone, since its parent removes it only once the
