@@ -23,6 +23,9 @@ typedef struct {
     apr_pool_t *pool;               /* lives as long as the connection */
     const char *driver_name;        /* "sqlite3", "pgsql" */
     apr_dbd_transaction_t *trans;   /* open transaction, or NULL */
+    apr_pool_t *trans_pool;         /* where trans was started: apr_dbd
+                                     * ends it by that pool's cleanup */
+    int trans_failed;               /* a statement in it failed */
     hmb_ledger_conn_t *conn;        /* our state on this connection */
     int err_data;                   /* the last error was bad data, not
                                      * an unavailable database */

@@ -418,10 +418,7 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
             l->conn->stmts[i] = NULL;
         }
     }
-    if (l->trans) {
-        apr_dbd_transaction_mode_set(l->driver, l->trans,
-                                     APR_DBD_TRANSACTION_ROLLBACK);
-    }
+    l->trans_failed = 1;
     l->err_data = 0;
     return apr_psprintf(p, "ledger: %s: %s", what, msg);
 }
@@ -1020,7 +1017,7 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
              * BEGIN failed (SQLITE_BUSY after its retries). */
             apr_dbd_transaction_mode_set(l->driver, trans,
                                          APR_DBD_TRANSACTION_ROLLBACK);
-            apr_dbd_transaction_end(l->driver, p, trans);
+            apr_dbd_transaction_end(l->driver, tp, trans);
         }
         /* The driver's own retries (15 x 100 ms) sleep without its
          * process-wide lock; a few more rounds of them ride out a queue of
@@ -1031,9 +1028,14 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
         }
         trans = NULL;
     }
+    /* Until hmb_ledger_commit says otherwise, whatever ends it (the pool's
+     * cleanup when the connection goes) rolls it back: half a claim is
+     * never committed. */
     apr_dbd_transaction_mode_set(l->driver, trans,
-                                 APR_DBD_TRANSACTION_COMMIT);
+                                 APR_DBD_TRANSACTION_ROLLBACK);
     l->trans = trans;
+    l->trans_pool = tp;
+    l->trans_failed = 0;
     return NULL;
 }
 
@@ -1045,13 +1047,15 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
     if (!trans) {
         return "ledger: commit without a transaction";
     }
-    if (apr_dbd_transaction_mode_get(l->driver, trans)
-        & APR_DBD_TRANSACTION_ROLLBACK) {
-        /* transaction_end would roll back and report success */
+    if (l->trans_failed) {
         hmb_ledger_rollback(l, p);
         return "ledger: commit after a failed statement: rolled back";
     }
-    rv = apr_dbd_transaction_end(l->driver, p, trans);
+    apr_dbd_transaction_mode_set(l->driver, trans,
+                                 APR_DBD_TRANSACTION_COMMIT);
+    /* Ended by the pool it started in, or its cleanup stays registered
+     * there: one more COMMIT per transaction when the connection closes. */
+    rv = apr_dbd_transaction_end(l->driver, l->trans_pool, trans);
     l->trans = NULL;
     if (rv) {
         const char *err = apr_psprintf(p, "ledger: commit: %s",
@@ -1071,7 +1075,7 @@ void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
     }
     apr_dbd_transaction_mode_set(l->driver, l->trans,
                                  APR_DBD_TRANSACTION_ROLLBACK);
-    apr_dbd_transaction_end(l->driver, p, l->trans);
+    apr_dbd_transaction_end(l->driver, l->trans_pool, l->trans);
     l->trans = NULL;
 }
 

@@ -4,6 +4,7 @@
 #include "hmb_test.h"
 #include "hmb_ledger.h"
 
+
 typedef struct {
     apr_pool_t *pool;
     const char *spec;               /* NULL: backend not available */
@@ -986,6 +987,40 @@ static void test_transactions(void **state)
     apr_pool_destroy(lp);
 }
 
+/* apr_dbd ends a transaction by a cleanup on the pool it started in:
+ * ending it by another pool leaves that cleanup behind, a few bytes of the
+ * connection's pool per claim and a stray COMMIT each when the connection
+ * closes, which would commit whatever half-done work is open then. A child
+ * settles for days on one connection. */
+static void test_transactions_leave_nothing(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp, *tp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    int i, n;
+
+    apr_pool_create(&tp, st->pool);
+    for (i = 0; i < 4; i++) {
+        OK(hmb_ledger_begin(l, tp));
+        if (i % 2) {
+            OK(hmb_ledger_commit(l, tp));
+        }
+        else {
+            hmb_ledger_rollback(l, tp);
+        }
+        apr_pool_clear(tp);
+    }
+    /* work in progress when the connection goes: the server rolls it
+     * back, unless something commits it on the way out */
+    assert_int_equal(apr_dbd_query(l->driver, l->handle, &n, "BEGIN"), 0);
+    assert_int_equal(apr_dbd_query(l->driver, l->handle, &n,
+                                   "INSERT INTO hmb_meta (name, value)"
+                                   " VALUES ('half-done', 'x')"), 0);
+    apr_pool_destroy(lp);
+    assert_string_equal(raw_value(st, "SELECT COUNT(*) FROM hmb_meta"
+                                      " WHERE name = 'half-done'"), "0");
+}
+
 static const char *psn_seq_of(lt_state_t *st, const char *hmb_setl_id)
 {
     return raw_value(st, apr_psprintf(st->pool, "SELECT psn_seq FROM"
@@ -1113,6 +1148,7 @@ static void test_migrate_v1(void **state)
     T(test_reversal, s), \
     T(test_read_ytd, s), \
     T(test_transactions, s), \
+    T(test_transactions_leave_nothing, s), \
     T(test_psn_seq, s), \
     T(test_migrate_v1, s), \
     T(test_schema_change_heals, s)
