@@ -152,23 +152,6 @@ static const char *fen_str(apr_pool_t *p, apr_int64_t fen)
                         (int)((fen < 0 ? -fen : fen) % 100));
 }
 
-static const char *write_file(apr_pool_t *p, const char *path,
-                              const char *buf, apr_size_t len)
-{
-    apr_file_t *f;
-    apr_status_t rv;
-
-    rv = apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                       | APR_FOPEN_TRUNCATE | APR_FOPEN_BINARY,
-                       APR_FPROT_OS_DEFAULT, p);
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_write_full(f, buf, len, NULL);
-        apr_file_close(f);
-    }
-    return rv == APR_SUCCESS ? NULL
-                             : apr_psprintf(p, "cannot write %s", path);
-}
-
 static const char *memmem_last(const char *hay, apr_size_t len,
                                const char *needle)
 {
@@ -420,7 +403,7 @@ static const char *write_conf(int i)
         "    Require ip 127.0.0.1\n"
         "</Location>\n", dbd, (int)env.up_port);
 
-    return write_file(env.pool, path, conf, strlen(conf));
+    return hmb_it_write_file(env.pool, path, conf, strlen(conf));
 }
 
 /* PostgreSQL holding a ledger as schema version 1 left it: the first
@@ -552,8 +535,9 @@ static int group_setup(void **state)
     env.tpl = hmb_test_slurp(p, FIXDIR "/_template.xml", &env.tpl_len);
     /* a copy, beside which a test can put an answer of its own */
     if (!why) {
-        why = write_file(p, apr_pstrcat(p, env.updir, "/_template.xml",
-                                        NULL), env.tpl, env.tpl_len);
+        why = hmb_it_write_file(p, apr_pstrcat(p, env.updir,
+                                               "/_template.xml", NULL),
+                                env.tpl, env.tpl_len);
     }
     if (!why) {
         why = hmb_it_free_port(p, &env.pg_port);
@@ -633,12 +617,14 @@ static void record_msg(apr_pool_t *p, msg_t *m)
     m->up = render(p, m->req, m->req_len, &len);
     m->up_len = len;
     apr_hash_set(env.by_msgid, m->msgid, APR_HASH_KEY_STRING, m);
-    assert_no_error(write_file(p, apr_pstrcat(p, env.msgdir, "/", m->msgid,
-                                              ".req.xml", NULL),
-                               m->req, m->req_len));
-    assert_no_error(write_file(p, apr_pstrcat(p, env.msgdir, "/", m->msgid,
-                                              ".resp.xml", NULL),
-                               m->up, m->up_len));
+    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, env.msgdir, "/",
+                                                     m->msgid, ".req.xml",
+                                                     NULL),
+                                      m->req, m->req_len));
+    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, env.msgdir, "/",
+                                                     m->msgid, ".resp.xml",
+                                                     NULL),
+                                      m->up, m->up_len));
 }
 
 static const char *envelope(apr_pool_t *p, const char *infno,
@@ -1112,12 +1098,12 @@ static void kill_busy_child(run_t *r, int i)
     int tries;
 
     apr_pool_create(&p, env.pool);
-    assert_no_error(write_file(p, apr_pstrcat(p, env.updir, "/", m->msgid,
-                                              ".xml", NULL),
-                               m->up, m->up_len));
-    assert_no_error(write_file(p, apr_pstrcat(p, env.updir, "/", m->msgid,
-                                              ".opts", NULL),
-                               "delay-ms 3000\n", 14));
+    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, env.updir, "/",
+                                                     m->msgid, ".xml", NULL),
+                                      m->up, m->up_len));
+    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, env.updir, "/",
+                                                     m->msgid, ".opts", NULL),
+                                      "delay-ms 3000\n", 14));
     m->sent = 1;
     APR_ARRAY_PUSH(r->all, msg_t *) = m;
 
