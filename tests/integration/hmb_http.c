@@ -4,6 +4,7 @@
  */
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -860,6 +861,23 @@ int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
 }
 
 /* --- what the integration tests of the module share --------------------- */
+
+void hmb_it_leave_rundir(const char *rundir, int failed)
+{
+    apr_pool_t *p;
+    const char *rm[] = { "/bin/rm", "-rf", rundir, NULL };
+
+    if (!*rundir) {
+        return;
+    }
+    if (failed || getenv("HMB_KEEP_RUNDIR")) {
+        fprintf(stderr, "run directory kept for inspection: %s\n", rundir);
+        return;
+    }
+    apr_pool_create(&p, NULL);
+    hmb_it_run(p, rm, apr_time_from_sec(30));
+    apr_pool_destroy(p);
+}
 
 const char *hmb_it_write_file(apr_pool_t *p, const char *path,
                               const char *bytes, apr_size_t len)

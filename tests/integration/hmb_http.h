@@ -144,6 +144,11 @@ int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
 #define HMB_IT_HMBCTL_BIN   HMB_BUILDDIR "/hmbctl"
 #define HMB_IT_MAX_ARGS     40
 
+/* At the end of a test program: its run directory (none when "") kept
+ * for inspection when a test failed or HMB_KEEP_RUNDIR is set, removed
+ * otherwise. */
+void hmb_it_leave_rundir(const char *rundir, int failed);
+
 /* Write len bytes to path (created or truncated). */
 const char *hmb_it_write_file(apr_pool_t *p, const char *path,
                               const char *bytes, apr_size_t len);

@@ -61,20 +61,6 @@ typedef struct {
 static mod_env_t env;
 static char rundir_left[512];
 
-#define assert_no_error(why) \
-    do { const char *w_ = (why); if (w_) fail_msg("%s", w_); } while (0)
-
-/* assert_string_equal that says which value was missing rather than
- * crashing on NULL. */
-#define assert_str(got, want) \
-    do { \
-        const char *g_ = (got); \
-        if (!g_) { \
-            fail_msg("%s: missing, want '%s'", #got, (want)); \
-        } \
-        assert_string_equal(g_, (want)); \
-    } while (0)
-
 /* --- processes ---------------------------------------------------------- */
 
 static const char *start_upstream(const char *fixtures, const char *name,
@@ -1767,19 +1753,7 @@ int main(void)
     failed = cmocka_run_group_tests_name("integration: mod_huiminbao in "
                                          "apache2", tests, group_setup,
                                          group_teardown);
-    if (*rundir_left) {
-        if (failed || getenv("HMB_KEEP_RUNDIR")) {
-            fprintf(stderr, "run directory kept for inspection: %s\n",
-                    rundir_left);
-        }
-        else {
-            apr_pool_t *p;
-            const char *rm[] = { "/bin/rm", "-rf", rundir_left, NULL };
-            apr_pool_create(&p, NULL);
-            hmb_it_run(p, rm, apr_time_from_sec(30));
-            apr_pool_destroy(p);
-        }
-    }
+    hmb_it_leave_rundir(rundir_left, failed);
     apr_terminate();
     return failed ? 1 : 0;
 }

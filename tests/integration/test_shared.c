@@ -126,9 +126,6 @@ static char top_left[512];
  * long for its socket: removed with the run directory */
 static char pgtop_left[64];
 
-#define assert_no_error(why) \
-    do { const char *w_ = (why); if (w_) fail_msg("%s", w_); } while (0)
-
 /* --- small helpers ------------------------------------------------------- */
 
 /* xorshift64*: the workload is reproducible from the seed printed. */
