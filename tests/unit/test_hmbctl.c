@@ -310,15 +310,13 @@ static void test_command_help(void **state)
         const char *args[] = {cmds[i], "--help", NULL};
         run_t r = hmbctl(args);
         const char *want = apr_pstrcat(pool, "usage: hmbctl [--ledger "
-                                       "DRIVER:PARAMS] ", cmds[i], " ",
-                                       NULL);
+                                       "DRIVER:PARAMS] ", cmds[i], NULL);
+        apr_size_t n = strlen(want);
 
         assert_int_equal(r.status, 0);
-        if (strncmp(r.out, want, strlen(want)) && strcmp(cmds[i], "migrate")
-            && strcmp(cmds[i], "check-ledger")) {
+        if (strncmp(r.out, want, n) || (r.out[n] != ' ' && r.out[n] != '\n')) {
             fail_msg("%s --help: %s", cmds[i], r.out);
         }
-        assert_has(r.out, apr_pstrcat(pool, "] ", cmds[i], NULL));
         /* more than the usage line: what it does */
         assert_true(strlen(strchr(r.out, '\n')) > 40);
         assert_string_equal(r.err, "");
