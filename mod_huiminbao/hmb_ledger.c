@@ -947,6 +947,15 @@ const char *hmb_ledger_check_schema(hmb_ledger_t *l, apr_pool_t *p)
         return NULL;
     }
     if ((err = ledger_read_version(l, p, &version))) {
+        /* A user who may not write an SQLite ledger in WAL mode (as
+         * hmbctl makes them) cannot read it either: then "create it" is
+         * the wrong advice. Told by SQLite's own words, so that this path
+         * (also a request's) never takes the write lock. */
+        if (ledger_is_sqlite(l) && strstr(err, "readonly database")) {
+            return apr_psprintf(p, "%s (this user cannot write the ledger: "
+                                "see the owner and mode of the file and of "
+                                "its directory)", err);
+        }
         /* a ledger nobody has created looks like this too */
         return apr_psprintf(p, "%s (has the ledger been created? run "
                             "hmbctl migrate, or restart httpd)", err);

@@ -72,7 +72,7 @@ void hmb_filter_child_ledger(apr_pool_t *p, server_rec *s)
     for (sp = s; sp; sp = sp->next) {
         hmb_ledger_t *l;
         ap_dbd_t *dbd;
-        const char *err;
+        const char *err, *schema_err;
 
         if (!hmb_srv_conf(sp)->plans) {
             continue;
@@ -93,17 +93,26 @@ void hmb_filter_child_ledger(apr_pool_t *p, server_rec *s)
             /* A ledger the server cannot write (made by root, a wrong
              * path, missing grants) would defer every settlement: found
              * here, at start-up, not by the patients. */
-            if ((err = hmb_ledger_ensure_schema(l, p)) != NULL) {
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, HMBLOGNO(00318)
-                             "cannot bring the ledger's schema up to date: "
-                             "%s", err);
-                hmb_status_ledger(0, err);
-            }
-            else if ((err = hmb_ledger_probe(l, p)) != NULL) {
+            schema_err = hmb_ledger_ensure_schema(l, p);
+            /* Probed even when the schema step failed: an SQLite ledger in
+             * WAL mode (as hmbctl makes them) cannot even be read by a
+             * user who may not write it, so that step fails first, and
+             * "cannot write" is what the operator has to fix. */
+            if ((err = hmb_ledger_probe(l, p)) != NULL) {
                 ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, HMBLOGNO(00320)
                              "the server's user cannot write the ledger, so "
-                             "every settlement will be deferred: %s", err);
+                             "every settlement will be deferred: %s%s%s%s",
+                             err, schema_err ? " (and its schema could not "
+                             "be brought up to date: " : "",
+                             schema_err ? schema_err : "",
+                             schema_err ? ")" : "");
                 hmb_status_ledger(0, err);
+            }
+            else if (schema_err) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, HMBLOGNO(00318)
+                             "cannot bring the ledger's schema up to date: "
+                             "%s", schema_err);
+                hmb_status_ledger(0, schema_err);
             }
             else {
                 hmb_ledger_protect(l, p);

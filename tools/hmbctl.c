@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include <apr_general.h>
+#include <apr_lib.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
 #include <apr_time.h>
@@ -963,13 +964,21 @@ int main(int argc, const char *const *argv)
         case O_KEEP:      bad = parse_days(v, &c.keep_days); break;
         case O_PLAN_CODE: c.plan_code = v; break;
         case O_YEAR:      bad = parse_year(v, &c.year); break;
-        case O_ENCODING:
+        case O_ENCODING: {
+            char *name = apr_pstrdup(p, v), *u;
+
             if (strcasecmp(v, "UTF-8") && strcasecmp(v, "GBK")
                 && strcasecmp(v, "GB18030")) {
                 bad = "UTF-8, GBK or GB18030";
             }
-            c.encoding = v;
+            /* one spelling from here on: a reader's "not valid GBK text"
+             * is what enroll_hint() recognizes, however it was typed */
+            for (u = name; *u; u++) {
+                *u = (char)apr_toupper(*u);
+            }
+            c.encoding = name;
             break;
+        }
         case O_SETL_ID:
             APR_ARRAY_PUSH(c.setl_ids, const char *) = v;
             break;

@@ -4,8 +4,10 @@
  */
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -953,4 +955,212 @@ int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
         ok = 0;
     }
     return ok;
+}
+
+/* --- what the integration tests of the module share --------------------- */
+
+void hmb_it_leave_rundir(const char *rundir, int failed)
+{
+    apr_pool_t *p;
+    const char *rm[] = { "/bin/rm", "-rf", rundir, NULL };
+
+    if (!*rundir) {
+        return;
+    }
+    if (failed || getenv("HMB_KEEP_RUNDIR")) {
+        fprintf(stderr, "run directory kept for inspection: %s\n", rundir);
+        return;
+    }
+    apr_pool_create(&p, NULL);
+    hmb_it_run(p, rm, apr_time_from_sec(30));
+    apr_pool_destroy(p);
+}
+
+/* The whole of a small file, NUL-terminated ("" when it cannot be read:
+ * the caller judges the output, not the file). */
+static char *it_slurp(apr_pool_t *p, const char *path)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_size_t n = 0;
+    char *buf;
+
+    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p)
+        != APR_SUCCESS) {
+        return apr_pstrdup(p, "");
+    }
+    if (apr_file_info_get(&fi, APR_FINFO_SIZE, f) == APR_SUCCESS
+        && fi.size > 0) {
+        n = (apr_size_t)fi.size;
+    }
+    buf = apr_palloc(p, n + 1);
+    if (n && apr_file_read_full(f, buf, n, &n) != APR_SUCCESS) {
+        n = 0;
+    }
+    buf[n] = '\0';
+    apr_file_close(f);
+    return buf;
+}
+
+int hmb_it_capture(apr_pool_t *p, const char *dir, const char *as_user,
+                   const char *const *argv, apr_interval_time_t timeout,
+                   char **out)
+{
+    static int seq;
+    const char *args[HMB_IT_MAX_ARGS + 5];
+    const char *path;
+    apr_procattr_t *attr;
+    apr_file_t *f;
+    apr_proc_t proc;
+    int n = 0, i, code = -1;
+
+    /* a root-owned WAL or journal next to the live ledger would lock the
+     * children out of it: commands on it run as their user */
+    if (as_user && geteuid() == 0) {
+        args[n++] = "/usr/sbin/runuser";
+        args[n++] = "-u";
+        args[n++] = as_user;
+        args[n++] = "--";
+    }
+    for (i = 0; argv[i] && i < HMB_IT_MAX_ARGS; i++) {
+        args[n++] = argv[i];
+    }
+    args[n] = NULL;
+
+    path = apr_psprintf(p, "%s/cmd-%03d.out", dir, ++seq);
+    *out = apr_pstrdup(p, "");
+    if (apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                      | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        return -1;
+    }
+    if (apr_procattr_create(&attr, p) == APR_SUCCESS
+        && apr_procattr_cmdtype_set(attr, APR_PROGRAM_ENV) == APR_SUCCESS
+        && apr_procattr_child_out_set(attr, f, NULL) == APR_SUCCESS
+        && apr_procattr_child_err_set(attr, f, NULL) == APR_SUCCESS
+        && apr_procattr_error_check_set(attr, 1) == APR_SUCCESS
+        && apr_proc_create(&proc, args[0], args, NULL, attr, p)
+           == APR_SUCCESS) {
+        if (hmb_it_wait(&proc, timeout, &code)) {
+            code = -1;
+        }
+    }
+    apr_file_close(f);
+    *out = it_slurp(p, path);
+    return code;
+}
+
+int hmb_it_hmbctl_v(apr_pool_t *p, const char *dir, const char *as_user,
+                    const char *ledger, char **out, va_list ap)
+{
+    const char *argv[HMB_IT_MAX_ARGS + 1];
+    const char *a;
+    int n = 0;
+
+    argv[n++] = HMB_IT_HMBCTL_BIN;
+    argv[n++] = "--ledger";
+    argv[n++] = ledger;
+    while ((a = va_arg(ap, const char *)) != NULL && n < HMB_IT_MAX_ARGS) {
+        argv[n++] = a;
+    }
+    argv[n] = NULL;
+    return hmb_it_capture(p, dir, as_user, argv, apr_time_from_sec(60), out);
+}
+
+int hmb_it_configtest(apr_pool_t *p, const char *rundir, const char *conf,
+                      char **out)
+{
+    const char *apache2 = getenv("HMB_APACHE2");
+    const char *argv[] = {
+        "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C",
+        apache2 ? apache2 : "/usr/sbin/apache2", "-d", rundir, "-f", conf,
+        "-t", NULL
+    };
+
+    return hmb_it_capture(p, rundir, NULL, argv, apr_time_from_sec(60), out);
+}
+
+const char *hmb_it_envelope(apr_pool_t *p, const char *infno,
+                            const char *msgid, const char *psn_no,
+                            const char *cancel_setl_id)
+{
+    return apr_psprintf(p,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<request><infno>%s</infno><msgid>%s</msgid>"
+        "<mdtrtarea_admvs>360900</mdtrtarea_admvs>"
+        "<insuplc_admdvs>360902</insuplc_admdvs>"
+        "<recer_sys_code>HIS</recer_sys_code><infver>V1.0</infver>"
+        "<opter_type>1</opter_type><opter>0001</opter>"
+        "<opter_name>收费员</opter_name>"
+        "<inf_time>2024-05-01 10:00:00</inf_time>"
+        "<fixmedins_code>H36090200001</fixmedins_code>"
+        "<fixmedins_name>宜春市人民医院</fixmedins_name>"
+        "<sign_no>S0001</sign_no><input><data>%s%s%s"
+        "<psn_no>%s</psn_no></data></input></request>",
+        infno, msgid,
+        cancel_setl_id ? "<setl_id>" : "",
+        cancel_setl_id ? cancel_setl_id : "",
+        cancel_setl_id ? "</setl_id>" : "",
+        psn_no);
+}
+
+const char *hmb_it_field(apr_pool_t *p, const char *xml, const char *name)
+{
+    const char *open = apr_pstrcat(p, "<", name, ">", NULL);
+    const char *close = apr_pstrcat(p, "</", name, ">", NULL);
+    const char *s = strstr(xml, open), *e;
+
+    if (!s) {
+        return NULL;
+    }
+    s += strlen(open);
+    e = strstr(s, close);
+    return e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : NULL;
+}
+
+const char *hmb_it_line_with(apr_pool_t *p, const char *text,
+                             const char *needle, const char *also)
+{
+    const char *s = text;
+
+    while ((s = strstr(s, needle)) != NULL) {
+        const char *b = s, *e = strchr(s, '\n');
+        const char *line;
+        while (b > text && b[-1] != '\n') {
+            b--;
+        }
+        line = e ? apr_pstrmemdup(p, b, (apr_size_t)(e - b))
+                 : apr_pstrdup(p, b);
+        if (!also || strstr(line, also)) {
+            return line;
+        }
+        s += strlen(needle);
+    }
+    return NULL;
+}
+
+const char *hmb_it_status_value(apr_pool_t *p, apr_port_t port,
+                                const char *key, const char **value)
+{
+    hmb_http_response_t *r;
+    const char *k = apr_pstrcat(p, "\n", key, ": ", NULL);
+    const char *s, *e, *why;
+    char *text;
+
+    *value = NULL;
+    if ((why = hmb_http_once(p, port, "GET", "/huiminbao-status?auto", NULL,
+                             NULL, 0, &r)) != NULL) {
+        return why;
+    }
+    if (r->status != 200) {
+        return apr_psprintf(p, "the status page answered %d", r->status);
+    }
+    text = apr_pstrcat(p, "\n", r->body, NULL);
+    if (!(s = strstr(text, k))) {
+        return apr_psprintf(p, "no %s in the status page", key);
+    }
+    s += strlen(k);
+    e = strchr(s, '\n');
+    *value = e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : s;
+    return NULL;
 }

@@ -6,6 +6,8 @@
 #ifndef HMB_HTTP_H
 #define HMB_HTTP_H
 
+#include <stdarg.h>
+
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_network_io.h>
@@ -160,5 +162,50 @@ const char *hmb_it_pg(apr_pool_t *p, const char *cmd, const char *dir,
 int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
                     apr_proc_t *const *procs, const char *const *names,
                     int n);
+
+/* --- what the integration tests of the module share --------------------- */
+
+#define HMB_IT_HMBCTL_BIN   HMB_BUILDDIR "/hmbctl"
+#define HMB_IT_MAX_ARGS     40
+
+/* At the end of a test program: its run directory (none when "") kept
+ * for inspection when a test failed or HMB_KEEP_RUNDIR is set, removed
+ * otherwise. */
+void hmb_it_leave_rundir(const char *rundir, int failed);
+
+/* Run argv (at most HMB_IT_MAX_ARGS) with stdout and stderr into a new
+ * file DIR/cmd-NNN.out, at most timeout; *out is what it printed. When
+ * as_user is given and we are root, through runuser as that user.
+ * Returns the exit status, -1 when it could not be run or finish. */
+int hmb_it_capture(apr_pool_t *p, const char *dir, const char *as_user,
+                   const char *const *argv, apr_interval_time_t timeout,
+                   char **out);
+
+/* hmbctl --ledger LEDGER with the arguments in ap up to NULL, as
+ * hmb_it_capture runs it. */
+int hmb_it_hmbctl_v(apr_pool_t *p, const char *dir, const char *as_user,
+                    const char *ledger, char **out, va_list ap);
+
+/* apache2 -t (HMB_APACHE2, default /usr/sbin/apache2) for configuration
+ * file conf with server root rundir, in a clean environment. */
+int hmb_it_configtest(apr_pool_t *p, const char *rundir, const char *conf,
+                      char **out);
+
+/* A HIS request envelope from hospital H36090200001; cancel_setl_id
+ * names the settlement a 2305/2208 cancels (NULL otherwise). */
+const char *hmb_it_envelope(apr_pool_t *p, const char *infno,
+                            const char *msgid, const char *psn_no,
+                            const char *cancel_setl_id);
+
+/* The text of the first <name> element in xml, NULL when there is none. */
+const char *hmb_it_field(apr_pool_t *p, const char *xml, const char *name);
+
+/* The first line of text holding needle, and also when it is not NULL. */
+const char *hmb_it_line_with(apr_pool_t *p, const char *text,
+                             const char *needle, const char *also);
+
+/* One value of /huiminbao-status?auto on 127.0.0.1:port. */
+const char *hmb_it_status_value(apr_pool_t *p, apr_port_t port,
+                                const char *key, const char **value);
 
 #endif

@@ -534,7 +534,20 @@ static void classify(worker_t *w, msg_t *m, const hmb_http_response_t *r)
         return;
     }
     o = !strcmp(stas, "deferred") ? OUT_DEFERRED : OUT_SETTLED;
-    if (o == OUT_SETTLED
+    /* a repetition that comes after its settlement's cancellation is
+     * told so: nothing paid, settlement_reversed */
+    if (o == OUT_SETTLED && m->kind == 'D' && !strcmp(stas, "no_claim")) {
+        const char *rea = hmb_it_element(w->keep, ins, ins_len, "rea_code");
+
+        if (!m->orig->cancel || !rea || strcmp(rea, "settlement_reversed")) {
+            m->why = apr_psprintf(w->keep, "%s (D): no_claim %s, and its "
+                                  "settlement %s cancelled", m->msgid,
+                                  rea ? rea : "-", m->orig->cancel
+                                  ? "is" : "is not");
+            return;
+        }
+    }
+    else if (o == OUT_SETTLED
         && (m->kind == 'R' ? strcmp(stas, "reversed")
                            : strcmp(stas, "paid") && strcmp(stas,
                                                             "ineligible"))) {
@@ -972,6 +985,7 @@ void wl_check_ledger(const run_cfg_t *cfg, const char *spec,
             f->differs++;
         }
         if (m->dup && m->dup->sent && m->dup->outcome == OUT_SETTLED
+            && strcmp(m->dup->stas, "no_claim")
             && strcmp(m->dup->hmbinfo, v[5])) {
             fprintf(stderr, "%s: the repetition %s was answered %s, not the "
                     "stored %s\n", label, m->dup->msgid, m->dup->hmbinfo,

@@ -166,9 +166,6 @@ static const char *msgid_body(apr_pool_t *p, const char *msgid)
                         "</request>", msgid);
 }
 
-#define assert_no_error(why) \
-    do { const char *w_ = (why); if (w_) fail_msg("%s", w_); } while (0)
-
 static void assert_same_bytes(const char *got, apr_size_t got_len,
                               const char *want, apr_size_t want_len)
 {
@@ -813,19 +810,7 @@ int main(void)
     apr_initialize();
     failed = cmocka_run_group_tests_name("integration: proxy infrastructure",
                                          tests, group_setup, group_teardown);
-    if (*rundir_left) {
-        if (failed || getenv("HMB_KEEP_RUNDIR")) {
-            fprintf(stderr, "run directory kept for inspection: %s\n",
-                    rundir_left);
-        }
-        else {
-            apr_pool_t *p;
-            const char *rm[] = { "/bin/rm", "-rf", rundir_left, NULL };
-            apr_pool_create(&p, NULL);
-            hmb_it_run(p, rm, apr_time_from_sec(30));
-            apr_pool_destroy(p);
-        }
-    }
+    hmb_it_leave_rundir(rundir_left, failed);
     apr_terminate();
     return failed ? 1 : 0;
 }

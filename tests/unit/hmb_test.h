@@ -21,6 +21,21 @@
 
 #include "hmb_message.h"
 
+/* A reason (NULL when all is well) that fails the test. */
+#define assert_no_error(why) \
+    do { const char *w_ = (why); if (w_) fail_msg("%s", w_); } while (0)
+
+/* assert_string_equal that says which value was missing rather than
+ * crashing on NULL. */
+#define assert_str(got, want) \
+    do { \
+        const char *g_ = (got); \
+        if (!g_) { \
+            fail_msg("%s: missing, want '%s'", #got, (want)); \
+        } \
+        assert_string_equal(g_, (want)); \
+    } while (0)
+
 #define HMB_FIXTURE(rel) HMB_SRCDIR "/tests/fixtures/" rel
 #define HMB_EXAMPLE(rel) HMB_FIXTURE("worked-example/" rel)
 

@@ -1266,6 +1266,158 @@ static void test_schema_refuses(void **state)
                     "neither <request> nor <response>");
 }
 
+/* ------------------------------------------------------------------ */
+/* Kept with a claim: hmb_response_pack / hmb_response_unpack          */
+
+static void assert_same_str(const char *what, const char *a, const char *b)
+{
+    if ((a == NULL) != (b == NULL) || (a && strcmp(a, b))) {
+        fail_msg("%s: \"%s\" came back as \"%s\"", what, a ? a : "(null)",
+                 b ? b : "(null)");
+    }
+}
+
+/* Every field the engine reads survives the trip. */
+static void assert_same_fields(const hmb_response_t *a,
+                               const hmb_response_t *b)
+{
+    int i;
+
+    assert_same_str("mdtrt_id", a->mdtrt_id, b->mdtrt_id);
+    assert_same_str("setl_id", a->setl_id, b->setl_id);
+    assert_same_str("psn_no", a->psn_no, b->psn_no);
+    assert_same_str("setl_time", a->setl_time, b->setl_time);
+    assert_same_str("med_type", a->med_type, b->med_type);
+    assert_same_str("dise_codg", a->dise_codg, b->dise_codg);
+    assert_same_str("insutype", a->insutype, b->insutype);
+    assert_int_equal(a->psn_insu_stas, b->psn_insu_stas);
+    assert_int_equal(a->medfee_sumamt, b->medfee_sumamt);
+    assert_int_equal(a->fulamt_ownpay_amt, b->fulamt_ownpay_amt);
+    assert_int_equal(a->overlmt_selfpay, b->overlmt_selfpay);
+    assert_int_equal(a->has_fund_pay_sumamt, b->has_fund_pay_sumamt);
+    assert_int_equal(a->fund_pay_sumamt, b->fund_pay_sumamt);
+    assert_int_equal(a->has_psn_part_amt, b->has_psn_part_amt);
+    assert_int_equal(a->psn_part_amt, b->psn_part_amt);
+    assert_int_equal(a->has_psn_cash_pay, b->has_psn_cash_pay);
+    assert_int_equal(a->psn_cash_pay, b->psn_cash_pay);
+    assert_int_equal(a->has_fee_detail, b->has_fee_detail);
+    assert_int_equal(a->fees->nelts, b->fees->nelts);
+    for (i = 0; i < a->fees->nelts; i++) {
+        const hmb_fee_t *x = &APR_ARRAY_IDX(a->fees, i, hmb_fee_t);
+        const hmb_fee_t *y = &APR_ARRAY_IDX(b->fees, i, hmb_fee_t);
+
+        assert_same_str("feedetl_sn", x->feedetl_sn, y->feedetl_sn);
+        assert_same_str("med_list_codg", x->med_list_codg, y->med_list_codg);
+        assert_int_equal(x->fulamt_ownpay_amt, y->fulamt_ownpay_amt);
+        assert_int_equal(x->overlmt_amt, y->overlmt_amt);
+    }
+    assert_true(b->actionable);
+}
+
+static hmb_response_t *round_trip(apr_pool_t *p, const hmb_response_t *r)
+{
+    const char *packed = hmb_response_pack(p, r), *err;
+    hmb_response_t *back = NULL;
+
+    assert_non_null(packed);
+    if ((err = hmb_response_unpack(p, packed, &back)) != NULL) {
+        fail_msg("unpack: %s (packed: %s)", err, packed);
+    }
+    assert_non_null(back);
+    /* packing what came back gives the same text: nothing drifts when a
+     * correction keeps the original's message */
+    assert_string_equal(hmb_response_pack(p, back), packed);
+    return back;
+}
+
+static void test_pack_round_trip(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    char *buf;
+    hmb_response_t *r, *back;
+    const hmb_fee_t *f;
+
+    /* the worked example: psn_part_amt and psn_cash_pay, no fee lines */
+    buf = hmb_test_slurp(p, HMB_EXAMPLE("2.resp.xml"), &len);
+    r = parse_ok(p, buf, len, 0);
+    back = round_trip(p, r);
+    assert_same_fields(r, back);
+    assert_int_equal(back->fees->nelts, 0);
+
+    /* fee lines with and without feedetl_sn, refunds (negative amounts),
+     * fund_pay_sumamt without psn_part_amt, a disease code, psn_insu_stas
+     * 2 */
+    buf = hmb_test_slurp(p, MSG("valid/fees.resp.xml"), &len);
+    r = parse_ok(p, buf, len, 0);
+    back = round_trip(p, r);
+    assert_same_fields(r, back);
+    f = &APR_ARRAY_IDX(back->fees, 2, hmb_fee_t);
+    assert_int_equal(f->fulamt_ownpay_amt, -10000);
+    assert_int_equal(f->overlmt_amt, -50);
+    f = &APR_ARRAY_IDX(back->fees, 3, hmb_fee_t);
+    assert_null(f->feedetl_sn);
+    assert_string_equal(f->med_list_codg, "F00000001");
+
+    /* the first line without feedetl_sn, the rest with; and a
+     * cancellation's negative setlinfo amounts */
+    buf = replace(p, buf, "<feedetl_sn>1</feedetl_sn>", "");
+    buf = set_field(p, buf, "medfee_sumamt", "-5000.50");
+    r = parse_ok(p, buf, strlen(buf), 1);
+    assert_null(APR_ARRAY_IDX(r->fees, 0, hmb_fee_t).feedetl_sn);
+    back = round_trip(p, r);
+    assert_same_fields(r, back);
+    assert_int_equal(back->medfee_sumamt, -500050);
+
+    /* the GBK message: its fields are UTF-8 once read, and kept so */
+    buf = hmb_test_slurp(p, HMB_EXAMPLE("3.resp.xml"), &len);
+    r = parse_ok(p, buf, len, 0);
+    assert_same_fields(r, round_trip(p, r));
+}
+
+/* A claim recorded before schema version 3 kept no message; a damaged
+ * one is refused with a reason, never half read. */
+static void test_unpack_refuses(void **state)
+{
+    apr_pool_t *p = *state;
+    hmb_response_t *r;
+    const char *err;
+    static const char *const bad[] = {
+        "",
+        "psn_no=1\n",
+        "hmbmsg 1\nsetl_time=2024-05-01 10:00:00\nmed_type=21\n",
+        "hmbmsg 1\npsn_no=1\nsetl_time=2024-05-01 10:00:00\nmed_type=21\n"
+        "medfee_sumamt=12x\n",
+        "hmbmsg 1\npsn_no=1\nsetl_time=2024-05-01 10:00:00\nmed_type=21\n"
+        "psn_insu_stas=12\n",
+        "hmbmsg 1\npsn_no=1\nsetl_time=2024-05-01 10:00:00\nmed_type=21\n"
+        "fee=1\tA1\t100\n",
+        "hmbmsg 1\npsn_no=1\nsetl_time=2024-05-01 10:00:00\nmed_type=21\n"
+        "no equals sign\n",
+        NULL
+    };
+    int i;
+
+    err = hmb_response_unpack(p, NULL, &r);
+    assert_non_null(err);
+    assert_null(r);
+    assert_contains(err, "schema version 3");
+    for (i = 0; bad[i]; i++) {
+        r = (hmb_response_t *)1;
+        err = hmb_response_unpack(p, bad[i], &r);
+        if (!err) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+        assert_null(r);
+        assert_null(strchr(err, '\n'));
+    }
+    /* a field a later build adds is skipped, not an error */
+    assert_null(hmb_response_unpack(p, "hmbmsg 1\npsn_no=1\nsetl_time="
+                                    "2024-05-01 10:00:00\nmed_type=21\n"
+                                    "later_field=x\n", &r));
+    assert_string_equal(r->psn_no, "1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1297,6 +1449,8 @@ int main(void)
         T(test_limits),
         T(test_schema_examples),
         T(test_schema_refuses),
+        T(test_pack_round_trip),
+        T(test_unpack_refuses),
 #undef T
     };
     int rc;

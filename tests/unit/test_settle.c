@@ -4,6 +4,7 @@
 #include "hmb_settle.h"
 #include "hmb_plan.h"
 #include "hmb_xml.h"
+#include "hmb_money.h"
 
 typedef struct {
     apr_pool_t *p;
@@ -363,17 +364,6 @@ static void test_output_validates(void **state)
     }
 }
 
-/* s with the first occurrence of from replaced by to. */
-static char *swap(apr_pool_t *p, const char *s, const char *from,
-                  const char *to)
-{
-    const char *at = strstr(s, from);
-
-    assert_non_null(at);
-    return apr_psprintf(p, "%.*s%s%s", (int)(at - s), s, to,
-                        at + strlen(from));
-}
-
 static long claims(fixture_t *f)
 {
     hmb_claim_t *c;
@@ -401,7 +391,7 @@ static void test_setl_id_conflict(void **state)
     expect_totals(f, Y2F(28000), Y2F(9100), Y2F(20000), Y2F(3000));
 
     req = hmb_test_slurp(f->p, example(f->p, "2", "req"), &req_len);
-    other = swap(f->p, resp, "<psn_no>36090000000000000001</psn_no>",
+    other = replace(f->p, resp, "<psn_no>36090000000000000001</psn_no>",
                  "<psn_no>36090000000000000099</psn_no>");
     res = hmb_settle_message(f->p, &f->ctx, req, req_len, other,
                              strlen(other));
@@ -415,7 +405,7 @@ static void test_setl_id_conflict(void **state)
     assert_null(strstr(res->out, "12100.00"));
     assert_null(field(f->p, res->out, "hmb_setl_id"));
     /* the same person with another visit is another settlement too */
-    other = swap(f->p, resp, "<mdtrt_id>M20240000002</mdtrt_id>",
+    other = replace(f->p, resp, "<mdtrt_id>M20240000002</mdtrt_id>",
                  "<mdtrt_id>M20240000099</mdtrt_id>");
     res = hmb_settle_message(f->p, &f->ctx, req, req_len, other,
                              strlen(other));
@@ -441,7 +431,7 @@ static void test_cancel_mismatch(void **state)
      * wrong person blocks it */
     req = hmb_test_slurp(f->p, example(f->p, "4", "req"), &req_len);
     resp = hmb_test_slurp(f->p, example(f->p, "4", "resp"), &len);
-    theirs = swap(f->p, req, "<psn_no>36090000000000000001</psn_no>",
+    theirs = replace(f->p, req, "<psn_no>36090000000000000001</psn_no>",
                   "<psn_no>36090000000000000099</psn_no>");
     res = hmb_settle_message(f->p, &f->ctx, theirs, strlen(theirs), resp,
                              len);
@@ -459,7 +449,7 @@ static void test_cancel_mismatch(void **state)
     assert_int_equal(res->hmb_pay, 0);
     expect_totals(f, Y2F(28000), Y2F(9100), Y2F(20000), Y2F(3000));
     /* another institution's cancellation neither */
-    theirs = swap(f->p, req, "<fixmedins_code>H36090200001</fixmedins_code>",
+    theirs = replace(f->p, req, "<fixmedins_code>H36090200001</fixmedins_code>",
                   "<fixmedins_code>H36090200777</fixmedins_code>");
     res = hmb_settle_message(f->p, &f->ctx, theirs, strlen(theirs), resp,
                              len);
@@ -493,7 +483,7 @@ static void test_absurd_amounts(void **state)
             "</feedetail>";
     }
     APR_ARRAY_PUSH(lines, const char *) = "</output>";
-    big = swap(f->p, resp, "</output>", apr_array_pstrcat(f->p, lines, 0));
+    big = replace(f->p, resp, "</output>", apr_array_pstrcat(f->p, lines, 0));
     res = hmb_settle_message(f->p, &f->ctx, req, req_len, big, strlen(big));
     assert_int_equal(res->outcome, HMB_OUT_SPLICED);  /* within bounds */
     assert_true(res->hmb_pay >= 0);
@@ -502,14 +492,14 @@ static void test_absurd_amounts(void **state)
         "<feedetail><med_list_codg>X</med_list_codg><fulamt_ownpay_amt>"
         "9999999999.99</fulamt_ownpay_amt><overlmt_amt>9999999999.99"
         "</overlmt_amt></feedetail>";
-    big = swap(f->p, resp, "</output>", apr_array_pstrcat(f->p, lines, 0));
-    big = swap(f->p, big, "<setl_id>S2024050100001</setl_id>",
+    big = replace(f->p, resp, "</output>", apr_array_pstrcat(f->p, lines, 0));
+    big = replace(f->p, big, "<setl_id>S2024050100001</setl_id>",
                "<setl_id>S2024050199999</setl_id>");
     res = hmb_settle_message(f->p, &f->ctx, req, req_len, big, strlen(big));
     assert_int_equal(res->outcome, HMB_OUT_PASS);
     assert_int_equal(res->is_error, 1);
     assert_non_null(strstr(res->reason, "add up to more than"));
-    big = swap(f->p, resp, "<medfee_sumamt>120000.00</medfee_sumamt>",
+    big = replace(f->p, resp, "<medfee_sumamt>120000.00</medfee_sumamt>",
                "<medfee_sumamt>999999999999.99</medfee_sumamt>");
     res = hmb_settle_message(f->p, &f->ctx, req, req_len, big, strlen(big));
     assert_int_equal(res->outcome, HMB_OUT_PASS);
@@ -527,7 +517,7 @@ static void test_forged_hmbinfo(void **state)
 
     req = hmb_test_slurp(f->p, example(f->p, "2", "req"), &req_len);
     resp = hmb_test_slurp(f->p, example(f->p, "2", "resp"), &len);
-    forged = swap(f->p, resp, "</output>",
+    forged = replace(f->p, resp, "</output>",
                   "<hmbinfo><hmb_stas>paid</hmb_stas><hmb_pay>99999.00"
                   "</hmb_pay></hmbinfo></output>");
     res = hmb_settle_message(f->p, &f->ctx, req, req_len, forged,
@@ -537,6 +527,377 @@ static void test_forged_hmbinfo(void **state)
     assert_null(res->out);
     assert_int_equal(claims(f), 0);
     expect_totals(f, 0, 0, 0, 0);
+}
+
+/* ---- operator slips: plan gaps, repeats after a cancellation,
+ * corrections -------------------------------------------------------- */
+
+#define PLAN_2025 HMB_FIXTURE("slips/plans/yichun-2025.xml")
+
+/* s with every occurrence of from replaced by to. */
+static char *swap(apr_pool_t *p, const char *s, const char *from,
+                  const char *to)
+{
+    const char *at;
+    char *out = "";
+
+    if (!strstr(s, from)) {
+        fail_msg("no \"%s\" to replace", from);
+    }
+    while ((at = strstr(s, from)) != NULL) {
+        out = apr_pstrcat(p, out, apr_pstrmemdup(p, s, (apr_size_t)(at - s)),
+                          to, NULL);
+        s = at + strlen(from);
+    }
+    return apr_pstrcat(p, out, s, NULL);
+}
+
+/* A worked-example message (N.req or N.resp) with DOMAIN.md's person
+ * replaced by psn_no and the settlement S2024050100001 by setl_id. */
+static char *message(fixture_t *f, const char *n, const char *kind,
+                     const char *psn_no, const char *setl_id)
+{
+    char *m = hmb_test_slurp(f->p, example(f->p, n, kind), NULL);
+
+    m = swap(f->p, m, "36090000000000000001", psn_no);
+    if (strstr(m, "S2024050100001")) {
+        m = swap(f->p, m, "S2024050100001", setl_id);
+    }
+    return m;
+}
+
+static hmb_settle_result_t *send_pair(fixture_t *f,
+                                      const hmb_settle_ctx_t *ctx,
+                                      const char *req, const char *resp)
+{
+    return hmb_settle_message(f->p, ctx, req, req ? strlen(req) : 0, resp,
+                              strlen(resp));
+}
+
+/* The <hmbinfo> sent for resp. */
+static const char *info_of(fixture_t *f, const hmb_settle_result_t *res,
+                           const char *resp)
+{
+    return hmbinfo_of(f->p, res, resp, strlen(resp));
+}
+
+static void enroll(fixture_t *f, const char *rows)
+{
+    const char *csv = apr_pstrcat(f->p, "plan_code,plan_year,psn_no,"
+                                  "cover_from,preexisting,person_class,"
+                                  "admdvs,payer,premium\n", rows, NULL);
+    apr_array_header_t *parsed;
+    int count;
+
+    assert_null(hmb_enroll_parse(f->p, "slip.csv", csv, strlen(csv),
+                                 &parsed));
+    assert_null(hmb_ledger_import_enrollments(f->ledger, f->p, parsed,
+                                              &count));
+}
+
+static const char *paid_of(fixture_t *f, const char *code, int year,
+                           const char *psn_no)
+{
+    apr_array_header_t *rows;
+    const char *out = "";
+    int i;
+
+    assert_null(hmb_ledger_totals(f->ledger, f->p, code, year, psn_no,
+                                  &rows));
+    for (i = 0; i < rows->nelts; i++) {
+        const hmb_total_t *t = &APR_ARRAY_IDX(rows, i, hmb_total_t);
+
+        out = apr_psprintf(f->p, "%s%s=%s ", out, t->liab_code,
+                           hmb_money_str(f->p, t->paid_amt));
+    }
+    return out;
+}
+
+static apr_array_header_t *owed(fixture_t *f, const char *from,
+                                const char *to)
+{
+    apr_array_header_t *claims;
+
+    assert_null(hmb_ledger_owed(f->ledger, f->p, from, to, &claims));
+    return claims;
+}
+
+/* A settlement dated after every loaded plan waits for its plan
+ * (deferred, no_plan, nothing recorded); once the plan is given, the
+ * replay pays it once and records where it was decided. */
+static void test_no_plan_deferred_then_paid(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_ctx_t replay = f->ctx;
+    const char *req = message(f, "2", "req", "36090000000000000001",
+                              "S2025020100001");
+    char *resp = message(f, "2", "resp", "36090000000000000001",
+                         "S2025020100001");
+    const char *old, *info, *first;
+    hmb_settle_result_t *res;
+    hmb_claim_t *claim;
+    apr_array_header_t *o;
+    hmb_plan_t *plan;
+
+    resp = swap(f->p, resp, "2024-05-01 10:00:00", "2025-02-01 10:00:00");
+    res = send_pair(f, &f->ctx, req, resp);
+    assert_int_equal(res->outcome, HMB_OUT_DEFERRED);
+    assert_int_equal(res->stas, HMB_STAS_DEFERRED);
+    assert_int_equal(res->rea, HMB_REA_NO_PLAN);
+    assert_int_equal(res->hmb_pay, 0);
+    assert_contains(res->reason, "2025-02-01");
+    assert_contains(res->reason, "2024-12-31");
+    info = info_of(f, res, resp);
+    assert_string_equal(field(f->p, info, "hmb_stas"), "deferred");
+    assert_string_equal(field(f->p, info, "rea_code"), "no_plan");
+    assert_string_equal(field(f->p, info, "hmb_pay"), "0.00");
+    assert_string_equal(field(f->p, info, "psn_part_amt_aft"), "48000.00");
+    /* the memo names the date no plan covers */
+    assert_contains(field(f->p, info, "hmb_memo"), "2025-02-01");
+    assert_null(hmb_ledger_find_claim(f->ledger, f->p, 'S', "S2025020100001",
+                                      &claim));
+    assert_null(claim);
+
+    /* before the first plan is not a plan gap: still a refusal */
+    old = swap(f->p, resp, "2025-02-01 10:00:00", "2023-06-01 10:00:00");
+    old = swap(f->p, old, "S2025020100001", "S2023060100001");
+    res = send_pair(f, &f->ctx, NULL, old);
+    assert_int_equal(res->stas, HMB_STAS_INELIGIBLE);
+    assert_int_equal(res->rea, HMB_REA_OUTSIDE_PERIOD);
+
+    /* the 2025 plan and enrollment arrive; the spooled message is
+     * replayed */
+    assert_null(hmb_plan_load(f->p, PLAN_2025, &plan));
+    APR_ARRAY_PUSH(f->plans, hmb_plan_t *) = plan;
+    enroll(f, "YCHMB,2025,36090000000000000001,2025-01-01,0,,360902,"
+           "account,69.00\n");
+    replay.origin = "replay";
+    res = send_pair(f, &replay, req, resp);
+    assert_int_equal(res->outcome, HMB_OUT_SPLICED);
+    assert_int_equal(res->duplicate, 0);
+    first = info_of(f, res, resp);
+    assert_string_equal(field(f->p, first, "hmb_stas"), "paid");
+    assert_string_equal(field(f->p, first, "plan_year"), "2025");
+    assert_string_equal(field(f->p, first, "hmb_pay"), "12100.00");
+    assert_null(hmb_ledger_find_claim(f->ledger, f->p, 'S', "S2025020100001",
+                                      &claim));
+    assert_non_null(claim);
+    assert_string_equal(claim->origin, "replay");
+    assert_non_null(claim->msg);
+
+    /* exactly once: a second replay, or the desk's repeat, changes
+     * nothing */
+    res = send_pair(f, &replay, req, resp);
+    assert_int_equal(res->duplicate, 1);
+    assert_string_equal(info_of(f, res, resp), first);
+    res = send_pair(f, &f->ctx, req, resp);
+    assert_int_equal(res->duplicate, 1);
+    assert_string_equal(paid_of(f, "YCHMB", 2025, "36090000000000000001"),
+                        "inscope=9100.00 outscope=3000.00 ");
+    assert_string_equal(paid_of(f, "YCHMB", 2024, "36090000000000000001"),
+                        "");
+
+    /* paid after the desk: owed to the patient */
+    o = owed(f, NULL, NULL);
+    assert_int_equal(o->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(o, 0, hmb_claim_t).hmb_setl_id,
+                        "HMB-S2025020100001");
+    assert_string_equal(APR_ARRAY_IDX(o, 0, hmb_claim_t).origin, "replay");
+    assert_int_equal(APR_ARRAY_IDX(o, 0, hmb_claim_t).hmb_pay, 1210000);
+    assert_int_equal(APR_ARRAY_IDX(o, 0, hmb_claim_t).plan_year, 2025);
+    assert_int_equal(owed(f, "2025-02-01", "2025-02-01")->nelts, 1);
+    assert_int_equal(owed(f, "2024-01-01", "2025-01-31")->nelts, 0);
+    assert_int_equal(owed(f, "2025-02-02", NULL)->nelts, 0);
+}
+
+/* A settlement sent again after its cancellation: nothing to pay, and
+ * the answer says which cancellation; counted as a repeat. */
+static void test_repeat_after_cancel(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_result_t *res;
+    const char *resp, *info, *again;
+    apr_size_t len;
+
+    res = run_pair(f, "2", &resp, &len);
+    assert_int_equal(res->stas, HMB_STAS_PAID);
+    res = run_pair(f, "4", &resp, &len);
+    assert_int_equal(res->stas, HMB_STAS_REVERSED);
+    expect_totals(f, 0, 0, 0, 0);
+
+    res = run_pair(f, "2", &resp, &len);
+    assert_int_equal(res->outcome, HMB_OUT_SPLICED);
+    assert_int_equal(res->duplicate, 1);
+    assert_int_equal(res->stas, HMB_STAS_NO_CLAIM);
+    assert_int_equal(res->rea, HMB_REA_SETTLEMENT_REVERSED);
+    assert_int_equal(res->hmb_pay, 0);
+    assert_string_equal(res->hmb_setl_id, "HMBR-S2024050100001");
+    info = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(field(f->p, info, "hmb_stas"), "no_claim");
+    assert_string_equal(field(f->p, info, "rea_code"), "settlement_reversed");
+    assert_string_equal(field(f->p, info, "hmb_pay"), "0.00");
+    /* the patient owes what the basic settlement left */
+    assert_string_equal(field(f->p, info, "psn_part_amt_aft"), "48000.00");
+    assert_contains(field(f->p, info, "hmb_memo"), "HMBR-S2024050100001");
+    assert_null(hmb_test_validate(f->p, res->out, res->out_len));
+    expect_totals(f, 0, 0, 0, 0);
+
+    res = run_pair(f, "2", &resp, &len);
+    again = hmbinfo_of(f->p, res, resp, len);
+    assert_string_equal(again, info);
+    expect_totals(f, 0, 0, 0, 0);
+}
+
+/* Not enrolled at the desk; the enrollment arrives later; an operator
+ * corrects the claim. The original answer stays what the desk was told;
+ * the correction is owed to the patient until a cancellation takes it
+ * back. */
+static void test_redecide_not_enrolled(void **state)
+{
+    fixture_t *f = *state;
+    const char *psn = "36090000000000000002", *id = "S2024050100002";
+    const char *req = message(f, "2", "req", psn, id);
+    const char *resp = message(f, "2", "resp", psn, id);
+    const char *creq = message(f, "4", "req", psn, id);
+    const char *cresp = message(f, "4", "resp", psn, id);
+    const char *desk, *info;
+    hmb_settle_result_t *res;
+    hmb_redecide_t *r;
+    hmb_claim_t *c, *orig;
+    apr_array_header_t *o, *ids;
+
+    res = send_pair(f, &f->ctx, req, resp);
+    assert_int_equal(res->stas, HMB_STAS_INELIGIBLE);
+    assert_int_equal(res->rea, HMB_REA_NOT_ENROLLED);
+    desk = info_of(f, res, resp);
+
+    /* nothing changes while the person is still not enrolled */
+    assert_null(hmb_settle_redecide(f->p, &f->ctx, id, "ops", "late file",
+                                    0, &r));
+    assert_int_equal(r->corrected, 0);
+    assert_contains(r->what, "still ineligible (not_enrolled)");
+
+    enroll(f, "YCHMB,2024,36090000000000000002,2024-01-01,0,,360902,self,"
+           "69.00\n");
+    assert_null(hmb_ledger_ineligible(f->ledger, f->p, "2024-05-01",
+                                      "2024-05-01", &ids));
+    assert_int_equal(ids->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), id);
+
+    /* a dry run says what would be paid and records nothing */
+    assert_null(hmb_settle_redecide(f->p, &f->ctx, id, "ops", "late file",
+                                    1, &r));
+    assert_int_equal(r->corrected, 1);
+    assert_string_equal(r->what, "would pay 12100.00");
+    assert_null(hmb_ledger_find_claim(f->ledger, f->p, 'C', id, &c));
+    assert_null(c);
+    assert_string_equal(paid_of(f, "YCHMB", 2024, psn), "");
+    assert_int_equal(owed(f, NULL, NULL)->nelts, 0);
+
+    assert_null(hmb_settle_redecide(f->p, &f->ctx, id, "ops",
+                                    "enrollment file arrived late", 0, &r));
+    assert_int_equal(r->corrected, 1);
+    assert_string_equal(r->what, "paid 12100.00");
+    assert_string_equal(r->hmb_setl_id, "HMBC-S2024050100002");
+    assert_int_equal(r->decision->hmb_pay, 1210000);
+    assert_null(hmb_ledger_find_claim(f->ledger, f->p, 'S', id, &orig));
+    assert_null(hmb_ledger_find_claim(f->ledger, f->p, 'C', id, &c));
+    assert_non_null(c);
+    assert_int_equal(c->kind, 'C');
+    assert_string_equal(c->origin, "redecide");
+    assert_string_equal(c->decided_by, "ops");
+    assert_string_equal(c->why, "enrollment file arrived late");
+    assert_string_equal(c->reverses, orig->hmb_setl_id);
+    assert_int_equal(c->stas, HMB_STAS_PAID);
+    assert_int_equal(c->hmb_pay, 1210000);
+    assert_string_equal(c->msg, orig->msg);
+    assert_contains(c->hmbinfo, "<orig_setl_id>S2024050100002</orig_setl_id>");
+    assert_string_equal(paid_of(f, "YCHMB", 2024, psn),
+                        "inscope=9100.00 outscope=3000.00 ");
+    /* the original stays as the desk saw it */
+    assert_int_equal(orig->stas, HMB_STAS_INELIGIBLE);
+    assert_string_equal(orig->origin, "desk");
+
+    /* once only */
+    assert_null(hmb_settle_redecide(f->p, &f->ctx, id, "ops", "again", 0,
+                                    &r));
+    assert_int_equal(r->corrected, 0);
+    assert_contains(r->what, "corrected already by HMBC-S2024050100002");
+    assert_string_equal(paid_of(f, "YCHMB", 2024, psn),
+                        "inscope=9100.00 outscope=3000.00 ");
+
+    /* the desk repeats the message: what it was told (idempotency) */
+    res = send_pair(f, &f->ctx, req, resp);
+    assert_int_equal(res->duplicate, 1);
+    assert_int_equal(res->stas, HMB_STAS_INELIGIBLE);
+    assert_string_equal(info_of(f, res, resp), desk);
+
+    o = owed(f, NULL, NULL);
+    assert_int_equal(o->nelts, 1);
+    c = &APR_ARRAY_IDX(o, 0, hmb_claim_t);
+    assert_string_equal(c->hmb_setl_id, "HMBC-S2024050100002");
+    assert_string_equal(c->setl_id, id);
+    assert_string_equal(c->psn_no, psn);
+    assert_string_equal(c->origin, "redecide");
+    assert_string_equal(c->decided_by, "ops");
+    assert_int_equal(c->hmb_pay, 1210000);
+    assert_non_null(c->created_at);
+
+    /* a cancellation takes back what the correction paid */
+    res = send_pair(f, &f->ctx, creq, cresp);
+    assert_int_equal(res->stas, HMB_STAS_REVERSED);
+    assert_int_equal(res->hmb_pay, -1210000);
+    info = info_of(f, res, cresp);
+    assert_string_equal(field(f->p, info, "orig_hmb_setl_id"),
+                        "HMBC-S2024050100002");
+    assert_string_equal(paid_of(f, "YCHMB", 2024, psn),
+                        "inscope=0.00 outscope=0.00 ");
+    assert_int_equal(owed(f, NULL, NULL)->nelts, 0);
+    res = send_pair(f, &f->ctx, req, resp);
+    assert_int_equal(res->stas, HMB_STAS_NO_CLAIM);
+    assert_int_equal(res->rea, HMB_REA_SETTLEMENT_REVERSED);
+
+    /* and nothing corrects it again */
+    assert_null(hmb_settle_redecide(f->p, &f->ctx, id, "ops", "again", 0,
+                                    &r));
+    assert_int_equal(r->corrected, 0);
+    assert_string_equal(paid_of(f, "YCHMB", 2024, psn),
+                        "inscope=0.00 outscope=0.00 ");
+}
+
+/* A settlement refused at the desk and then cancelled: no correction
+ * pays it. */
+static void test_redecide_cancelled(void **state)
+{
+    fixture_t *f = *state;
+    const char *psn = "36090000000000000003", *id = "S2024050100003";
+    hmb_settle_result_t *res;
+    hmb_redecide_t *r;
+    hmb_claim_t *c;
+
+    res = send_pair(f, &f->ctx, message(f, "2", "req", psn, id),
+                    message(f, "2", "resp", psn, id));
+    assert_int_equal(res->rea, HMB_REA_NOT_ENROLLED);
+    res = send_pair(f, &f->ctx, message(f, "4", "req", psn, id),
+                    message(f, "4", "resp", psn, id));
+    assert_int_equal(res->stas, HMB_STAS_NO_CLAIM);
+    enroll(f, "YCHMB,2024,36090000000000000003,2024-01-01,0,,360902,self,"
+           "69.00\n");
+
+    assert_null(hmb_settle_redecide(f->p, &f->ctx, id, "ops", "late file",
+                                    0, &r));
+    assert_int_equal(r->corrected, 0);
+    assert_contains(r->what, "cancelled (HMBM-S2024050100003-");
+    assert_null(hmb_ledger_find_claim(f->ledger, f->p, 'C', id, &c));
+    assert_null(c);
+    assert_string_equal(paid_of(f, "YCHMB", 2024, psn), "");
+    assert_int_equal(owed(f, NULL, NULL)->nelts, 0);
+
+    /* a setl_id the ledger does not know, and a paid one: nothing */
+    assert_null(hmb_settle_redecide(f->p, &f->ctx, "S-NONE", "ops", "x", 0,
+                                    &r));
+    assert_int_equal(r->corrected, 0);
+    assert_contains(r->what, "no settlement");
 }
 
 int main(void)
@@ -559,6 +920,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forged_hmbinfo, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_output_validates, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_plan_deferred_then_paid,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeat_after_cancel, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_redecide_not_enrolled, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_redecide_cancelled, setup,
                                         teardown),
     };
     apr_initialize();

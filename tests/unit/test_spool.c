@@ -252,6 +252,63 @@ static void test_unwritable_dir(void **state)
                                                   NULL)));
 }
 
+/* Replayed entries (in done/) are deleted once older than the limit;
+ * pending entries, and whatever else an operator keeps in done/, never.
+ * The age is the time of the move to done/ (its ctime), which a test
+ * cannot set back: the limit here is a fraction of a second. */
+static void test_prune(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *dir = hmb_test_tmpdir(p, "spool");
+    const char *done = apr_pstrcat(p, dir, "/done", NULL);
+    const char *old, *recent, *pending;
+    apr_array_header_t *paths;
+    apr_finfo_t fi;
+    int removed = -1;
+
+    /* nothing replayed yet: no done/, nothing to do */
+    assert_null(hmb_spool_prune(p, dir, 0, &removed));
+    assert_int_equal(removed, 0);
+
+    assert_null(hmb_spool_write(p, dir, "q", 1, "old", 3, &old));
+    assert_null(hmb_spool_write(p, dir, "q", 1, "pending", 7, &pending));
+    assert_null(hmb_spool_done(p, old));
+    put_file(p, apr_pstrcat(p, done, "/notes.txt", NULL), "x", 1);
+    assert_int_equal(apr_dir_make(apr_pstrcat(p, done, "/kept.spool", NULL),
+                                  APR_FPROT_OS_DEFAULT, p), APR_SUCCESS);
+    /* done/ holds personal data as the spool does: 0750 at most */
+    assert_int_equal(apr_stat(&fi, done, APR_FINFO_PROT, p), APR_SUCCESS);
+    assert_int_equal(fi.protection & (APR_FPROT_GWRITE | APR_FPROT_WREAD
+                                      | APR_FPROT_WWRITE
+                                      | APR_FPROT_WEXECUTE), 0);
+
+    apr_sleep(apr_time_from_msec(700));
+    assert_null(hmb_spool_write(p, dir, "q", 1, "recent", 6, &recent));
+    assert_null(hmb_spool_done(p, recent));
+
+    /* a day: everything is younger */
+    assert_null(hmb_spool_prune(p, dir, apr_time_from_sec(86400), &removed));
+    assert_int_equal(removed, 0);
+    assert_int_equal(count_files(p, done, ""), 3);
+
+    assert_null(hmb_spool_prune(p, dir, apr_time_from_msec(400), &removed));
+    assert_int_equal(removed, 1);
+    assert_true(APR_STATUS_IS_ENOENT(apr_stat(&fi, apr_pstrcat(p, done,
+                                              strrchr(old, '/'), NULL),
+                                              APR_FINFO_TYPE, p)));
+    assert_int_equal(apr_stat(&fi, apr_pstrcat(p, done, strrchr(recent, '/'),
+                                               NULL), APR_FINFO_TYPE, p),
+                     APR_SUCCESS);
+    assert_int_equal(apr_stat(&fi, apr_pstrcat(p, done, "/notes.txt", NULL),
+                              APR_FINFO_TYPE, p), APR_SUCCESS);
+    assert_int_equal(apr_stat(&fi, apr_pstrcat(p, done, "/kept.spool", NULL),
+                              APR_FINFO_TYPE, p), APR_SUCCESS);
+    /* the pending entry is older than the limit, and stays */
+    assert_null(hmb_spool_list(p, dir, &paths));
+    assert_int_equal(paths->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(paths, 0, const char *), pending);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +331,9 @@ int main(void)
                                         hmb_test_pool_setup,
                                         hmb_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_dir,
+                                        hmb_test_pool_setup,
+                                        hmb_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_prune,
                                         hmb_test_pool_setup,
                                         hmb_test_pool_teardown),
     };

@@ -1,0 +1,640 @@
+/* Integration: the operator slips that must not cost a patient a payout
+ * (issue "No patient loses a payout to an operator slip"), each shown in
+ * Debian's apache2 with its fix.
+ *
+ * Group setup: a SQLite ledger seeded with `hmbctl enroll` and given to
+ * the children's user, the sample upstream serving
+ * tests/fixtures/slips/upstream, and apache2 started by harness.sh with
+ * the 2024 plan only. The tests run in order on that server; each uses
+ * persons of its own (tests/fixtures/slips/README.md). The last slip adds
+ * the 2025 plan by a graceful restart. A second apache2, on a ledger the
+ * children cannot write, is started and stopped by its own test.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <dirent.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include "../unit/hmb_test.h"
+#include "hmb_http.h"
+
+#define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
+#define SLIPS         HMB_FIXTURE("slips")
+#define UP_DIR        SLIPS "/upstream"
+#define ENROLL_CSV    SLIPS "/enroll.csv"
+#define ENROLL_LATE   SLIPS "/enroll-late.csv"
+#define PLAN_2024     HMB_EXAMPLE("plan.xml")
+#define PLAN_2025     SLIPS "/plans/yichun-2025.xml"
+#define HTTPD_USER    "www-data"
+
+/* DOMAIN.md's pair 2, paid in full on a first discharge */
+#define PAID_BOTH "inscope elig_amt=28000.00 paid_amt=9100.00\n" \
+                  "outscope elig_amt=20000.00 paid_amt=3000.00\n"
+
+typedef struct {
+    apr_pool_t *pool;
+    const char *rundir;
+    const char *ledger;             /* sqlite3:PATH of the live ledger */
+    const char *conf;               /* the module's part of httpd.conf */
+    const char *root_rundir;        /* the server on a root-owned ledger */
+    apr_port_t port;
+    apr_port_t up_port;
+    apr_port_t root_port;
+    apr_proc_t up_proc;
+    int httpd_started;
+    int root_started;
+} slips_env_t;
+
+static slips_env_t env;
+static char rundir_left[512];
+
+#define assert_has(text, needle) \
+    do { \
+        const char *t_ = (text), *n_ = (needle); \
+        if (!t_ || !strstr(t_, n_)) { \
+            fail_msg("'%s' not in: %s", n_, t_ ? t_ : "(null)"); \
+        } \
+    } while (0)
+
+/* --- the server and the operator's commands ---------------------------- */
+
+/* The module's configuration: the 2024 plan, and the 2025 plan once it
+ * is loaded; the ledger at ledger_path. */
+static const char *module_conf(apr_pool_t *p, int with_2025,
+                               const char *ledger_path)
+{
+    return apr_psprintf(p,
+        "LoadModule huiminbao_module \"%s\"\n"
+        "LogLevel warn huiminbao:info\n"
+        "HuiminbaoPlan \"%s\"\n"
+        "%s%s%s"
+        "HuiminbaoSpool \"${HMB_RUNDIR}/spool\"\n"
+        "DBDriver sqlite3\n"
+        "DBDParams \"%s\"\n"
+        "<Location \"/fsi/api\">\n"
+        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
+        "    Huiminbao On\n"
+        "</Location>\n"
+        "<Location \"/huiminbao-status\">\n"
+        "    SetHandler huiminbao-status\n"
+        "    Require ip 127.0.0.1\n"
+        "</Location>\n",
+        MODULE_SO, PLAN_2024,
+        with_2025 ? "HuiminbaoPlan \"" : "", with_2025 ? PLAN_2025 : "",
+        with_2025 ? "\"\n" : "", ledger_path, (int)env.up_port);
+}
+
+/* hmbctl on the live ledger as the children's user; fails the test
+ * unless it exits with rc. */
+static char *hmbctl_live(apr_pool_t *p, int rc, ...)
+{
+    char *out;
+    va_list ap;
+    int code;
+
+    va_start(ap, rc);
+    code = hmb_it_hmbctl_v(p, env.rundir, HTTPD_USER, env.ledger, &out, ap);
+    va_end(ap);
+    if (code != rc) {
+        fail_msg("hmbctl exited with %d (want %d): %s", code, rc, out);
+    }
+    return out;
+}
+
+static const char *status_of(apr_pool_t *p, apr_port_t port,
+                             const char *key)
+{
+    const char *v;
+
+    assert_no_error(hmb_it_status_value(p, port, key, &v));
+    return v;
+}
+
+static apr_int64_t count_of(apr_pool_t *p, const char *key)
+{
+    return apr_atoi64(status_of(p, env.port, key));
+}
+
+static const char *totals(apr_pool_t *p, const char *year,
+                          const char *psn_no)
+{
+    return hmbctl_live(p, 0, "totals", "--plan-code", "YCHMB", "--year",
+                       year, psn_no, NULL);
+}
+
+/* The line of `hmbctl owed --format csv` that starts with ids; it ends
+ * with the amount owed. */
+static const char *owed_row(apr_pool_t *p, const char *ids, const char *pay)
+{
+    const char *out = hmbctl_live(p, 0, "owed", "--format", "csv", NULL);
+    const char *row = hmb_it_line_with(p, out, ids, NULL);
+
+    if (!row || strncmp(row, ids, strlen(ids))) {
+        fail_msg("owed does not list %s: %s", ids, out);
+    }
+    assert_true(strlen(row) > strlen(pay)
+                && !strcmp(row + strlen(row) - strlen(pay), pay));
+    return row;
+}
+
+/* POST the HIS envelope for msgid; the answer's <hmbinfo>, which the
+ * module appended as the last child of <output>. */
+static const char *settle(apr_pool_t *p, const char *infno,
+                          const char *msgid, const char *psn_no,
+                          const char *cancel_setl_id)
+{
+    const char *const xml[] = { "Content-Type: text/xml; charset=UTF-8",
+                                NULL };
+    const char *req = hmb_it_envelope(p, infno, msgid, psn_no,
+                                      cancel_setl_id);
+    hmb_http_response_t *r;
+    const char *s, *e;
+
+    assert_no_error(hmb_http_once(p, env.port, "POST",
+                                  apr_pstrcat(p, "/fsi/api/", msgid, NULL),
+                                  xml, req, strlen(req), &r));
+    assert_int_equal(r->status, 200);
+    s = strstr(r->body, "<hmbinfo>");
+    e = s ? strstr(s, "</hmbinfo>") : NULL;
+    if (!e) {
+        fail_msg("no <hmbinfo> in the answer: %.300s", r->body);
+    }
+    e += strlen("</hmbinfo>");
+    while (*e == ' ' || *e == '\n') {
+        e++;
+    }
+    assert_true(!strncmp(e, "</output>", 9));
+    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+}
+
+static char *read_log(apr_pool_t *p, const char *rundir)
+{
+    return hmb_test_slurp(p, apr_pstrcat(p, rundir, "/logs/error_log", NULL),
+                          NULL);
+}
+
+static int spool_entries(apr_pool_t *p, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d) {
+        fail_msg("cannot read %s", dir);
+    }
+    while ((e = readdir(d)) != NULL) {
+        apr_size_t len = strlen(e->d_name);
+        if (len > 6 && !strcmp(e->d_name + len - 6, ".spool")) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static const char *today(apr_pool_t *p)
+{
+    apr_time_exp_t t;
+
+    apr_time_exp_lt(&t, apr_time_now());
+    return apr_psprintf(p, "%04d-%02d-%02d", t.tm_year + 1900, t.tm_mon + 1,
+                        t.tm_mday);
+}
+
+/* --- setup and teardown ------------------------------------------------- */
+
+static int group_teardown(void **state)
+{
+    apr_proc_t *procs[] = {&env.up_proc};
+    const char *names[] = {"upstream"};
+    int ok = 1;
+
+    (void)state;
+    if (!env.pool) {
+        return 0;
+    }
+    if (env.root_started
+        && !hmb_it_teardown(env.pool, env.root_rundir, 1, NULL, NULL, 0)) {
+        ok = 0;
+    }
+    if (!hmb_it_teardown(env.pool, env.rundir, env.httpd_started, procs,
+                         names, 1)) {
+        ok = 0;
+    }
+    if (env.rundir) {
+        apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
+    }
+    apr_pool_destroy(env.pool);
+    memset(&env, 0, sizeof(env));
+    return ok ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+    apr_pool_t *p;
+    const char *why = NULL, *db;
+    char *dir, *out;
+
+    (void)state;
+    memset(&env, 0, sizeof(env));
+    apr_pool_create(&p, NULL);
+    env.pool = p;
+    dir = apr_psprintf(p, "%s/tmp-slips-XXXXXX", HMB_BUILDDIR);
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "setup: cannot create %s\n", dir);
+        apr_pool_destroy(p);
+        return -1;
+    }
+    env.rundir = dir;
+    db = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
+    env.ledger = apr_pstrcat(p, "sqlite3:", db, NULL);
+    env.conf = apr_pstrcat(p, dir, "/module.conf", NULL);
+    if (apr_dir_make_recursive(apr_pstrcat(p, dir, "/ledger", NULL),
+                               APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
+        why = "cannot create the ledger's directory";
+    }
+    /* enrolled before the server starts, then given to its user */
+    if (!why) {
+        const char *argv[] = {
+            HMB_IT_HMBCTL_BIN, "--ledger", env.ledger, "enroll", "--plan",
+            PLAN_2024, "--plan", PLAN_2025, ENROLL_CSV, NULL
+        };
+        if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out)
+            != 0 || !strstr(out, "imported 3 ")) {
+            why = apr_pstrcat(p, "hmbctl enroll: ", out, NULL);
+        }
+    }
+    if (!why && geteuid() == 0) {
+        const char *argv[] = {
+            "/bin/chown", "-R", HTTPD_USER ":" HTTPD_USER,
+            apr_pstrcat(p, dir, "/ledger", NULL), NULL
+        };
+        why = hmb_it_run(p, argv, apr_time_from_sec(10));
+    }
+    if (!why) {
+        why = hmb_it_free_port(p, &env.up_port);
+    }
+    if (!why) {
+        why = hmb_it_free_port(p, &env.port);
+    }
+    if (!why) {
+        why = hmb_it_free_port(p, &env.root_port);
+    }
+    if (!why) {
+        why = hmb_it_start_upstream(p, env.up_port, UP_DIR,
+                                    apr_pstrcat(p, dir, "/upstream.pid",
+                                                NULL),
+                                    apr_pstrcat(p, dir, "/upstream.log",
+                                                NULL),
+                                    300, NULL, &env.up_proc);
+    }
+    if (!why) {
+        const char *conf = module_conf(p, 0, db);
+
+        why = hmb_it_write_file(p, env.conf, conf, strlen(conf));
+    }
+    if (!why) {
+        why = hmb_it_harness(p, "start", dir, env.port, env.conf,
+                             apr_time_from_sec(30));
+        env.httpd_started = !why;
+    }
+    if (why) {
+        fprintf(stderr, "setup: %s\n", why);
+        group_teardown(state);
+        return -1;
+    }
+    return 0;
+}
+
+/* --- (a) Huiminbao On without a plan ------------------------------------- */
+
+/* Every settlement would be refused as outside_period and the refusal
+ * stored: the server does not start with that configuration, and
+ * apachectl configtest says why and where. */
+static void test_no_plan_fails_configtest(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *main_conf = apr_pstrcat(p, env.rundir, "/httpd.conf", NULL);
+    const char *noplan = apr_pstrcat(p, env.rundir, "/noplan.conf", NULL);
+    const char *top = apr_pstrcat(p, env.rundir, "/httpd-noplan.conf", NULL);
+    const char *conf = module_conf(p, 0, "/nonexistent/ledger.db");
+    char *text = hmb_test_slurp(p, main_conf, NULL), *out;
+    const char *inc = apr_pstrcat(p, "Include \"", env.conf, "\"", NULL);
+    char *at = strstr(text, inc);
+    const char *bare;
+    int rc;
+
+    assert_non_null(at);
+    /* the same server, with its module configuration minus the plan */
+    bare = apr_pstrcat(p, apr_pstrmemdup(p, text, (apr_size_t)(at - text)),
+                       "Include \"", noplan, "\"", at + strlen(inc), NULL);
+    assert_no_error(hmb_it_write_file(p, top, bare, strlen(bare)));
+    at = strstr(conf, "HuiminbaoPlan ");
+    assert_non_null(at);
+    conf = apr_pstrcat(p, apr_pstrmemdup(p, conf, (apr_size_t)(at - conf)),
+                       strchr(at, '\n') + 1, NULL);
+    assert_null(strstr(conf, "HuiminbaoPlan"));
+    assert_no_error(hmb_it_write_file(p, noplan, conf, strlen(conf)));
+
+    rc = hmb_it_configtest(p, env.rundir, top, &out);
+    if (rc == 0) {
+        fail_msg("apache2 -t accepted Huiminbao On without a plan: %s", out);
+    }
+    assert_has(out, "HMB00111");
+    /* where Huiminbao On was given, and what to do */
+    assert_has(out, apr_pstrcat(p, "Huiminbao On (", noplan, ":", NULL));
+    assert_has(out, "add the policy year's plan with HuiminbaoPlan");
+    assert_null(strstr(out, "Syntax OK"));
+
+    /* with the plan it is fine, and the running server never noticed */
+    assert_int_equal(hmb_it_configtest(p, env.rundir, main_conf, &out), 0);
+    assert_has(out, "Syntax OK");
+    assert_str(status_of(p, env.port, "Plans"), "1");
+}
+
+/* --- (c) a ledger the server's user cannot write ------------------------- */
+
+/* An operator made the ledger as root (0644, in root's directory): every
+ * settlement would be deferred. The children find out at start-up, say
+ * so in the error log, and the status page shows it; hmbctl check-ledger
+ * runs the same probe. */
+static void test_root_owned_ledger_found_at_start(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *dir, *db, *spec, *conf, *log, *line, *state_line;
+    struct stat st;
+    char *out;
+    int tries = 0;
+
+    if (geteuid() != 0) {
+        skip();
+    }
+    dir = apr_pstrcat(p, env.rundir, "/root-ledger", NULL);
+    db = apr_pstrcat(p, dir, "/ledger.db", NULL);
+    spec = apr_pstrcat(p, "sqlite3:", db, NULL);
+    env.root_rundir = apr_pstrcat(env.pool, env.rundir, "/root-httpd", NULL);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(env.root_rundir, 0755), 0);
+    {
+        const char *argv[] = { HMB_IT_HMBCTL_BIN, "--ledger", spec, "migrate",
+                               NULL };
+        assert_int_equal(hmb_it_capture(p, env.rundir, NULL, argv,
+                                        apr_time_from_sec(30), &out), 0);
+    }
+    assert_int_equal(chmod(db, 0644), 0);
+    assert_int_equal(stat(db, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+
+    conf = module_conf(p, 0, db);
+    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, env.root_rundir,
+                                                     "/module.conf", NULL),
+                                      conf, strlen(conf)));
+    assert_no_error(hmb_it_harness(p, "start", env.root_rundir,
+                                   env.root_port,
+                                   apr_pstrcat(p, env.root_rundir,
+                                               "/module.conf", NULL),
+                                   apr_time_from_sec(30)));
+    env.root_started = 1;
+
+    /* the server answers once a child has started, and a child probes
+     * the ledger before it serves */
+    do {
+        log = read_log(p, env.root_rundir);
+        line = hmb_it_line_with(p, log, "HMB00320", NULL);
+        if (line) {
+            break;
+        }
+        apr_sleep(apr_time_from_msec(100));
+    } while (++tries < 50);
+    if (!line) {
+        fail_msg("no HMB00320 in the error log: %s", log);
+    }
+    assert_has(line, ":error]");
+    assert_has(line, "the server's user cannot write the ledger");
+    assert_has(line, "readonly");
+    state_line = status_of(p, env.root_port, "LedgerState");
+    if (strncmp(state_line, "FAILING: ", 9)) {
+        fail_msg("LedgerState: %s", state_line);
+    }
+    assert_has(state_line, "readonly");
+    /* the server of the other tests, for contrast */
+    assert_str(status_of(p, env.port, "LedgerState"), "ok (writable)");
+
+    /* the operator's check, as the server's user, says the same */
+    {
+        const char *argv[] = { HMB_IT_HMBCTL_BIN, "--ledger", spec,
+                               "check-ledger", NULL };
+        assert_int_equal(hmb_it_capture(p, env.rundir, HTTPD_USER, argv,
+                                        apr_time_from_sec(30), &out), 1);
+        assert_has(out, "this user cannot write the ledger");
+        assert_has(out, "readonly");
+        /* not the advice for a ledger nobody made */
+        assert_null(strstr(out, "migrate"));
+        assert_int_equal(hmb_it_capture(p, env.rundir, NULL, argv,
+                                        apr_time_from_sec(30), &out), 0);
+        assert_has(out, "ledger ok");
+    }
+
+    assert_no_error(hmb_it_harness(p, "stop", env.root_rundir, 0, NULL,
+                                   apr_time_from_sec(30)));
+    env.root_started = 0;
+}
+
+/* --- (d) a settlement sent again after its cancellation ------------------ */
+
+static void test_resent_after_cancel(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *psn = "36090000000000000802";
+    apr_int64_t messages = count_of(p, "Messages");
+    apr_int64_t paid = count_of(p, "StasPaid");
+    apr_int64_t reversed = count_of(p, "StasReversed");
+    apr_int64_t no_claim = count_of(p, "StasNoClaim");
+    apr_int64_t dups = count_of(p, "Duplicates");
+    const char *pay_total = status_of(p, env.port, "PayTotal");
+    const char *info, *again;
+
+    info = settle(p, "2304", "SLP-CXL-S", psn, NULL);
+    assert_str(hmb_it_field(p, info, "hmb_stas"), "paid");
+    assert_str(hmb_it_field(p, info, "hmb_pay"), "12100.00");
+    info = settle(p, "2305", "SLP-CXL-C", psn, "SSLP00802");
+    assert_str(hmb_it_field(p, info, "hmb_stas"), "reversed");
+    assert_str(hmb_it_field(p, info, "hmb_pay"), "-12100.00");
+
+    /* the HIS sends the cancelled settlement again */
+    info = settle(p, "2304", "SLP-CXL-S", psn, NULL);
+    assert_str(hmb_it_field(p, info, "hmb_stas"), "no_claim");
+    assert_str(hmb_it_field(p, info, "rea_code"), "settlement_reversed");
+    assert_str(hmb_it_field(p, info, "hmb_pay"), "0.00");
+    assert_str(hmb_it_field(p, info, "psn_part_amt_aft"), "48000.00");
+    /* the receipt names the cancellation */
+    assert_has(hmb_it_field(p, info, "hmb_memo"), "HMBR-SSLP00802");
+    again = settle(p, "2304", "SLP-CXL-S", psn, NULL);
+    assert_str(again, info);
+
+    /* counted once: one payout, one reversal, two repeats, no money */
+    assert_int_equal(count_of(p, "Messages"), messages + 4);
+    assert_int_equal(count_of(p, "StasPaid"), paid + 1);
+    assert_int_equal(count_of(p, "StasReversed"), reversed + 1);
+    assert_int_equal(count_of(p, "StasNoClaim"), no_claim);
+    assert_int_equal(count_of(p, "Duplicates"), dups + 2);
+    assert_str(status_of(p, env.port, "PayTotal"), pay_total);
+    assert_str(totals(p, "2024", psn),
+               "inscope elig_amt=0.00 paid_amt=0.00\n"
+               "outscope elig_amt=0.00 paid_amt=0.00\n");
+}
+
+/* --- (e) not enrolled at the desk, corrected later ----------------------- */
+
+static void test_redecide_after_late_enrollment(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *psn = "36090000000000000803";
+    const char *desk, *out, *row;
+
+    desk = settle(p, "2304", "SLP-NOTENR", psn, NULL);
+    assert_str(hmb_it_field(p, desk, "hmb_stas"), "ineligible");
+    assert_str(hmb_it_field(p, desk, "rea_code"), "not_enrolled");
+    assert_str(status_of(p, env.port, "Owed"), "0");
+
+    out = hmbctl_live(p, 0, "enroll", "--plan", PLAN_2024, ENROLL_LATE,
+                      NULL);
+    assert_has(out, "imported 1 enrollment rows");
+    out = hmbctl_live(p, 0, "redecide", "--plan", PLAN_2024, "--setl-id",
+                      "SSLP00803", "--why", "enrollment file arrived after "
+                      "the discharge", "--by", "insurer-ops", NULL);
+    assert_str(out, "SSLP00803: paid 12100.00 HMBC-SSLP00803\n"
+                    "corrected 1, unchanged 0\n");
+    assert_str(totals(p, "2024", psn), PAID_BOTH);
+
+    row = owed_row(p, "SSLP00803,HMBC-SSLP00803,", ",12100.00");
+    assert_has(row, ",2024-05-01 10:00:00,YCHMB,2024,redecide,insurer-ops,");
+    assert_str(status_of(p, env.port, "Owed"), "1");
+    assert_str(status_of(p, env.port, "OwedTotal"), "12100.00");
+
+    /* the desk asks again: what it was told (the patient was paid by the
+     * insurer, not at the desk) */
+    assert_str(settle(p, "2304", "SLP-NOTENR", psn, NULL), desk);
+}
+
+/* --- (b) a settlement dated after the newest loaded plan ----------------- */
+
+static void test_no_plan_deferred_then_replayed(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *psn = "36090000000000000801";
+    const char *spool = apr_pstrcat(p, env.rundir, "/spool", NULL);
+    const char *done = apr_pstrcat(p, spool, "/done", NULL);
+    const char *info, *out, *conf, *row;
+    struct passwd *pw = getpwnam(HTTPD_USER);
+    struct stat st;
+    int tries = 0;
+
+    assert_str(status_of(p, env.port, "PlansUntil"), "2024-12-31");
+    if (strcmp(today(p), "2024-12-31") > 0) {
+        /* New Year's Day came without the plan: said at start-up */
+        assert_true(!strncmp(status_of(p, env.port, "PlanToday"), "NONE",
+                             4));
+        assert_non_null(hmb_it_line_with(p, read_log(p, env.rundir),
+                                         "HMB00113", "2024-12-31"));
+    }
+    assert_int_equal(spool_entries(p, spool), 0);
+
+    info = settle(p, "2304", "SLP-NOPLAN", psn, NULL);
+    assert_str(hmb_it_field(p, info, "hmb_stas"), "deferred");
+    assert_str(hmb_it_field(p, info, "rea_code"), "no_plan");
+    assert_str(hmb_it_field(p, info, "hmb_pay"), "0.00");
+    assert_str(hmb_it_field(p, info, "psn_part_amt_aft"), "48000.00");
+    assert_null(hmb_it_field(p, info, "hmb_setl_id"));
+    assert_int_equal(spool_entries(p, spool), 1);
+    assert_str(status_of(p, env.port, "SpoolPending"), "1");
+    /* nothing recorded: enrolled for 2025, no totals */
+    assert_str(totals(p, "2025", psn), "");
+
+    /* the 2025 plan, by a graceful restart */
+    conf = module_conf(p, 1, apr_pstrcat(p, env.rundir, "/ledger/ledger.db",
+                                         NULL));
+    assert_no_error(hmb_it_write_file(p, env.conf, conf, strlen(conf)));
+    assert_no_error(hmb_it_harness(p, "graceful", env.rundir, 0, NULL,
+                                   apr_time_from_sec(30)));
+    while (strcmp(status_of(p, env.port, "PlansUntil"), "2025-12-31")
+           && ++tries < 50) {
+        apr_sleep(apr_time_from_msec(100));
+    }
+    assert_str(status_of(p, env.port, "PlansUntil"), "2025-12-31");
+
+    out = hmbctl_live(p, 0, "replay", "--spool", spool, "--plan", PLAN_2024,
+                      "--plan", PLAN_2025, NULL);
+    assert_has(out, "replayed 1, not settleable 0, failed 0");
+    assert_non_null(hmb_it_line_with(p, out, "SSLP00801 paid 12100.00",
+                                     NULL));
+    assert_int_equal(spool_entries(p, spool), 0);
+    assert_int_equal(spool_entries(p, done), 1);
+    /* replayed entries stay the server's: its user and group, 0750 */
+    assert_int_equal(stat(done, &st), 0);
+    assert_int_equal(st.st_mode & 07777 & ~0750, 0);
+    if (geteuid() == 0 && pw) {
+        assert_int_equal(st.st_uid, pw->pw_uid);
+    }
+
+    /* exactly once: a second replay, and the desk's repeat, change
+     * nothing */
+    out = hmbctl_live(p, 0, "replay", "--spool", spool, "--plan", PLAN_2024,
+                      "--plan", PLAN_2025, NULL);
+    assert_has(out, "replayed 0, not settleable 0, failed 0");
+    info = settle(p, "2304", "SLP-NOPLAN", psn, NULL);
+    assert_str(hmb_it_field(p, info, "hmb_stas"), "paid");
+    assert_str(hmb_it_field(p, info, "plan_year"), "2025");
+    assert_str(hmb_it_field(p, info, "hmb_pay"), "12100.00");
+    assert_str(hmb_it_field(p, info, "hmb_setl_id"), "HMB-SSLP00801");
+    assert_str(totals(p, "2025", psn), PAID_BOTH);
+
+    /* the patient was not paid at the desk: the insurer owes it */
+    row = owed_row(p, "SSLP00801,HMB-SSLP00801,", ",12100.00");
+    assert_has(row, ",2025-01-05 10:00:00,YCHMB,2025,replay,");
+    assert_str(status_of(p, env.port, "Owed"), "2");
+    assert_str(status_of(p, env.port, "OwedTotal"), "24200.00");
+    assert_str(status_of(p, env.port, "SpoolPending"), "0");
+}
+
+/* Every [error] line in the server's log was provoked on purpose; these
+ * tests provoke none there. */
+static void test_error_log_clean(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *argv[] = { "/bin/bash", HMB_IT_HARNESS, "check-log",
+                           env.rundir, NULL };
+    char *out;
+
+    if (hmb_it_capture(p, env.rundir, NULL, argv, apr_time_from_sec(30),
+                       &out) != 0) {
+        fail_msg("error lines in the log: %s", out);
+    }
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
+                                              hmb_test_pool_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_no_plan_fails_configtest),
+        T(test_root_owned_ledger_found_at_start),
+        T(test_resent_after_cancel),
+        /* before the replay, which is owed too: Owed counts 1 here */
+        T(test_redecide_after_late_enrollment),
+        /* last: it loads the 2025 plan */
+        T(test_no_plan_deferred_then_replayed),
+        T(test_error_log_clean),
+    };
+#undef T
+    int failed;
+
+    apr_initialize();
+    failed = cmocka_run_group_tests_name("integration: operator slips in "
+                                         "apache2", tests, group_setup,
+                                         group_teardown);
+    hmb_it_leave_rundir(rundir_left, failed);
+    apr_terminate();
+    return failed ? 1 : 0;
+}
