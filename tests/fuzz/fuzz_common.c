@@ -525,31 +525,30 @@ const char *hmb_fuzz_splice_problem(apr_pool_t *p, const char *buf,
     return fuzz_compare(p, orig, got, elements, pay);
 }
 
-/* Known findings a splice runs into: F6, an end tag in a namespace
- * ("</x:output>") taken for </output>; F4, an <output> that carries an
- * <hmbinfo> already, which the reader should have refused. */
-static const char *fuzz_known_splice(const char *buf, apr_size_t len,
-                                     apr_size_t at)
+/* Known findings a splice runs into: F6, an <output> in a namespace
+ * (prefixed, or by a default namespace) taken for <output>; F4, an
+ * <output> that carries an <hmbinfo> already, which the reader should
+ * have refused. */
+static const char *fuzz_known_splice(const char *buf, apr_size_t len)
 {
-    apr_size_t i = at + 2;
-    xmlDocPtr doc;
-    xmlNodePtr out, c;
+    xmlDocPtr doc = fuzz_dom(buf, len);
+    xmlNodePtr root, c, out = NULL;
     const char *id = NULL;
 
-    if (at < len && len - at > 2 && buf[at] == '<' && buf[at + 1] == '/') {
-        while (i < len && buf[i] != ':' && buf[i] != '>' && buf[i] != ' ') {
-            i++;
-        }
-        if (i < len && buf[i] == ':' && len - i > 7
-            && memcmp(buf + i, ":output", 7) == 0) {
-            return "F6";
-        }
-    }
-    if ((doc = fuzz_dom(buf, len)) == NULL) {
+    if (!doc) {
         return NULL;
     }
-    out = fuzz_output(doc);
-    for (c = out ? out->children : NULL; c; c = c->next) {
+    root = xmlDocGetRootElement(doc);
+    for (c = root ? root->children : NULL; c && !out; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE
+            && strcmp((const char *)c->name, "output") == 0) {
+            out = c;
+        }
+    }
+    if (out && (out->ns || root->ns)) {
+        id = "F6";
+    }
+    for (c = out ? out->children : NULL; c && !id; c = c->next) {
         if (c->type == XML_ELEMENT_NODE
             && strcmp((const char *)c->name, "hmbinfo") == 0) {
             id = "F4";
@@ -562,7 +561,7 @@ static const char *fuzz_known_splice(const char *buf, apr_size_t len,
 void hmb_fuzz_check_splice(apr_pool_t *p, const char *buf, apr_size_t len,
                            apr_size_t at, const char *text, const char *pay)
 {
-    const char *known = fuzz_known_splice(buf, len, at);
+    const char *known = fuzz_known_splice(buf, len);
     const char *why;
 
     if (known) {

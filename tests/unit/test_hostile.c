@@ -186,6 +186,9 @@ static const hostile_t cases[] = {
     {"output-namespaced.resp.xml", NULL, NULL, HMB_OUT_PASS, 0, NULL, NULL,
      NULL, NULL, "F6: <x:output xmlns:x=...> is taken for <output>: "
      "settled (paid, 12100.00) and spliced before </x:output>"},
+    {"output-default-namespace.resp.xml", NULL, NULL, HMB_OUT_PASS, 0,
+     NULL, NULL, NULL, NULL, "F6: <response xmlns=...> and its <output> "
+     "are read as if in no namespace: settled (paid, 12100.00)"},
 };
 
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
