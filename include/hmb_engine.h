@@ -55,8 +55,10 @@ int hmb_stas_parse(const char *name, hmb_stas_e *out);
 int hmb_rea_parse(const char *name, hmb_rea_e *out); /* NULL -> NONE */
 
 /* The receipt line for a zero payout with this reason, naming the plan
- * (plan_name NULL: "惠民保"). */
-const char *hmb_rea_memo(apr_pool_t *p, hmb_rea_e rea, const char *plan_name);
+ * (plan_name NULL: "惠民保") and, where the reason refers to something
+ * (the cancellation that reversed a settlement), ref. */
+const char *hmb_rea_memo(apr_pool_t *p, hmb_rea_e rea, const char *plan_name,
+                         const char *ref);
 
 /* ---- what is recorded ------------------------------------------------- */
 
@@ -91,9 +93,11 @@ typedef struct {
 /* A decision as the ledger keeps it. */
 typedef struct {
     const char *hmb_setl_id;
-    char kind;                      /* 'S' settlement, 'R' reversal */
-    const char *setl_id;            /* for 'R': the settlement reversed */
-    const char *reverses;           /* for 'R': hmb_setl_id reversed */
+    char kind;                      /* 'S' settlement, 'R' reversal,
+                                     * 'C' correction */
+    const char *setl_id;            /* for 'R', 'C': the settlement */
+    const char *reverses;           /* for 'R', 'C': hmb_setl_id reversed
+                                     * or corrected */
     const char *psn_no;
     const char *mdtrt_id;
     const char *fixmedins_code;
@@ -108,6 +112,11 @@ typedef struct {
     const char *hmbinfo;            /* the element appended, as sent */
     apr_array_header_t *liabs;      /* hmb_claim_liab_t */
     apr_array_header_t *insurers;   /* hmb_insurer_result_t */
+    const char *origin;             /* desk, replay, redecide */
+    const char *msg;                /* the message, hmb_response_pack() */
+    const char *decided_by;         /* a correction's operator */
+    const char *why;                /* ... and reason */
+    const char *created_at;         /* when it was recorded (UTC) */
 } hmb_claim_t;
 
 /* One liability's year-to-date total. */
@@ -161,6 +170,10 @@ typedef struct {
     const hmb_ytd_t *ytd;           /* NULL: nothing so far this year */
     const hmb_response_t *resp;
     const char *fixmedins_code;     /* from the request; NULL when unknown */
+    /* the last day any loaded plan covers (YYYY-MM-DD), NULL when none is
+     * loaded: a settlement dated after it waits for its plan (deferred,
+     * no_plan) instead of being refused */
+    const char *plans_until;
 } hmb_engine_input_t;
 
 /* Decide one settlement or pre-settlement. Never fails: bad input is the
@@ -180,10 +193,12 @@ hmb_decision_t *hmb_engine_reverse(apr_pool_t *p,
                                    const hmb_engine_reversal_t *in);
 
 /* Nothing paid or reversed (deferred, no_claim): the payout 0, what the
- * patient owes unchanged, the memo of the reason. plan may be NULL. */
+ * patient owes unchanged, the memo of the reason. plan and ref (see
+ * hmb_rea_memo) may be NULL. */
 hmb_decision_t *hmb_engine_refuse(apr_pool_t *p, hmb_stas_e stas,
                                   hmb_rea_e rea, const hmb_plan_t *plan,
-                                  const hmb_response_t *resp);
+                                  const hmb_response_t *resp,
+                                  const char *ref);
 
 /* DOMAIN.md rule 1: what the patient owes before Huiminbao. */
 hmb_fen_t hmb_engine_burden(const hmb_response_t *resp);

@@ -13,7 +13,7 @@
 #include "hmb_enroll.h"
 #include "hmb_engine.h"
 
-#define HMB_LEDGER_SCHEMA_VERSION 2
+#define HMB_LEDGER_SCHEMA_VERSION 3
 
 typedef struct hmb_ledger_conn_t hmb_ledger_conn_t;
 
@@ -32,6 +32,17 @@ typedef struct {
  * makes sure the schema is there. */
 const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
                             hmb_ledger_t **l);
+
+/* hmb_ledger_open_ex flags: open what is there, creating and migrating
+ * nothing (a check must not make a new empty ledger at a wrong path). */
+#define HMB_LEDGER_EXISTING 1
+
+const char *hmb_ledger_open_ex(apr_pool_t *p, const char *spec, int flags,
+                               hmb_ledger_t **l);
+
+/* An SQLite ledger's files readable by their owner and group only (when
+ * this process may say so); nothing for other drivers. */
+void hmb_ledger_protect(hmb_ledger_t *l, apr_pool_t *p);
 
 /* Wrap a connection someone else owns (mod_dbd). Our prepared
  * statements and flags are kept with the connection (in its pool), never
@@ -75,9 +86,15 @@ const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
                                    const char *plan_code, int plan_year,
                                    const char *psn_no);
 
-/* The claim of kind 'S' or 'R' for setl_id; *c NULL when none. */
+/* The claim of kind 'S', 'R' or 'C' for setl_id; *c NULL when none. */
 const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
                                   const char *setl_id, hmb_claim_t **c);
+
+/* The marker a cancellation by psn_no left for setl_id (kind 'M'); *c
+ * NULL when none. */
+const char *hmb_ledger_find_marker(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *setl_id, const char *psn_no,
+                                   hmb_claim_t **c);
 
 /* Totals of one person, plan code and year, one row per liability. */
 const char *hmb_ledger_totals(hmb_ledger_t *l, apr_pool_t *p,
@@ -94,5 +111,32 @@ const char *hmb_ledger_read_ytd(hmb_ledger_t *l, apr_pool_t *p,
  * caller rolls back) when the claim exists already. */
 const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c);
+
+/* setl_ids of settlements decided ineligible between two days
+ * (YYYY-MM-DD, inclusive; NULL: open), in the order they were settled. */
+const char *hmb_ledger_ineligible(hmb_ledger_t *l, apr_pool_t *p,
+                                  const char *from, const char *to,
+                                  apr_array_header_t **setl_ids);
+
+/* Claims paid after the desk (origin replay or redecide) and not reversed
+ * since: what the insurer owes patients directly. hmb_claim_t rows with
+ * their identifiers, origin, decided_by, hmb_pay and created_at. */
+const char *hmb_ledger_owed(hmb_ledger_t *l, apr_pool_t *p, const char *from,
+                            const char *to, apr_array_header_t **claims);
+
+/* One enrollment row of import import_id, inside a transaction. A row
+ * this import wrote already is a duplicate in its file: nothing is
+ * written and *dup_line is the line that wrote it (-1 if unknown). */
+const char *hmb_ledger_enroll_row(hmb_ledger_t *l, apr_pool_t *p,
+                                  const char *import_id,
+                                  const hmb_enrollment_t *e, int *dup_line);
+
+/* Whether this connection may do what a settlement does (SQLite: take
+ * the write lock and write; PostgreSQL: the grants), changing nothing.
+ * NULL or the reason. */
+const char *hmb_ledger_probe(hmb_ledger_t *l, apr_pool_t *p);
+
+/* The file of an SQLite ledger, NULL for other drivers. */
+const char *hmb_ledger_sqlite_path(hmb_ledger_t *l, apr_pool_t *p);
 
 #endif

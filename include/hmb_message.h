@@ -109,6 +109,10 @@ const char *hmb_request_finish(hmb_msg_reader_t *r, hmb_request_t **req);
 const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
                                 hmb_response_t **resp);
 
+/* After finish: the response already held an <hmbinfo> (a forgery, or a
+ * second module settling it); finish refused it. */
+int hmb_msg_forged(const hmb_msg_reader_t *r);
+
 /* The same for a message in one piece. */
 const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,
                               hmb_request_t **req);
@@ -120,6 +124,12 @@ const char *hmb_response_parse(apr_pool_t *p, const char *buf, apr_size_t len,
  * when there is none. Returns NULL, or why the bytes are refused. */
 const char *hmb_message_splice_point(apr_pool_t *p, const char *buf,
                                      apr_size_t len, apr_off_t *at);
+
+/* The fields the engine reads, as text kept with a claim, so that the
+ * claim can be decided again later (hmbctl redecide); and back. */
+const char *hmb_response_pack(apr_pool_t *p, const hmb_response_t *r);
+const char *hmb_response_unpack(apr_pool_t *p, const char *packed,
+                                hmb_response_t **r);
 
 /* ---- strict mode ------------------------------------------------------ */
 
@@ -164,6 +174,7 @@ typedef struct {
     hmb_msg_scope_t object;         /* data / setlinfo (the first) */
     apr_array_header_t *fees;       /* hmb_msg_scope_t, response only */
     int too_many_fees;
+    int n_ours;                     /* <hmbinfo> already in the container */
     apr_off_t splice_at;            /* end tag of the container, or -1 */
 } hmb_msg_raw_t;
 

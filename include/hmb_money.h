@@ -9,9 +9,11 @@ typedef apr_int64_t hmb_fen_t;
 typedef apr_int32_t hmb_ratio_t;
 
 #define HMB_RATIO_ONE 10000
-/* Largest amount accepted: 999,999,999,999.99 yuan, so that fen x ratio
- * never overflows 64 bits. */
-#define HMB_FEN_MAX APR_INT64_C(99999999999999)
+/* Largest magnitude of an amount (DOMAIN.md, "Identity and conflicts"):
+ * 9,999,999,999.99 yuan. A message holding more, or fee lines adding up
+ * to more, is not read. Products with ratios are taken in 128 bits all
+ * the same, so that no input can make them wrap. */
+#define HMB_FEN_MAX APR_INT64_C(999999999999)
 #define HMB_MONEY_BUFSZ 24
 
 /* Parse "123.45", "123.4", "123" (and "-1.00" when allow_negative).

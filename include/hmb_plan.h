@@ -88,6 +88,9 @@ apr_array_header_t *hmb_plan_candidates(apr_pool_t *p,
                                         const apr_array_header_t *plans,
                                         const char *date);
 
+/* The last day (YYYY-MM-DD) any of the plans covers, or NULL for none. */
+const char *hmb_plan_set_until(const apr_array_header_t *plans);
+
 /* Plan by code and year, highest version, or NULL. */
 const hmb_plan_t *hmb_plan_find(const apr_array_header_t *plans,
                                 const char *code, int year);

@@ -28,12 +28,19 @@ typedef struct {
     /* strict mode: validate each response against the settlement schema,
      * compiled once (hmb_message_schema); NULL: no validation */
     const hmb_message_schema_t *schema;
+    /* who decides: "desk" (NULL) for the filter, "replay" for a spooled
+     * message settled later; recorded with each claim */
+    const char *origin;
+    /* decide and render as usual, record nothing (hmbctl settle
+     * --dry-run) */
+    int dry_run;
 } hmb_settle_ctx_t;
 
 typedef struct {
     hmb_outcome_e outcome;
     const char *reason;             /* why PASS, DEFERRED or FAILED; log it */
     int is_error;                   /* PASS because the input was bad */
+    int forged;                     /* ... an <hmbinfo> was there already */
     const char *insert;             /* SPLICED, DEFERRED: the text ... */
     apr_size_t splice_at;           /* ... and where it goes */
     const char *out;                /* hmb_settle_message: the new body */
@@ -61,6 +68,28 @@ hmb_settle_result_t *hmb_settle_read(apr_pool_t *p,
                                      hmb_msg_reader_t *resp,
                                      const char *resp_bytes,
                                      apr_size_t resp_len);
+
+/* What hmb_settle_redecide did with one settlement. */
+typedef struct {
+    const char *setl_id;
+    int corrected;                  /* a correction was (dry run: would be)
+                                     * recorded */
+    const char *what;               /* one line: the new payout, or why
+                                     * nothing changed */
+    const char *hmb_setl_id;        /* the correction's */
+    const hmb_decision_t *decision; /* when decided again */
+} hmb_redecide_t;
+
+/* Decide an ineligible settlement again under ctx's plans, today's
+ * enrollments and the person's totals now, and record the result as a
+ * correction (kind 'C', origin redecide, who and why) linked to the
+ * original, unless dry_run. The original stays as it is: a repeat of its
+ * message still answers what the desk was told. Returns NULL, or the
+ * ledger's error (nothing recorded). */
+const char *hmb_settle_redecide(apr_pool_t *p, const hmb_settle_ctx_t *ctx,
+                                const char *setl_id, const char *who,
+                                const char *why, int dry_run,
+                                hmb_redecide_t **out);
 
 /* The same for a response in one piece; out/out_len then hold the new
  * body when something was inserted. */

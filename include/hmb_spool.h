@@ -5,6 +5,7 @@
 
 #include <apr_pools.h>
 #include <apr_tables.h>
+#include <apr_time.h>
 
 /* Write request and response bytes as one new entry, fsync'd (file and
  * directory) before returning. *path is the entry written. */
@@ -20,6 +21,11 @@ const char *hmb_spool_list(apr_pool_t *p, const char *dir,
 const char *hmb_spool_read(apr_pool_t *p, const char *path,
                            const char **req, apr_size_t *req_len,
                            const char **resp, apr_size_t *resp_len);
+
+/* Delete entries settled (moved to DIR/done/) longer than keep ago:
+ * they hold personal data, and the ledger holds what was decided. */
+const char *hmb_spool_prune(apr_pool_t *p, const char *dir,
+                            apr_interval_time_t keep, int *removed);
 
 /* Move a settled entry out of the pending set (into DIR/done/). */
 const char *hmb_spool_done(apr_pool_t *p, const char *path);

@@ -33,6 +33,15 @@ const char *hmb_one_line(apr_pool_t *p, const char *s, apr_size_t max);
  * ('?' for the rest), clipped to 40 bytes with "...". */
 const char *hmb_show(apr_pool_t *p, const char *s);
 
+/* UTF-8 text as the inside of a JSON string, ASCII only: quotes,
+ * backslashes and control characters escaped, the rest of the non-ASCII
+ * as \uXXXX (surrogate pairs above the BMP), invalid bytes as U+FFFD. */
+const char *hmb_json_escape(apr_pool_t *p, const char *utf8);
+
+/* A 32-bit digest of s (FNV-1a): a short tag that stands for a value
+ * without showing it. Not a secret. */
+apr_uint32_t hmb_digest32(const char *s);
+
 /* A psn_no for logs and pages: the first 4 and last 2 characters kept,
  * the rest '*'; 6 characters or fewer masked entirely; "-" for none. */
 const char *hmb_mask_psn(apr_pool_t *p, const char *psn_no);
@@ -48,6 +57,13 @@ hmb_csv_t *hmb_csv_mem(apr_pool_t *p, const char *name, const char *buf,
 /* Records streamed from an open file: memory stays bounded by the longest
  * record, whatever the size of the file. */
 hmb_csv_t *hmb_csv_file(apr_pool_t *p, const char *name, apr_file_t *f);
+
+/* The same for a file in another encoding (GBK, GB18030), converted to
+ * UTF-8 as it is read; NULL or UTF-8: as hmb_csv_file. A byte sequence
+ * that is not text in the encoding stops the reader with an error
+ * naming the line. Returns NULL, or why the encoding cannot be read. */
+const char *hmb_csv_file_enc(apr_pool_t *p, const char *name, apr_file_t *f,
+                             const char *encoding, hmb_csv_t **csv);
 
 /* The next record into fields (const char *, valid until the next call).
  * At the end of the data fields is left empty. *line is the physical line

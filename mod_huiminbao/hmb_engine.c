@@ -9,7 +9,9 @@
 #define HMB_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define HMB_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* One table of names and receipt texts; %s in a memo is the plan's name. */
+/* One table of names and receipt texts. In a memo, {plan} is the plan's
+ * name and {ref} what the reason refers to (the cancellation that
+ * reversed a settlement, the date no plan covers). */
 static const char *const hmb_stas_names[HMB_STAS_COUNT] = {
     "paid", "presettled", "reversed", "ineligible", "deferred", "no_claim"
 };
@@ -19,20 +21,20 @@ static const struct {
     const char *memo;
 } hmb_reas[HMB_REA_COUNT] = {
     {NULL, ""},
-    {"outside_period", "结算时间不在%s保险期间内"},
-    {"not_enrolled", "未参加本年度%s"},
-    {"not_covered_date", "结算时间早于%s保障起始日期，暂不享受待遇"},
+    {"outside_period", "结算时间不在{plan}保险期间内"},
+    {"not_enrolled", "未参加本年度{plan}"},
+    {"not_covered_date", "结算时间早于{plan}保障起始日期，暂不享受待遇"},
     {"basic_suspended", "基本医疗保险暂停参保，暂不享受惠民保待遇"},
     {"visit_not_covered",
-     "本次就诊类型不在%s保障范围内（限住院及视同住院）"},
-    {"institution_not_covered", "本次就诊机构不在%s保障范围内"},
+     "本次就诊类型不在{plan}保障范围内（限住院及视同住院）"},
+    {"institution_not_covered", "本次就诊机构不在{plan}保障范围内"},
     {"ledger_unavailable",
      "惠民保赔付暂缓计算，将由承保机构事后结算，不影响本次基本医保结算"},
     {"no_plan",
-     "%s本年度方案尚未生效，赔付暂缓计算，将由承保机构事后结算，"
-     "不影响本次基本医保结算"},
+     "{plan}结算日期{ref}的年度方案尚未载入，赔付暂缓计算，将由承保机构"
+     "事后结算，不影响本次基本医保结算"},
     {"unknown_settlement", "原结算无惠民保赔付，无需冲回"},
-    {"settlement_reversed", "该结算已撤销，惠民保不予赔付"},
+    {"settlement_reversed", "该结算已撤销（{ref}），惠民保不予赔付"},
     {"setl_id_conflict",
      "结算号与已记录的其他结算冲突，惠民保不予赔付，请联系承保机构"},
     {"cancel_mismatch", "撤销的结算不属于本人，惠民保不予冲回"}
@@ -78,13 +80,29 @@ int hmb_rea_parse(const char *name, hmb_rea_e *out)
     return 0;
 }
 
-const char *hmb_rea_memo(apr_pool_t *p, hmb_rea_e rea, const char *plan_name)
+const char *hmb_rea_memo(apr_pool_t *p, hmb_rea_e rea, const char *plan_name,
+                         const char *ref)
 {
+    const char *t, *brace;
+    char *memo = "";
+
     if ((int)rea < 0 || rea >= HMB_REA_COUNT) {
         return "";
     }
-    return apr_psprintf(p, hmb_reas[rea].memo,
-                        plan_name ? plan_name : "惠民保");
+    for (t = hmb_reas[rea].memo; (brace = strchr(t, '{')); ) {
+        const char *value = NULL;
+
+        if (!strncmp(brace, "{plan}", 6)) {
+            value = plan_name ? plan_name : "惠民保";
+        }
+        else if (!strncmp(brace, "{ref}", 5)) {
+            value = ref ? ref : "";
+        }
+        memo = apr_pstrcat(p, memo, apr_pstrmemdup(p, t, brace - t),
+                           value ? value : "{", NULL);
+        t = value ? strchr(brace, '}') + 1 : brace + 1;
+    }
+    return apr_pstrcat(p, memo, t, NULL);
 }
 
 hmb_ytd_t *hmb_ytd_make(apr_pool_t *p, const hmb_plan_t *plan)
@@ -173,7 +191,10 @@ static hmb_fen_t hmb_fee_amount(const hmb_fee_t *f)
 }
 
 /* Fee lines claimed by list liabilities, first in plan order wins;
- * claimed[i] is the liability index or -1. */
+ * claimed[i] is the liability index or -1. *claimed_total is what the
+ * lists take from the out-of-scope amount: each list's sum, never below
+ * 0 (DOMAIN.md rule 4: a refund line can lower its own list's sum, never
+ * raise another basis). */
 static int *hmb_engine_list_claims(apr_pool_t *p, const hmb_plan_t *plan,
                                    const hmb_response_t *resp,
                                    hmb_fen_t *claimed_total)
@@ -182,21 +203,26 @@ static int *hmb_engine_list_claims(apr_pool_t *p, const hmb_plan_t *plan,
     const hmb_fee_t *fees = resp->fees ? (const hmb_fee_t *)resp->fees->elts
                                        : NULL;
     int nfees = resp->fees ? resp->fees->nelts : 0;
+    int nl = plan->liabilities->nelts;
     int *claimed = apr_palloc(p, sizeof(int) * (nfees ? nfees : 1));
+    hmb_fen_t *sums = apr_pcalloc(p, sizeof(hmb_fen_t) * (nl ? nl : 1));
     int i, j;
 
     *claimed_total = 0;
     for (i = 0; i < nfees; i++) {
         claimed[i] = -1;
-        for (j = 0; j < plan->liabilities->nelts; j++) {
+        for (j = 0; j < nl; j++) {
             if (ls[j].basis == HMB_BASIS_LIST && ls[j].codes
                 && apr_hash_get(ls[j].codes, fees[i].med_list_codg,
                                 APR_HASH_KEY_STRING)) {
                 claimed[i] = j;
-                *claimed_total += hmb_fee_amount(&fees[i]);
+                sums[j] += hmb_fee_amount(&fees[i]);
                 break;
             }
         }
+    }
+    for (j = 0; j < nl; j++) {
+        *claimed_total += HMB_MAX(sums[j], 0);
     }
     return claimed;
 }
@@ -330,11 +356,25 @@ hmb_decision_t *hmb_engine_decide(apr_pool_t *p, const hmb_engine_input_t *in)
     d->outscope_total = resp->fulamt_ownpay_amt + resp->overlmt_selfpay;
     d->inscope_selfpay = HMB_MAX(0, d->burden - d->outscope_total);
 
+    /* A date after every loaded plan is a plan not loaded yet (a new
+     * policy year), not a refusal: it waits for its plan. */
+    if (!plan
+        && (!in->plans_until
+            || strncmp(resp->setl_time ? resp->setl_time : "",
+                       in->plans_until, 10) > 0)) {
+        d->stas = HMB_STAS_DEFERRED;
+        d->rea = HMB_REA_NO_PLAN;
+        hmb_engine_owes(d, resp);
+        d->memo = hmb_rea_memo(p, d->rea, NULL,
+                               apr_pstrndup(p, resp->setl_time
+                                               ? resp->setl_time : "", 10));
+        return d;
+    }
     d->rea = hmb_engine_eligibility(in);
     if (d->rea != HMB_REA_NONE) {
         d->stas = HMB_STAS_INELIGIBLE;
         hmb_engine_owes(d, resp);
-        d->memo = hmb_rea_memo(p, d->rea, plan ? plan->name : NULL);
+        d->memo = hmb_rea_memo(p, d->rea, plan ? plan->name : NULL, NULL);
         return d;
     }
 
@@ -445,7 +485,8 @@ hmb_decision_t *hmb_engine_decide(apr_pool_t *p, const hmb_engine_input_t *in)
 
 hmb_decision_t *hmb_engine_refuse(apr_pool_t *p, hmb_stas_e stas,
                                   hmb_rea_e rea, const hmb_plan_t *plan,
-                                  const hmb_response_t *resp)
+                                  const hmb_response_t *resp,
+                                  const char *ref)
 {
     hmb_decision_t *d = apr_pcalloc(p, sizeof(*d));
 
@@ -456,7 +497,7 @@ hmb_decision_t *hmb_engine_refuse(apr_pool_t *p, hmb_stas_e stas,
     d->insurers = apr_array_make(p, 1, sizeof(hmb_insurer_result_t));
     d->burden = hmb_engine_burden(resp);
     hmb_engine_owes(d, resp);
-    d->memo = hmb_rea_memo(p, rea, plan ? plan->name : NULL);
+    d->memo = hmb_rea_memo(p, rea, plan ? plan->name : NULL, ref);
     return d;
 }
 

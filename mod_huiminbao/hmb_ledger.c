@@ -7,7 +7,10 @@
  * Statements are prepared lazily on each connection, because under httpd
  * mod_dbd opens the connections, possibly before our tables exist. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_time.h>
@@ -124,9 +127,82 @@ static const char *const hmb_migration_2[] = {
     NULL
 };
 
+/* Version 3: every claim keeps what is needed to decide it again (the
+ * message's fields, packed) and where it was decided (origin: desk,
+ * replay, redecide; who and why for a correction); a correction is a
+ * claim of kind 'C' linked (reverses) to the claim it corrects. A
+ * cancellation with no payout to take back leaves a marker, kind 'M',
+ * one per settlement and person (mark holds the person; it is '' for the
+ * other kinds, one per settlement): a cancellation naming the wrong
+ * person must not stand in the way of the right one.
+ * Enrollment rows remember the import and line that last wrote them, so
+ * that a duplicate in one file is found without holding the file.
+ * SQLite cannot change a CHECK constraint: hmb_claim is rebuilt there,
+ * with the same columns in the same order; PostgreSQL swaps the
+ * constraint. Entries starting with "sqlite3:" or "pgsql:" run on that
+ * driver only. */
+static const char *const hmb_migration_3[] = {
+    "sqlite3:CREATE TABLE hmb_claim_v3 ("
+    " hmb_setl_id TEXT NOT NULL PRIMARY KEY,"
+    " kind CHAR(1) NOT NULL CHECK (kind IN ('S', 'R', 'C', 'M')),"
+    " setl_id TEXT NOT NULL,"
+    " reverses TEXT,"
+    " psn_no TEXT NOT NULL,"
+    " mdtrt_id TEXT,"
+    " fixmedins_code TEXT,"
+    " msgid TEXT,"
+    " setl_time TEXT,"
+    " plan_code TEXT,"
+    " plan_year INTEGER,"
+    " plan_ver INTEGER,"
+    " stas TEXT NOT NULL,"
+    " rea_code TEXT,"
+    " hmb_pay BIGINT NOT NULL,"
+    " hmbinfo TEXT,"
+    " created_at TEXT NOT NULL,"
+    " psn_seq INTEGER,"
+    " mark TEXT NOT NULL DEFAULT '',"
+    " UNIQUE (kind, setl_id, mark))",
+    "sqlite3:INSERT INTO hmb_claim_v3 SELECT hmb_setl_id, kind, setl_id,"
+    " reverses, psn_no, mdtrt_id, fixmedins_code, msgid, setl_time,"
+    " plan_code, plan_year, plan_ver, stas, rea_code, hmb_pay, hmbinfo,"
+    " created_at, psn_seq, '' FROM hmb_claim",
+    "sqlite3:DROP TABLE hmb_claim",
+    "sqlite3:ALTER TABLE hmb_claim_v3 RENAME TO hmb_claim",
+    "sqlite3:CREATE INDEX hmb_claim_psn"
+    " ON hmb_claim (psn_no, plan_code, plan_year)",
+    "sqlite3:CREATE INDEX hmb_claim_time ON hmb_claim (setl_time)",
+    "sqlite3:CREATE UNIQUE INDEX hmb_claim_psn_seq"
+    " ON hmb_claim (psn_no, plan_code, plan_year, psn_seq)",
+
+    "pgsql:ALTER TABLE hmb_claim DROP CONSTRAINT IF EXISTS"
+    " hmb_claim_kind_check",
+    "pgsql:ALTER TABLE hmb_claim ADD CONSTRAINT hmb_claim_kind_check"
+    " CHECK (kind IN ('S', 'R', 'C', 'M'))",
+    "pgsql:ALTER TABLE hmb_claim ADD COLUMN mark TEXT NOT NULL DEFAULT ''",
+    "pgsql:ALTER TABLE hmb_claim DROP CONSTRAINT IF EXISTS"
+    " hmb_claim_kind_setl_id_key",
+    "pgsql:CREATE UNIQUE INDEX hmb_claim_kind_setl"
+    " ON hmb_claim (kind, setl_id, mark)",
+    /* markers were reversals without a claim to reverse */
+    "UPDATE hmb_claim SET kind = 'M', mark = psn_no"
+    " WHERE kind = 'R' AND reverses IS NULL",
+
+    "ALTER TABLE hmb_claim ADD COLUMN origin TEXT NOT NULL DEFAULT 'desk'",
+    "ALTER TABLE hmb_claim ADD COLUMN msg TEXT",
+    "ALTER TABLE hmb_claim ADD COLUMN decided_by TEXT",
+    "ALTER TABLE hmb_claim ADD COLUMN why TEXT",
+    "CREATE INDEX IF NOT EXISTS hmb_claim_origin"
+    " ON hmb_claim (origin, setl_time)",
+    "ALTER TABLE hmb_enrollment ADD COLUMN import_id TEXT",
+    "ALTER TABLE hmb_enrollment ADD COLUMN import_line INTEGER",
+    NULL
+};
+
 static const char *const *const hmb_migrations[] = {
     hmb_migration_1,
-    hmb_migration_2
+    hmb_migration_2,
+    hmb_migration_3
 };
 
 #define HMB_NMIGRATIONS \
@@ -146,9 +222,14 @@ typedef enum {
     STMT_INSURER_INSERT,
     STMT_TOTAL_ADD,
     STMT_CLAIM_FIND,
+    STMT_MARKER_FIND,
     STMT_LIAB_FIND,
     STMT_INSURER_FIND,
     STMT_TOTALS,
+    STMT_INELIGIBLE,
+    STMT_OWED,
+    STMT_ENROLL_ROW,
+    STMT_ENROLL_LINE,
     STMT_COUNT
 } hmb_stmt_e;
 
@@ -182,10 +263,11 @@ static const struct {
     {"hmb_claim_insert",
      "INSERT INTO hmb_claim (hmb_setl_id, kind, setl_id, reverses, psn_no,"
      " mdtrt_id, fixmedins_code, msgid, setl_time, plan_code, plan_year,"
-     " plan_ver, stas, rea_code, hmb_pay, hmbinfo, created_at, psn_seq)"
+     " plan_ver, stas, rea_code, hmb_pay, hmbinfo, created_at, origin, msg,"
+     " decided_by, why, mark, psn_seq)"
      " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
      " CAST(%s AS INTEGER), CAST(%s AS INTEGER), %s, %s,"
-     " CAST(%s AS BIGINT), %s, %s,"
+     " CAST(%s AS BIGINT), %s, %s, %s, %s, %s, %s, %s,"
      " (SELECT 1 + COUNT(*) FROM hmb_claim"
      " WHERE psn_no = %s AND COALESCE(plan_code, '') = COALESCE(%s, '')"
      " AND COALESCE(plan_year, 0) = COALESCE(CAST(%s AS INTEGER), 0)))"},
@@ -211,8 +293,13 @@ static const struct {
     {"hmb_claim_find",
      "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
      " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
-     " stas, rea_code, hmb_pay, hmbinfo"
-     " FROM hmb_claim WHERE kind = %s AND setl_id = %s"},
+     " stas, rea_code, hmb_pay, hmbinfo, origin, msg, decided_by, why"
+     " FROM hmb_claim WHERE kind = %s AND setl_id = %s AND mark = ''"},
+    {"hmb_marker_find",
+     "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
+     " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
+     " stas, rea_code, hmb_pay, hmbinfo, origin, msg, decided_by, why"
+     " FROM hmb_claim WHERE kind = 'M' AND setl_id = %s AND mark = %s"},
     {"hmb_liab_find",
      "SELECT liab_code, pool, deductible, cap, elig_amt, dedc_amt, pay_prop,"
      " pay_amt"
@@ -224,7 +311,47 @@ static const struct {
      "SELECT liab_code, elig_amt, paid_amt FROM hmb_total"
      " WHERE psn_no = %s AND plan_code = %s"
      " AND plan_year = CAST(%s AS INTEGER)"
-     " ORDER BY liab_code"}
+     " ORDER BY liab_code"},
+    {"hmb_ineligible",
+     "SELECT setl_id FROM hmb_claim"
+     " WHERE kind = 'S' AND stas = 'ineligible'"
+     " AND setl_time >= %s AND setl_time <= %s"
+     " ORDER BY setl_time, hmb_setl_id"},
+    /* paid after the desk (replay, redecide) and not reversed since */
+    {"hmb_owed",
+     "SELECT c.hmb_setl_id, c.setl_id, c.psn_no, c.mdtrt_id,"
+     " c.fixmedins_code, c.setl_time, c.plan_code, c.plan_year, c.origin,"
+     " c.hmb_pay, c.created_at, c.decided_by"
+     " FROM hmb_claim c"
+     " WHERE c.kind IN ('S', 'C') AND c.origin <> 'desk' AND c.hmb_pay <> 0"
+     " AND c.setl_time >= %s AND c.setl_time <= %s"
+     " AND NOT EXISTS (SELECT 1 FROM hmb_claim r WHERE r.kind = 'R'"
+     " AND r.setl_id = c.setl_id AND r.reverses = c.hmb_setl_id)"
+     " ORDER BY c.setl_time, c.hmb_setl_id"},
+    /* One row of an import: a row this import already wrote is a
+     * duplicate in the file, and is left alone (no row changes). */
+    {"hmb_enroll_row",
+     "INSERT INTO hmb_enrollment (plan_code, plan_year, psn_no, cover_from,"
+     " preexisting, person_class, admdvs, payer, premium, lock_seq,"
+     " imported_at, import_id, import_line)"
+     " VALUES (%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS INTEGER), %s, %s,"
+     " %s, CAST(%s AS BIGINT), 0, %s, %s, CAST(%s AS INTEGER))"
+     " ON CONFLICT (plan_code, plan_year, psn_no) DO UPDATE SET"
+     " cover_from = excluded.cover_from,"
+     " preexisting = excluded.preexisting,"
+     " person_class = excluded.person_class,"
+     " admdvs = excluded.admdvs,"
+     " payer = excluded.payer,"
+     " premium = excluded.premium,"
+     " imported_at = excluded.imported_at,"
+     " import_id = excluded.import_id,"
+     " import_line = excluded.import_line"
+     " WHERE hmb_enrollment.import_id IS NULL"
+     " OR hmb_enrollment.import_id <> excluded.import_id"},
+    {"hmb_enroll_line",
+     "SELECT import_line FROM hmb_enrollment"
+     " WHERE plan_code = %s AND plan_year = CAST(%s AS INTEGER)"
+     " AND psn_no = %s"}
 };
 
 /* Our state on one connection, kept in the connection pool's userdata so
@@ -539,8 +666,85 @@ static apr_status_t ledger_close(void *data)
     return APR_SUCCESS;
 }
 
+/* The ledger file and its -wal and -shm companions (which SQLite makes
+ * with the file's own mode) hold personal data: nobody but the owner and
+ * group may read them. Only the owner or root can say so. */
+static void ledger_sqlite_protect(apr_pool_t *p, const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        const char *f = apr_pstrcat(p, path, suffixes[i], NULL);
+        struct stat st;
+
+        if (stat(f, &st) == 0 && (st.st_mode & 0007)
+            && (st.st_uid == geteuid() || geteuid() == 0)) {
+            if (chmod(f, st.st_mode & 07770) != 0) {
+                /* still readable; nothing more this process can do */
+            }
+        }
+    }
+}
+
+void hmb_ledger_protect(hmb_ledger_t *l, apr_pool_t *p)
+{
+    const char *path = hmb_ledger_sqlite_path(l, p);
+
+    if (path) {
+        ledger_sqlite_protect(p, path);
+    }
+}
+
+/* A new SQLite ledger made by hmbctl: mode 0660, and, when root makes it
+ * (the first `hmbctl enroll` of an installation, often), the owner and
+ * group of its directory, which the server's user can then write. */
+static const char *ledger_sqlite_create(apr_pool_t *p, const char *path,
+                                        int existing)
+{
+    char *dir = apr_pstrdup(p, path), *slash = strrchr(dir, '/');
+    struct stat st;
+    int fd;
+
+    if (stat(path, &st) == 0) {
+        return NULL;
+    }
+    if (errno != ENOENT) {
+        return apr_psprintf(p, "ledger: %s: %s", path, strerror(errno));
+    }
+    if (existing) {
+        return apr_psprintf(p, "ledger: there is no ledger at %s", path);
+    }
+    if (slash) {
+        *slash = '\0';
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0660);
+    if (fd < 0) {
+        return apr_psprintf(p, "ledger: cannot open sqlite3 ledger \"%s\": "
+                            "cannot create it: %s", path, strerror(errno));
+    }
+    if (fchmod(fd, 0660) != 0
+        || (geteuid() == 0 && stat(slash ? (*dir ? dir : "/") : ".",
+                                   &st) == 0
+            && fchown(fd, st.st_uid, st.st_gid) != 0)) {
+        const char *why = strerror(errno);
+
+        close(fd);
+        return apr_psprintf(p, "ledger: cannot set the owner or mode of "
+                            "%s: %s", path, why);
+    }
+    close(fd);
+    return NULL;
+}
+
 const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
                             hmb_ledger_t **l)
+{
+    return hmb_ledger_open_ex(p, spec, 0, l);
+}
+
+const char *hmb_ledger_open_ex(apr_pool_t *p, const char *spec, int flags,
+                               hmb_ledger_t **l)
 {
     const char *colon = spec ? strchr(spec, ':') : NULL;
     const apr_dbd_driver_t *driver;
@@ -568,6 +772,11 @@ const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
         return apr_psprintf(p, "ledger: no apr_dbd driver \"%s\" (is "
                             "libaprutil1-dbd-%s installed?)", name, name);
     }
+    if (!strcmp(name, "sqlite3")
+        && (err = ledger_sqlite_create(p, params,
+                                       flags & HMB_LEDGER_EXISTING))) {
+        return err;
+    }
     apr_pool_create(&cp, p);
     apr_pool_tag(cp, "hmb_ledger");
     rv = apr_dbd_open_ex(driver, cp, params, &handle, &err);
@@ -586,11 +795,15 @@ const char *hmb_ledger_open(apr_pool_t *p, const char *spec,
 
     ledger_conn(cp)->own = 1;
     *l = hmb_ledger_wrap(cp, driver, handle, cp);
-    err = hmb_ledger_ensure_schema(*l, p);
+    err = (flags & HMB_LEDGER_EXISTING) ? hmb_ledger_check_schema(*l, p)
+                                        : hmb_ledger_ensure_schema(*l, p);
     if (err) {
         *l = NULL;
         apr_pool_destroy(cp);
         return err;
+    }
+    if (!strcmp(name, "sqlite3")) {
+        ledger_sqlite_protect(p, params);
     }
     return NULL;
 }
@@ -638,7 +851,18 @@ static const char *ledger_apply_migrations(hmb_ledger_t *l, apr_pool_t *p)
         const char *what = apr_psprintf(p, "migrate schema to version %d",
                                         i + 1);
         for (j = 0; hmb_migrations[i][j]; j++) {
-            if ((err = ledger_exec_sql(l, p, what, hmb_migrations[i][j]))) {
+            const char *sql = hmb_migrations[i][j];
+            const char *colon = strchr(sql, ':');
+
+            /* a driver tag is a word before a colon, never SQL */
+            if (colon && !strchr(apr_pstrmemdup(p, sql, colon - sql), ' ')) {
+                if (strncmp(sql, l->driver_name, colon - sql) != 0
+                    || strlen(l->driver_name) != (apr_size_t)(colon - sql)) {
+                    continue;
+                }
+                sql = colon + 1;
+            }
+            if ((err = ledger_exec_sql(l, p, what, sql))) {
                 return err;
             }
         }
@@ -971,7 +1195,7 @@ const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
 const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
-    const char *args[20];
+    const char *args[25];
     const char *kind, *year = NULL, *ver = NULL;
     const char *err;
     int i;
@@ -979,8 +1203,8 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     if (!l->trans) {
         return "ledger: record_claim outside a transaction";
     }
-    if (c->kind != 'S' && c->kind != 'R') {
-        return apr_psprintf(p, "ledger: claim kind '%c' is neither S nor R",
+    if (!c->kind || !strchr("SRCM", c->kind)) {
+        return apr_psprintf(p, "ledger: claim kind '%c' is not S, R, C or M",
                             c->kind ? c->kind : '?');
     }
     if (!c->hmb_setl_id || !c->setl_id || !c->psn_no) {
@@ -989,7 +1213,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     if (!c->plan_code && c->liabs && c->liabs->nelts) {
         return "ledger: claim with liability rows but no plan";
     }
-    kind = c->kind == 'S' ? "S" : "R";
+    kind = apr_pstrndup(p, &c->kind, 1);
     if (c->plan_code) {
         year = apr_itoa(p, c->plan_year);
         ver = apr_itoa(p, c->plan_ver);
@@ -1011,10 +1235,15 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     args[14] = ledger_fen_str(p, c->hmb_pay);
     args[15] = c->hmbinfo;
     args[16] = ledger_now(p);
+    args[17] = c->origin ? c->origin : "desk";
+    args[18] = c->msg;
+    args[19] = c->decided_by;
+    args[20] = c->why;
+    args[21] = c->kind == 'M' ? c->psn_no : "";
     /* psn_seq: counted under the person's lock, taken by the caller */
-    args[17] = c->psn_no;
-    args[18] = c->plan_code;
-    args[19] = year;
+    args[22] = c->psn_no;
+    args[23] = c->plan_code;
+    args[24] = year;
     if ((err = ledger_exec(l, p, "insert hmb_claim", STMT_CLAIM_INSERT, NULL,
                            args))) {
         return err;
@@ -1065,10 +1294,12 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     return NULL;
 }
 
-const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
-                                  const char *setl_id, hmb_claim_t **c)
+/* A claim row (STMT_CLAIM_FIND's columns) with its liabilities and
+ * insurers; *c NULL when the statement found none. */
+static const char *ledger_claim(hmb_ledger_t *l, apr_pool_t *p,
+                                hmb_stmt_e stmt, const char **args,
+                                char kind, hmb_claim_t **c)
 {
-    const char *args[2];
     apr_array_header_t *rows;
     const char **v;
     hmb_claim_t *r;
@@ -1076,10 +1307,7 @@ const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
     int i;
 
     *c = NULL;
-    args[0] = kind == 'S' ? "S" : kind == 'R' ? "R" : "?";
-    args[1] = setl_id;
-    if ((err = ledger_query(l, p, "select hmb_claim", STMT_CLAIM_FIND, args,
-                            &rows))) {
+    if ((err = ledger_query(l, p, "select hmb_claim", stmt, args, &rows))) {
         return err;
     }
     if (!rows->nelts) {
@@ -1123,6 +1351,10 @@ const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
         return err;
     }
     r->hmbinfo = v[15];
+    r->origin = v[16];
+    r->msg = v[17];
+    r->decided_by = v[18];
+    r->why = v[19];
 
     args[0] = r->hmb_setl_id;
     if ((err = ledger_query(l, p, "select hmb_claim_liab", STMT_LIAB_FIND,
@@ -1170,6 +1402,27 @@ const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
     }
     *c = r;
     return NULL;
+}
+
+const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
+                                  const char *setl_id, hmb_claim_t **c)
+{
+    const char *args[2];
+
+    args[0] = apr_pstrndup(p, &kind, 1);
+    args[1] = setl_id;
+    return ledger_claim(l, p, STMT_CLAIM_FIND, args, kind, c);
+}
+
+const char *hmb_ledger_find_marker(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *setl_id, const char *psn_no,
+                                   hmb_claim_t **c)
+{
+    const char *args[2];
+
+    args[0] = setl_id;
+    args[1] = psn_no ? psn_no : "";
+    return ledger_claim(l, p, STMT_MARKER_FIND, args, 'M', c);
 }
 
 const char *hmb_ledger_totals(hmb_ledger_t *l, apr_pool_t *p,
@@ -1240,4 +1493,182 @@ const char *hmb_ledger_read_ytd(hmb_ledger_t *l, apr_pool_t *p,
     }
     *ytd = y;
     return NULL;
+}
+
+/* A day range as bounds on setl_time ("YYYY-MM-DD HH:MM:SS"): '~' sorts
+ * after every character a time holds. */
+static void ledger_day_bounds(apr_pool_t *p, const char *from, const char *to,
+                              const char **lo, const char **hi)
+{
+    *lo = from ? from : "0000-00-00";
+    *hi = apr_pstrcat(p, to ? to : "9999-12-31", " ~", NULL);
+}
+
+const char *hmb_ledger_ineligible(hmb_ledger_t *l, apr_pool_t *p,
+                                  const char *from, const char *to,
+                                  apr_array_header_t **setl_ids)
+{
+    const char *args[2];
+    apr_array_header_t *rows;
+    const char *err;
+    int i;
+
+    *setl_ids = apr_array_make(p, 4, sizeof(const char *));
+    ledger_day_bounds(p, from, to, &args[0], &args[1]);
+    if ((err = ledger_query(l, p, "select ineligible claims",
+                            STMT_INELIGIBLE, args, &rows))) {
+        return err;
+    }
+    for (i = 0; i < rows->nelts; i++) {
+        APR_ARRAY_PUSH(*setl_ids, const char *) =
+            APR_ARRAY_IDX(rows, i, const char **)[0];
+    }
+    return NULL;
+}
+
+const char *hmb_ledger_owed(hmb_ledger_t *l, apr_pool_t *p, const char *from,
+                            const char *to, apr_array_header_t **claims)
+{
+    const char *args[2];
+    apr_array_header_t *rows;
+    const char *err;
+    int i;
+
+    *claims = apr_array_make(p, 4, sizeof(hmb_claim_t));
+    ledger_day_bounds(p, from, to, &args[0], &args[1]);
+    if ((err = ledger_query(l, p, "select owed claims", STMT_OWED, args,
+                            &rows))) {
+        return err;
+    }
+    for (i = 0; i < rows->nelts; i++) {
+        const char **v = APR_ARRAY_IDX(rows, i, const char **);
+        hmb_claim_t *c = apr_array_push(*claims);
+
+        memset(c, 0, sizeof(*c));
+        c->hmb_setl_id = v[0];
+        c->setl_id = v[1];
+        c->psn_no = v[2];
+        c->mdtrt_id = v[3];
+        c->fixmedins_code = v[4];
+        c->setl_time = v[5];
+        c->plan_code = v[6];
+        c->origin = v[8];
+        c->decided_by = v[11];
+        c->stas = HMB_STAS_PAID;
+        if ((v[7] && (err = ledger_int(l, p, "hmb_claim", "plan_year", v[7],
+                                       &c->plan_year)))
+            || (err = ledger_i64(l, p, "hmb_claim", "hmb_pay", v[9],
+                                 &c->hmb_pay))) {
+            return err;
+        }
+        c->created_at = v[10];
+    }
+    return NULL;
+}
+
+const char *hmb_ledger_enroll_row(hmb_ledger_t *l, apr_pool_t *p,
+                                  const char *import_id,
+                                  const hmb_enrollment_t *e, int *dup_line)
+{
+    const char *args[12];
+    apr_array_header_t *rows;
+    const char *err;
+    int n = 0;
+
+    *dup_line = 0;
+    if (!l->trans) {
+        return "ledger: enroll_row outside a transaction";
+    }
+    args[0] = e->plan_code;
+    args[1] = apr_itoa(p, e->plan_year);
+    args[2] = e->psn_no;
+    args[3] = e->cover_from;
+    args[4] = e->preexisting ? "1" : "0";
+    args[5] = e->person_class;
+    args[6] = e->admdvs ? e->admdvs : "";
+    args[7] = e->payer;
+    args[8] = ledger_fen_str(p, e->premium);
+    args[9] = ledger_now(p);
+    args[10] = import_id;
+    args[11] = apr_itoa(p, e->line);
+    if ((err = ledger_exec(l, p, "upsert hmb_enrollment", STMT_ENROLL_ROW,
+                           &n, args))) {
+        return err;
+    }
+    if (n == 0) {
+        /* this import wrote the row already: say where */
+        if ((err = ledger_query(l, p, "select hmb_enrollment",
+                                STMT_ENROLL_LINE, args, &rows))) {
+            return err;
+        }
+        *dup_line = -1;
+        if (rows->nelts && APR_ARRAY_IDX(rows, 0, const char **)[0]) {
+            ledger_int(l, p, "hmb_enrollment", "import_line",
+                       APR_ARRAY_IDX(rows, 0, const char **)[0], dup_line);
+        }
+    }
+    return NULL;
+}
+
+const char *hmb_ledger_probe(hmb_ledger_t *l, apr_pool_t *p)
+{
+    apr_array_header_t *v;
+    const char *err;
+
+    if (ledger_is_sqlite(l)) {
+        /* the write lock and a write: a file or a directory the server's
+         * user cannot write fails here, as every settlement would */
+        if ((err = hmb_ledger_begin(l, p))) {
+            return err;
+        }
+        err = ledger_exec_sql(l, p, "write probe",
+                              "UPDATE hmb_meta SET value = value"
+                              " WHERE name = 'schema_version'");
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    err = ledger_select_all(l, p, "privilege probe",
+                            "SELECT CASE WHEN"
+                            " has_table_privilege('hmb_claim', 'INSERT')"
+                            " AND has_table_privilege('hmb_claim_liab',"
+                            " 'INSERT')"
+                            " AND has_table_privilege('hmb_claim_insurer',"
+                            " 'INSERT')"
+                            " AND has_table_privilege('hmb_total',"
+                            " 'INSERT, UPDATE')"
+                            " AND has_table_privilege('hmb_enrollment',"
+                            " 'SELECT, UPDATE')"
+                            " THEN 'ok' ELSE 'denied' END", &v);
+    if (err) {
+        return err;
+    }
+    if (!v->nelts || !APR_ARRAY_IDX(v, 0, const char *)
+        || strcmp(APR_ARRAY_IDX(v, 0, const char *), "ok")) {
+        return "ledger: this role may not insert claims or update totals "
+               "(grants: see docs/ledger.md)";
+    }
+    return NULL;
+}
+
+const char *hmb_ledger_sqlite_path(hmb_ledger_t *l, apr_pool_t *p)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *path = NULL;
+
+    if (!ledger_is_sqlite(l)
+        || apr_dbd_select(l->driver, p, l->handle, &res,
+                          "PRAGMA database_list", 0)) {
+        return NULL;
+    }
+    /* columns seq, name, file; the main database comes first */
+    while (apr_dbd_get_row(l->driver, p, res, &row, -1) == 0) {
+        const char *name = apr_dbd_get_entry(l->driver, row, 1);
+        const char *file = apr_dbd_get_entry(l->driver, row, 2);
+
+        if (!path && name && !strcmp(name, "main") && file && *file) {
+            path = apr_pstrdup(p, file);
+        }
+    }
+    return path;
 }

@@ -156,6 +156,17 @@ static const char *hmb_msg_text(const hmb_msg_check_t *c, const char *name,
     return NULL;
 }
 
+/* A value for an error line: personal identifiers masked, so that a
+ * malformed one does not land in the log in clear. */
+static const char *hmb_msg_value(const hmb_msg_check_t *c, const char *name,
+                                 const char *v)
+{
+    if (!strcmp(name, "psn_no") || !strcmp(name, "certno")) {
+        return hmb_mask_psn(c->p, hmb_show(c->p, v));
+    }
+    return hmb_show(c->p, v);
+}
+
 /* An identifier or code: printable ASCII, no space, no quote, bounded. */
 static const char *hmb_msg_id(const hmb_msg_check_t *c, const char *name,
                               int required, const char **out)
@@ -169,14 +180,15 @@ static const char *hmb_msg_id(const hmb_msg_check_t *c, const char *name,
     if (strlen(v) > HMB_ID_MAX) {
         return hmb_msg_err(c, name, apr_psprintf(c->p,
                            "\"%s\" is longer than %d bytes",
-                           hmb_show(c->p, v), HMB_ID_MAX));
+                           hmb_msg_value(c, name, v), HMB_ID_MAX));
     }
     for (s = v; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\'') {
             return hmb_msg_err(c, name, apr_psprintf(c->p,
                                "\"%s\" is not printable ASCII without "
-                               "spaces or quotes", hmb_show(c->p, v)));
+                               "spaces or quotes",
+                               hmb_msg_value(c, name, v)));
         }
     }
     *out = v;
@@ -403,6 +415,26 @@ static const char *hmb_msg_fees(hmb_msg_reader_t *r, hmb_response_t *s)
     return NULL;
 }
 
+/* DOMAIN.md: fee lines adding up to more than any amount may be are not
+ * read (each line is bounded; 20000 of them are not). */
+static const char *hmb_msg_fee_sum(hmb_response_t *s)
+{
+    hmb_fen_t sum = 0;
+    int i;
+
+    for (i = 0; i < s->fees->nelts; i++) {
+        const hmb_fee_t *f = &APR_ARRAY_IDX(s->fees, i, hmb_fee_t);
+
+        sum += f->fulamt_ownpay_amt + f->overlmt_amt;
+        if (sum > HMB_FEN_MAX || sum < -HMB_FEN_MAX) {
+            return apr_psprintf(s->fees->pool, "output: the fee lines up to "
+                                "feedetail[%d] add up to more than "
+                                "9999999999.99", i + 1);
+        }
+    }
+    return NULL;
+}
+
 static const char *hmb_msg_setlinfo(apr_pool_t *p, const hmb_msg_scope_t *sc,
                                     int allow_negative, hmb_response_t *r)
 {
@@ -481,12 +513,16 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
         return err;
     }
     if (strcmp(s->infcode, "0") != 0) {
+        /* err_msg is the settlement server's word to the HIS, and often
+         * names the person (a certificate number, a name): its length
+         * is all the log gets */
         if (hmb_msg_text(&top, "err_msg", 0, &err_msg)) {
             err_msg = NULL;
         }
         s->skip_reason = err_msg
-            ? apr_psprintf(r->p, "infcode %s: %s", s->infcode,
-                           hmb_one_line(r->p, err_msg, 200))
+            ? apr_psprintf(r->p, "infcode %s (err_msg of %" APR_SIZE_T_FMT
+                           " bytes, not logged)", s->infcode,
+                           strlen(err_msg))
             : apr_psprintf(r->p, "infcode %s", s->infcode);
         *resp = s;
         return NULL;
@@ -507,17 +543,29 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
         *resp = s;
         return NULL;
     }
+    if (r->raw.n_ours) {
+        /* Only this module writes <hmbinfo>: one already there is a
+         * forgery (or a second module in the chain), and a desk shown two
+         * would not know which to believe. */
+        return "output: already holds an <hmbinfo> (forged, or settled "
+               "twice): refused, nothing recorded";
+    }
     if (r->raw.splice_at < 0) {
         return "response: cannot find the end tag of <output>";
     }
     s->splice_at = (apr_size_t)r->raw.splice_at;
     if ((err = hmb_msg_setlinfo(r->p, &r->raw.object, allow_negative, s))
-        || (err = hmb_msg_fees(r, s))) {
+        || (err = hmb_msg_fees(r, s)) || (err = hmb_msg_fee_sum(s))) {
         return err;
     }
     s->actionable = 1;
     *resp = s;
     return NULL;
+}
+
+int hmb_msg_forged(const hmb_msg_reader_t *r)
+{
+    return r->raw.n_ours > 0;
 }
 
 const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,
@@ -550,6 +598,172 @@ const char *hmb_message_splice_point(apr_pool_t *p, const char *buf,
         return err;
     }
     *at = r->raw.splice_at;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Kept with a claim                                                   */
+
+#define HMB_PACK_MAGIC "hmbmsg 1\n"
+
+static void hmb_pack_fen(apr_array_header_t *a, apr_pool_t *p,
+                         const char *name, hmb_fen_t v)
+{
+    APR_ARRAY_PUSH(a, const char *) = apr_psprintf(p, "%s=%" APR_INT64_T_FMT
+                                                   "\n", name, v);
+}
+
+static void hmb_pack_str(apr_array_header_t *a, apr_pool_t *p,
+                         const char *name, const char *v)
+{
+    if (v) {
+        APR_ARRAY_PUSH(a, const char *) = apr_pstrcat(p, name, "=", v, "\n",
+                                                      NULL);
+    }
+}
+
+const char *hmb_response_pack(apr_pool_t *p, const hmb_response_t *r)
+{
+    apr_array_header_t *a = apr_array_make(p, 24 + r->fees->nelts,
+                                           sizeof(const char *));
+    int i;
+
+    APR_ARRAY_PUSH(a, const char *) = HMB_PACK_MAGIC;
+    hmb_pack_str(a, p, "mdtrt_id", r->mdtrt_id);
+    hmb_pack_str(a, p, "setl_id", r->setl_id);
+    hmb_pack_str(a, p, "psn_no", r->psn_no);
+    hmb_pack_str(a, p, "setl_time", r->setl_time);
+    hmb_pack_str(a, p, "med_type", r->med_type);
+    hmb_pack_str(a, p, "dise_codg", r->dise_codg);
+    hmb_pack_str(a, p, "insutype", r->insutype);
+    if (r->psn_insu_stas >= 0) {
+        hmb_pack_fen(a, p, "psn_insu_stas", r->psn_insu_stas);
+    }
+    hmb_pack_fen(a, p, "medfee_sumamt", r->medfee_sumamt);
+    hmb_pack_fen(a, p, "fulamt_ownpay_amt", r->fulamt_ownpay_amt);
+    hmb_pack_fen(a, p, "overlmt_selfpay", r->overlmt_selfpay);
+    if (r->has_fund_pay_sumamt) {
+        hmb_pack_fen(a, p, "fund_pay_sumamt", r->fund_pay_sumamt);
+    }
+    if (r->has_psn_part_amt) {
+        hmb_pack_fen(a, p, "psn_part_amt", r->psn_part_amt);
+    }
+    if (r->has_psn_cash_pay) {
+        hmb_pack_fen(a, p, "psn_cash_pay", r->psn_cash_pay);
+    }
+    for (i = 0; i < r->fees->nelts; i++) {
+        const hmb_fee_t *f = &APR_ARRAY_IDX(r->fees, i, hmb_fee_t);
+
+        APR_ARRAY_PUSH(a, const char *) =
+            apr_psprintf(p, "fee=%s\t%s\t%" APR_INT64_T_FMT "\t%"
+                         APR_INT64_T_FMT "\n", f->feedetl_sn ? f->feedetl_sn
+                                                            : "",
+                         f->med_list_codg, f->fulamt_ownpay_amt,
+                         f->overlmt_amt);
+    }
+    return apr_array_pstrcat(p, a, '\0');
+}
+
+static int hmb_unpack_fen(const char *s, hmb_fen_t *out)
+{
+    char *end;
+
+    *out = apr_strtoi64(s, &end, 10);
+    return *s && !*end;
+}
+
+const char *hmb_response_unpack(apr_pool_t *p, const char *packed,
+                                hmb_response_t **resp)
+{
+    hmb_response_t *r;
+    char *text, *line, *state = NULL;
+
+    *resp = NULL;
+    if (!packed || strncmp(packed, HMB_PACK_MAGIC,
+                           sizeof(HMB_PACK_MAGIC) - 1) != 0) {
+        return "the message was not kept with this claim (recorded before "
+               "schema version 3)";
+    }
+    r = apr_pcalloc(p, sizeof(*r));
+    r->encoding = "UTF-8";
+    r->infcode = "0";
+    r->actionable = 1;
+    r->psn_insu_stas = -1;
+    r->fees = apr_array_make(p, 4, sizeof(hmb_fee_t));
+    text = apr_pstrdup(p, packed + sizeof(HMB_PACK_MAGIC) - 1);
+    for (line = apr_strtok(text, "\n", &state); line;
+         line = apr_strtok(NULL, "\n", &state)) {
+        char *eq = strchr(line, '='), *v;
+        hmb_fen_t n = 0;
+        int ok = 1;
+
+        if (!eq) {
+            return apr_psprintf(p, "kept message: line \"%s\" has no '='",
+                                hmb_show(p, line));
+        }
+        *eq = '\0';
+        v = eq + 1;
+        if (!strcmp(line, "fee")) {
+            hmb_fee_t *f = apr_array_push(r->fees);
+            char *fs = NULL;
+            char *sn = apr_strtok(v, "\t", &fs);
+            char *code = apr_strtok(NULL, "\t", &fs);
+            char *a1 = apr_strtok(NULL, "\t", &fs);
+            char *a2 = apr_strtok(NULL, "\t", &fs);
+
+            if (*v == '\t') {
+                /* no feedetl_sn: strtok took the code for it */
+                a2 = a1;
+                a1 = code;
+                code = sn;
+                sn = NULL;
+            }
+            ok = code && a1 && a2 && hmb_unpack_fen(a1, &f->fulamt_ownpay_amt)
+                 && hmb_unpack_fen(a2, &f->overlmt_amt);
+            f->feedetl_sn = sn;
+            f->med_list_codg = code;
+            r->has_fee_detail = 1;
+        }
+        else if (!strcmp(line, "mdtrt_id")) r->mdtrt_id = v;
+        else if (!strcmp(line, "setl_id")) r->setl_id = v;
+        else if (!strcmp(line, "psn_no")) r->psn_no = v;
+        else if (!strcmp(line, "setl_time")) r->setl_time = v;
+        else if (!strcmp(line, "med_type")) r->med_type = v;
+        else if (!strcmp(line, "dise_codg")) r->dise_codg = v;
+        else if (!strcmp(line, "insutype")) r->insutype = v;
+        else if (!strcmp(line, "psn_insu_stas")) {
+            ok = hmb_unpack_fen(v, &n) && n >= 0 && n <= 9;
+            r->psn_insu_stas = (int)n;
+        }
+        else if (!strcmp(line, "medfee_sumamt")) {
+            ok = hmb_unpack_fen(v, &r->medfee_sumamt);
+        }
+        else if (!strcmp(line, "fulamt_ownpay_amt")) {
+            ok = hmb_unpack_fen(v, &r->fulamt_ownpay_amt);
+        }
+        else if (!strcmp(line, "overlmt_selfpay")) {
+            ok = hmb_unpack_fen(v, &r->overlmt_selfpay);
+        }
+        else if (!strcmp(line, "fund_pay_sumamt")) {
+            ok = r->has_fund_pay_sumamt = hmb_unpack_fen(v,
+                                                         &r->fund_pay_sumamt);
+        }
+        else if (!strcmp(line, "psn_part_amt")) {
+            ok = r->has_psn_part_amt = hmb_unpack_fen(v, &r->psn_part_amt);
+        }
+        else if (!strcmp(line, "psn_cash_pay")) {
+            ok = r->has_psn_cash_pay = hmb_unpack_fen(v, &r->psn_cash_pay);
+        }
+        /* a name this build does not know is from a later one: skipped */
+        if (!ok) {
+            return apr_psprintf(p, "kept message: %s=\"%s\" makes no sense",
+                                hmb_show(p, line), hmb_show(p, v));
+        }
+    }
+    if (!r->psn_no || !r->setl_time || !r->med_type) {
+        return "kept message: psn_no, setl_time or med_type missing";
+    }
+    *resp = r;
     return NULL;
 }
 

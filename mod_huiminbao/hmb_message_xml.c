@@ -78,6 +78,9 @@ static void hmb_msg_xml_start(void *baton, hmb_xml_stream_t *s, int depth,
                 x->scope = &raw->object;
             }
         }
+        else if (raw->fees && strcmp(name, "hmbinfo") == 0) {
+            raw->n_ours++;
+        }
         else if (raw->fees && strcmp(name, "feedetail") == 0) {
             if (raw->fees->nelts >= HMB_MESSAGE_MAX_FEES) {
                 /* the checks say so; nothing more is worth reading */

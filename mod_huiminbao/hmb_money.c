@@ -25,7 +25,7 @@ const char *hmb_money_parse(const char *s, int allow_negative, hmb_fen_t *out)
     for (; *s >= '0' && *s <= '9'; s++) {
         yuan = yuan * 10 + (*s - '0');
         if (yuan > HMB_FEN_MAX / 100) {
-            return "amount too large";
+            return "amount too large (more than 9999999999.99)";
         }
         digits++;
     }
@@ -130,11 +130,13 @@ const char *hmb_ratio_percent(apr_pool_t *p, hmb_ratio_t r)
 
 hmb_fen_t hmb_money_apply_ratio(hmb_fen_t v, hmb_ratio_t r)
 {
-    /* Half up on the magnitude: a reversal mirrors its settlement. */
-    if (v < 0) {
-        return -hmb_money_apply_ratio(-v, r);
-    }
-    return (v * r + HMB_RATIO_ONE / 2) / HMB_RATIO_ONE;
+    __int128 m = v < 0 ? -(__int128)v : (__int128)v;
+    __int128 q;
+
+    /* Half up on the magnitude: a reversal mirrors its settlement. A
+     * ratio is at most 1, so the result is never larger than v. */
+    q = (m * r + HMB_RATIO_ONE / 2) / HMB_RATIO_ONE;
+    return v < 0 ? -(hmb_fen_t)q : (hmb_fen_t)q;
 }
 
 void hmb_money_allocate(hmb_fen_t total, const hmb_ratio_t *shares, int n,
@@ -145,17 +147,20 @@ void hmb_money_allocate(hmb_fen_t total, const hmb_ratio_t *shares, int n,
     int i, j;
 
     for (i = 0; i < n; i++) {
-        out[i] = magnitude * shares[i] / HMB_RATIO_ONE;
+        out[i] = (hmb_fen_t)((__int128)magnitude * shares[i]
+                             / HMB_RATIO_ONE);
         left -= out[i];
     }
     /* The fen left over (fewer than n, each remainder being below one fen)
      * go one each to the largest remainders, ties to the first listed:
      * share i gets one when fewer than `left` shares rank before it. */
     for (i = 0; i < n && left > 0; i++) {
-        apr_int64_t ri = magnitude * shares[i] % HMB_RATIO_ONE;
+        apr_int64_t ri = (apr_int64_t)((__int128)magnitude * shares[i]
+                                       % HMB_RATIO_ONE);
         int rank = 0;
         for (j = 0; j < n; j++) {
-            apr_int64_t rj = magnitude * shares[j] % HMB_RATIO_ONE;
+            apr_int64_t rj = (apr_int64_t)((__int128)magnitude * shares[j]
+                                           % HMB_RATIO_ONE);
             if (rj > ri || (rj == ri && j < i)) {
                 rank++;
             }

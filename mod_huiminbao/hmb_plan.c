@@ -812,6 +812,21 @@ apr_array_header_t *hmb_plan_candidates(apr_pool_t *p,
     return out;
 }
 
+const char *hmb_plan_set_until(const apr_array_header_t *plans)
+{
+    const char *until = NULL;
+    int i;
+
+    for (i = 0; plans && i < plans->nelts; i++) {
+        const hmb_plan_t *pl = APR_ARRAY_IDX(plans, i, const hmb_plan_t *);
+
+        if (!until || strcmp(pl->to, until) > 0) {
+            until = pl->to;
+        }
+    }
+    return until;
+}
+
 const hmb_plan_t *hmb_plan_find(const apr_array_header_t *plans,
                                 const char *code, int year)
 {

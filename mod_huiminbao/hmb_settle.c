@@ -10,6 +10,7 @@
 #include "hmb_settle.h"
 #include "hmb_hmbinfo.h"
 #include "hmb_plan.h"
+#include "hmb_util.h"
 
 typedef struct {
     apr_pool_t *p;
@@ -71,9 +72,11 @@ static const char *hmb_render(hmb_job_t *j, const hmb_decision_t *d,
 /* A decision that pays or reverses nothing, shown as it is. */
 static hmb_settle_result_t *hmb_refuse(hmb_job_t *j, hmb_stas_e stas,
                                        hmb_rea_e rea,
-                                       const char *orig_setl_id)
+                                       const char *orig_setl_id,
+                                       const char *ref)
 {
-    hmb_decision_t *d = hmb_engine_refuse(j->p, stas, rea, NULL, j->rs);
+    hmb_decision_t *d = hmb_engine_refuse(j->p, stas, rea, NULL, j->rs,
+                                          ref);
 
     return hmb_emit(j, HMB_OUT_SPLICED, d,
                     hmb_render(j, d, NULL, orig_setl_id, NULL));
@@ -84,7 +87,7 @@ static hmb_settle_result_t *hmb_defer(hmb_job_t *j, const char *reason)
 {
     hmb_decision_t *d = hmb_engine_refuse(j->p, HMB_STAS_DEFERRED,
                                           HMB_REA_LEDGER_UNAVAILABLE, NULL,
-                                          j->rs);
+                                          j->rs, NULL);
     const char *orig = j->res->tx == HMB_TX_CANCEL ? j->rq->setl_id : NULL;
 
     j->res->reason = reason;
@@ -106,6 +109,17 @@ static hmb_settle_result_t *hmb_ledger_failed(hmb_job_t *j, const char *err)
     j->res->outcome = HMB_OUT_FAILED;
     j->res->reason = err;
     return j->res;
+}
+
+/* The end of a settlement's transaction: a dry run (hmbctl settle
+ * --dry-run) decides and renders everything and keeps nothing. */
+static const char *hmb_commit(hmb_job_t *j)
+{
+    if (j->ctx->dry_run) {
+        hmb_ledger_rollback(j->ctx->ledger, j->p);
+        return NULL;
+    }
+    return hmb_ledger_commit(j->ctx->ledger, j->p);
 }
 
 /* The plan the person is enrolled in among those whose period contains
@@ -164,6 +178,7 @@ static hmb_claim_t *hmb_claim_of(hmb_job_t *j, const hmb_decision_t *d,
     c->rea = d->rea;
     c->hmb_pay = d->hmb_pay;
     c->hmbinfo = text;
+    c->origin = j->ctx->origin ? j->ctx->origin : "desk";
     c->liabs = apr_array_make(j->p, d->liabs->nelts + 1,
                               sizeof(hmb_claim_liab_t));
     for (i = 0; i < d->liabs->nelts; i++) {
@@ -182,6 +197,40 @@ static hmb_claim_t *hmb_claim_of(hmb_job_t *j, const hmb_decision_t *d,
     }
     c->insurers = d->insurers;
     return c;
+}
+
+/* DOMAIN.md, "Identity and conflicts": a repeat is the same settlement
+ * only with the same person and visit. */
+static int hmb_same_settlement(const hmb_claim_t *c,
+                               const hmb_response_t *rs)
+{
+    if (!c->psn_no || !rs->psn_no || strcmp(c->psn_no, rs->psn_no)) {
+        return 0;
+    }
+    return !c->mdtrt_id || !rs->mdtrt_id || !strcmp(c->mdtrt_id,
+                                                     rs->mdtrt_id);
+}
+
+/* A cancellation may take back only the canceller's own claim (and, where
+ * both are known, one made at the same institution). */
+static int hmb_cancel_matches(const hmb_job_t *j, const hmb_claim_t *c)
+{
+    if (!c->psn_no || !j->rq->psn_no || strcmp(c->psn_no, j->rq->psn_no)) {
+        return 0;
+    }
+    return !c->fixmedins_code || !j->rq->fixmedins_code
+           || !strcmp(c->fixmedins_code, j->rq->fixmedins_code);
+}
+
+static hmb_settle_result_t *hmb_mismatch(hmb_job_t *j, const hmb_claim_t *c)
+{
+    hmb_ledger_rollback(j->ctx->ledger, j->p);
+    j->res->reason = apr_psprintf(j->p, "the cancellation of %s names "
+                                  "another person or institution than its "
+                                  "claim %s", j->rq->setl_id,
+                                  c->hmb_setl_id);
+    return hmb_refuse(j, HMB_STAS_NO_CLAIM, HMB_REA_CANCEL_MISMATCH,
+                      j->rq->setl_id, NULL);
 }
 
 /* The stored answer, as the desk was first told it. */
@@ -212,6 +261,7 @@ static const hmb_decision_t *hmb_decide(hmb_job_t *j, hmb_tx_e tx,
     in.ytd = ytd;
     in.resp = j->rs;
     in.fixmedins_code = j->rq ? j->rq->fixmedins_code : NULL;
+    in.plans_until = hmb_plan_set_until(j->ctx->plans);
     return hmb_engine_decide(j->p, &in);
 }
 
@@ -240,7 +290,7 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
     hmb_ledger_t *l = j->ctx->ledger;
     const hmb_plan_t *plan;
     hmb_enrollment_t *enr;
-    hmb_claim_t *existing;
+    hmb_claim_t *existing, *reversal, *claim;
     hmb_ytd_t *ytd = NULL;
     const hmb_decision_t *d;
     const char *err, *text, *id;
@@ -261,38 +311,69 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
                                      &existing)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    if (existing) {
+    /* reversed, or cancelled by this person while nothing was paid (the
+     * settlement refused, or still in a spool): a marker */
+    if ((err = hmb_ledger_find_claim(l, j->p, 'R', j->rs->setl_id,
+                                     &reversal)) != NULL
+        || (!reversal
+            && (err = hmb_ledger_find_marker(l, j->p, j->rs->setl_id,
+                                             j->rs->psn_no, &reversal)))) {
+        return hmb_ledger_failed(j, err);
+    }
+    if (existing && !hmb_same_settlement(existing, j->rs)) {
+        /* another person's or another visit's settlement under this
+         * setl_id: neither its answer nor a payout for this one */
+        hmb_ledger_rollback(l, j->p);
+        j->res->reason = apr_psprintf(j->p, "setl_id %s is recorded for "
+                                      "another person or visit (%s)",
+                                      j->rs->setl_id, existing->hmb_setl_id);
+        return hmb_refuse(j, HMB_STAS_NO_CLAIM, HMB_REA_SETL_ID_CONFLICT,
+                          NULL, NULL);
+    }
+    if (existing && !reversal) {
         hmb_ledger_rollback(l, j->p);
         return hmb_duplicate(j, existing);
     }
-    /* cancelled before it was ever settled (it waited in a spool) */
-    if ((err = hmb_ledger_find_claim(l, j->p, 'R', j->rs->setl_id,
-                                     &existing)) != NULL) {
-        return hmb_ledger_failed(j, err);
-    }
-    if (existing) {
+    if (reversal) {
+        /* Reversed, or cancelled before it was ever settled (it waited in
+         * a spool): the stored payout no longer stands, and a repeat must
+         * not show it. A repeat is counted as one, not as a decision. */
         hmb_ledger_rollback(l, j->p);
+        j->res->duplicate = existing != NULL;
+        j->res->hmb_setl_id = reversal->hmb_setl_id;
         return hmb_refuse(j, HMB_STAS_NO_CLAIM, HMB_REA_SETTLEMENT_REVERSED,
-                          NULL);
+                          NULL, apr_pstrcat(j->p, "撤销流水号",
+                                            reversal->hmb_setl_id, NULL));
     }
     if (enr && (err = hmb_ledger_read_ytd(l, j->p, plan, j->rs->psn_no,
                                           &ytd)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
     d = hmb_decide(j, HMB_TX_SETTLE, plan, enr, ytd);
+    if (d->stas == HMB_STAS_DEFERRED) {
+        /* no plan loaded for its date yet: nothing recorded, spooled, and
+         * settled by a replay once the plan is there */
+        hmb_ledger_rollback(l, j->p);
+        j->res->reason = apr_psprintf(j->p, "no plan loaded covers %.10s "
+                                      "(plans end %s)", j->rs->setl_time,
+                                      hmb_plan_set_until(j->ctx->plans)
+                                      ? hmb_plan_set_until(j->ctx->plans)
+                                      : "-");
+        return hmb_emit(j, HMB_OUT_DEFERRED, d,
+                        hmb_render(j, d, NULL, NULL, NULL));
+    }
     id = apr_pstrcat(j->p, "HMB-", j->rs->setl_id, NULL);
     text = hmb_render(j, d, id, NULL, NULL);
-    if ((err = hmb_ledger_record_claim(l, j->p,
-                                       hmb_claim_of(j, d, 'S', id,
-                                                    j->rs->setl_id,
-                                                    j->rs->psn_no, text)))
-        != NULL) {
+    claim = hmb_claim_of(j, d, 'S', id, j->rs->setl_id, j->rs->psn_no, text);
+    /* what a correction needs to decide it again */
+    claim->msg = hmb_response_pack(j->p, j->rs);
+    if ((err = hmb_ledger_record_claim(l, j->p, claim)) != NULL) {
         hmb_ledger_rollback(l, j->p);
         *retry = 1;
         j->res->reason = err;
         return NULL;
     }
-    if ((err = hmb_ledger_commit(l, j->p)) != NULL) {
+    if ((err = hmb_commit(j)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
     j->res->hmb_setl_id = id;
@@ -313,9 +394,10 @@ static hmb_settle_result_t *hmb_settle(hmb_job_t *j)
     return hmb_defer(j, j->res->reason);
 }
 
-/* A cancellation of a settlement the ledger has not seen: it may still
- * wait in a spool. A marker takes the reversal's place, so that the
- * settlement, when it is replayed, pays nothing. */
+/* A cancellation of a settlement that paid nothing, or that the ledger
+ * has not seen (it may still wait in a spool). A marker takes the
+ * reversal's place, so that the settlement, replayed or corrected later,
+ * pays nothing. */
 static hmb_settle_result_t *hmb_cancel_unsettled(hmb_job_t *j)
 {
     hmb_ledger_t *l = j->ctx->ledger;
@@ -324,29 +406,33 @@ static hmb_settle_result_t *hmb_cancel_unsettled(hmb_job_t *j)
     hmb_decision_t *d;
     const char *err, *text, *id;
 
-    if ((err = hmb_ledger_find_claim(l, j->p, 'R', orig, &marker)) != NULL) {
+    if ((err = hmb_ledger_find_marker(l, j->p, orig, j->rq->psn_no,
+                                      &marker)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
     if (marker) {
         hmb_ledger_rollback(l, j->p);
         return hmb_duplicate(j, marker);
     }
-    id = apr_pstrcat(j->p, "HMBR-", orig, NULL);
+    /* one marker per settlement and person; the person is in the id as a
+     * digest only, since ids reach logs */
+    id = apr_psprintf(j->p, "HMBM-%s-%08x", orig,
+                      hmb_digest32(j->rq->psn_no));
     d = hmb_engine_refuse(j->p, HMB_STAS_NO_CLAIM,
-                          HMB_REA_UNKNOWN_SETTLEMENT, NULL, j->rs);
+                          HMB_REA_UNKNOWN_SETTLEMENT, NULL, j->rs, NULL);
     text = hmb_render(j, d, id, orig, NULL);
-    err = hmb_ledger_record_claim(l, j->p, hmb_claim_of(j, d, 'R', id, orig,
+    err = hmb_ledger_record_claim(l, j->p, hmb_claim_of(j, d, 'M', id, orig,
                                                         j->rq->psn_no, text));
     if (err) {
         /* most likely a twin of this cancellation got there first */
         hmb_ledger_rollback(l, j->p);
-        if (hmb_ledger_find_claim(l, j->p, 'R', orig, &marker) == NULL
-            && marker) {
+        if (hmb_ledger_find_marker(l, j->p, orig, j->rq->psn_no,
+                                   &marker) == NULL && marker) {
             return hmb_duplicate(j, marker);
         }
         return hmb_defer(j, err);
     }
-    if ((err = hmb_ledger_commit(l, j->p)) != NULL) {
+    if ((err = hmb_commit(j)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
     j->res->hmb_setl_id = id;
@@ -373,10 +459,24 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
     if (!claim) {
         return hmb_cancel_unsettled(j);
     }
+    if (!hmb_cancel_matches(j, claim)) {
+        return hmb_mismatch(j, claim);
+    }
     if (!claim->plan_code || claim->rea != HMB_REA_NONE) {
-        hmb_ledger_rollback(l, j->p);
-        return hmb_refuse(j, HMB_STAS_NO_CLAIM, HMB_REA_UNKNOWN_SETTLEMENT,
-                          orig);
+        /* refused at the desk; what a correction paid since is what a
+         * cancellation takes back */
+        hmb_claim_t *fix;
+
+        if ((err = hmb_ledger_find_claim(l, j->p, 'C', orig, &fix))
+            != NULL) {
+            return hmb_ledger_failed(j, err);
+        }
+        if (!fix) {
+            /* nothing paid to take back, but the cancellation is kept: a
+             * repeat of the settlement, or a correction, must not pay it */
+            return hmb_cancel_unsettled(j);
+        }
+        claim = fix;
     }
     if ((err = hmb_ledger_lock_person(l, j->p, claim->plan_code,
                                       claim->plan_year, claim->psn_no))
@@ -405,12 +505,115 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
                                         text);
         rev->reverses = claim->hmb_setl_id;
         if ((err = hmb_ledger_record_claim(l, j->p, rev)) != NULL
-            || (err = hmb_ledger_commit(l, j->p)) != NULL) {
+            || (err = hmb_commit(j)) != NULL) {
             return hmb_ledger_failed(j, err);
         }
     }
     j->res->hmb_setl_id = id;
     return hmb_emit(j, HMB_OUT_SPLICED, d, text);
+}
+
+const char *hmb_settle_redecide(apr_pool_t *p, const hmb_settle_ctx_t *ctx,
+                                const char *setl_id, const char *who,
+                                const char *why, int dry_run,
+                                hmb_redecide_t **out)
+{
+    hmb_ledger_t *l = ctx->ledger;
+    hmb_redecide_t *r = apr_pcalloc(p, sizeof(*r));
+    hmb_claim_t *orig, *other, *fix;
+    hmb_request_t *rq = apr_pcalloc(p, sizeof(*rq));
+    hmb_response_t *rs;
+    const hmb_plan_t *plan;
+    hmb_enrollment_t *enr;
+    hmb_ytd_t *ytd = NULL;
+    const hmb_decision_t *d;
+    hmb_job_t job, *j = &job;
+    const char *err, *text;
+
+    *out = r;
+    r->setl_id = setl_id;
+    memset(j, 0, sizeof(*j));
+    j->p = p;
+    j->ctx = ctx;
+    j->res = apr_pcalloc(p, sizeof(hmb_settle_result_t));
+    if ((err = hmb_ledger_begin(l, p))
+        || (err = hmb_ledger_find_claim(l, p, 'S', setl_id, &orig))) {
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    if (!orig) {
+        r->what = "no settlement with this setl_id";
+    }
+    else if (orig->stas != HMB_STAS_INELIGIBLE) {
+        r->what = apr_pstrcat(p, "not ineligible (", hmb_stas_name(orig->stas),
+                              "): nothing to correct", NULL);
+    }
+    else if ((err = hmb_ledger_find_claim(l, p, 'C', setl_id, &other))
+             || (!other && (err = hmb_ledger_find_claim(l, p, 'R', setl_id,
+                                                        &fix)))
+             || (!other && !fix
+                 && (err = hmb_ledger_find_marker(l, p, setl_id,
+                                                  orig->psn_no, &fix)))) {
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    else if (other) {
+        r->what = apr_pstrcat(p, "corrected already by ", other->hmb_setl_id,
+                              NULL);
+    }
+    else if (fix) {
+        r->what = apr_pstrcat(p, "cancelled (", fix->hmb_setl_id,
+                              "): nothing to correct", NULL);
+    }
+    else if ((err = hmb_response_unpack(p, orig->msg, &rs))) {
+        r->what = apr_pstrcat(p, "cannot decide again: ", err, NULL);
+    }
+    if (r->what) {
+        hmb_ledger_rollback(l, p);
+        return NULL;
+    }
+    rq->fixmedins_code = orig->fixmedins_code;
+    rq->msgid = orig->msgid;
+    rq->tx = HMB_TX_SETTLE;
+    j->rq = rq;
+    j->rs = rs;
+    if ((err = hmb_pick_plan(j, &plan, &enr))
+        || (enr && (err = hmb_ledger_lock_person(l, p, plan->code, plan->year,
+                                                 rs->psn_no)))
+        || (enr && (err = hmb_ledger_read_ytd(l, p, plan, rs->psn_no,
+                                              &ytd)))) {
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    r->decision = d = hmb_decide(j, HMB_TX_SETTLE, plan, enr, ytd);
+    if (d->stas != HMB_STAS_PAID) {
+        hmb_ledger_rollback(l, p);
+        r->what = apr_pstrcat(p, "still ", hmb_stas_name(d->stas), " (",
+                              hmb_rea_name(d->rea), ")", NULL);
+        return NULL;
+    }
+    r->hmb_setl_id = apr_pstrcat(p, "HMBC-", setl_id, NULL);
+    text = hmb_render(j, d, r->hmb_setl_id, setl_id, orig->hmb_setl_id);
+    fix = hmb_claim_of(j, d, 'C', r->hmb_setl_id, setl_id, rs->psn_no, text);
+    fix->reverses = orig->hmb_setl_id;
+    fix->origin = "redecide";
+    fix->msg = orig->msg;
+    fix->decided_by = who;
+    fix->why = why;
+    if ((err = hmb_ledger_record_claim(l, p, fix))) {
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    if (dry_run) {
+        hmb_ledger_rollback(l, p);
+    }
+    else if ((err = hmb_ledger_commit(l, p))) {
+        return err;
+    }
+    r->corrected = 1;
+    r->what = apr_pstrcat(p, dry_run ? "would pay " : "paid ",
+                          hmb_money_str(p, d->hmb_pay), NULL);
+    return NULL;
 }
 
 hmb_settle_result_t *hmb_settle_read(apr_pool_t *p,
@@ -444,6 +647,7 @@ hmb_settle_result_t *hmb_settle_read(apr_pool_t *p,
     }
     if ((err = hmb_response_finish(resp, rq && rq->tx == HMB_TX_CANCEL,
                                    &rs)) != NULL) {
+        j->res->forged = hmb_msg_forged(resp);
         return hmb_pass(j, 1, apr_pstrcat(p, "response: ", err, NULL));
     }
     j->rs = rs;

@@ -18,6 +18,8 @@
 #include <apr_strings.h>
 #include <apr_tables.h>
 #include <apr_time.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
 
@@ -348,6 +350,58 @@ const char *hmb_spool_read(apr_pool_t *p, const char *path,
     return NULL;
 }
 
+/* A directory made by an operator's hmbctl run as root belongs to the
+ * spool's owner (httpd's user) all the same, or the server could not use
+ * it afterwards. */
+static void hmb_spool_own_like(const char *path, const char *like)
+{
+    struct stat st;
+
+    if (geteuid() == 0 && stat(like, &st) == 0) {
+        if (chown(path, st.st_uid, st.st_gid) != 0) {
+            /* the directory still works for root; the server will say so
+             * at start-up if it cannot use it */
+        }
+    }
+}
+
+const char *hmb_spool_prune(apr_pool_t *p, const char *dir,
+                            apr_interval_time_t keep, int *removed)
+{
+    const char *done = apr_pstrcat(p, dir, "/" HMB_SPOOL_DONE, NULL);
+    apr_time_t before = apr_time_now() - keep;
+    apr_finfo_t fi;
+    apr_dir_t *d;
+    apr_status_t rv;
+
+    *removed = 0;
+    rv = apr_dir_open(&d, done, p);
+    if (APR_STATUS_IS_ENOENT(rv)) {
+        return NULL;
+    }
+    if (rv != APR_SUCCESS) {
+        return hmb_spool_err(p, "cannot read", done, rv);
+    }
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE
+                        | APR_FINFO_CTIME, d) == APR_SUCCESS) {
+        apr_size_t n = strlen(fi.name);
+        const char *path;
+
+        /* moved here by hmbctl replay: the rename set ctime */
+        if (fi.filetype != APR_REG || n <= strlen(HMB_SPOOL_SUFFIX)
+            || strcmp(fi.name + n - strlen(HMB_SPOOL_SUFFIX),
+                      HMB_SPOOL_SUFFIX) || fi.ctime >= before) {
+            continue;
+        }
+        path = apr_pstrcat(p, done, "/", fi.name, NULL);
+        if (apr_file_remove(path, p) == APR_SUCCESS) {
+            (*removed)++;
+        }
+    }
+    apr_dir_close(d);
+    return NULL;
+}
+
 const char *hmb_spool_done(apr_pool_t *p, const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -362,6 +416,9 @@ const char *hmb_spool_done(apr_pool_t *p, const char *path)
     rv = apr_dir_make(done, HMB_SPOOL_DIR_PERMS, p);
     if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
         return hmb_spool_err(p, "cannot create", done, rv);
+    }
+    if (rv == APR_SUCCESS) {
+        hmb_spool_own_like(done, dir);
     }
     target = apr_pstrcat(p, done, slash, NULL);
     rv = apr_file_rename(path, target, p);

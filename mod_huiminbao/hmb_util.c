@@ -5,6 +5,7 @@
 #include <string.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_xlate.h>
 
 #include "hmb_util.h"
 
@@ -225,6 +226,72 @@ const char *hmb_show(apr_pool_t *p, const char *s)
     return r;
 }
 
+/* The code point at s (UTF-8) and its length; U+FFFD and 1 for a byte
+ * that does not start a valid sequence. */
+static apr_uint32_t utf8_next(const unsigned char *s, int *len)
+{
+    apr_uint32_t cp;
+    int n, i;
+
+    if (s[0] < 0x80) {
+        *len = 1;
+        return s[0];
+    }
+    n = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+        : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (!n || !hmb_utf8_valid((const char *)s, (apr_size_t)n)) {
+        *len = 1;
+        return 0xFFFD;
+    }
+    cp = s[0] & (0x7F >> n);
+    for (i = 1; i < n; i++) {
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    *len = n;
+    return cp;
+}
+
+const char *hmb_json_escape(apr_pool_t *p, const char *utf8)
+{
+    const unsigned char *s = (const unsigned char *)(utf8 ? utf8 : "");
+    char *out = apr_palloc(p, strlen((const char *)s) * 12 + 1), *w = out;
+
+    while (*s) {
+        int n;
+        apr_uint32_t cp = utf8_next(s, &n);
+
+        s += n;
+        if (cp == '"' || cp == '\\') {
+            *w++ = '\\';
+            *w++ = (char)cp;
+        }
+        else if (cp >= 0x20 && cp < 0x7F) {
+            *w++ = (char)cp;
+        }
+        else if (cp < 0x10000) {
+            w += apr_snprintf(w, 7, "\\u%04x", (unsigned)cp);
+        }
+        else {
+            cp -= 0x10000;
+            w += apr_snprintf(w, 13, "\\u%04x\\u%04x",
+                              (unsigned)(0xD800 + (cp >> 10)),
+                              (unsigned)(0xDC00 + (cp & 0x3FF)));
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+apr_uint32_t hmb_digest32(const char *s)
+{
+    apr_uint32_t h = 2166136261u;
+
+    for (; s && *s; s++) {
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    }
+    return h;
+}
+
 const char *hmb_mask_psn(apr_pool_t *p, const char *psn_no)
 {
     apr_size_t n, i;
@@ -253,6 +320,12 @@ struct hmb_csv_t {
     apr_size_t pos;
     apr_size_t end;
     char *window;                   /* file only */
+    apr_xlate_t *xlate;             /* file in another encoding: to UTF-8 */
+    const char *encoding;
+    char *raw;                      /* ... its bytes not converted yet */
+    apr_size_t raw_len;
+    int raw_eof;
+    int bad_encoding;               /* the file is not in its encoding */
     int eof;                        /* nothing more to read */
     apr_off_t consumed;             /* bytes before buf[0] */
     int line;                       /* physical line of buf[pos] */
@@ -302,9 +375,84 @@ hmb_csv_t *hmb_csv_file(apr_pool_t *p, const char *name, apr_file_t *f)
     return c;
 }
 
+const char *hmb_csv_file_enc(apr_pool_t *p, const char *name, apr_file_t *f,
+                             const char *encoding, hmb_csv_t **csv)
+{
+    hmb_csv_t *c = hmb_csv_file(p, name, f);
+    apr_status_t rv;
+
+    *csv = c;
+    if (!encoding || !strcasecmp(encoding, "UTF-8")
+        || !strcasecmp(encoding, "UTF8")) {
+        return NULL;
+    }
+    rv = apr_xlate_open(&c->xlate, "UTF-8", encoding, p);
+    if (rv != APR_SUCCESS) {
+        *csv = NULL;
+        return apr_psprintf(p, "%s: cannot read %s text on this system",
+                            name, encoding);
+    }
+    c->encoding = apr_pstrdup(p, encoding);
+    /* a UTF-8 window holds at most 3/2 as many bytes as GB text */
+    c->raw = apr_palloc(p, HMB_CSV_WINDOW / 2);
+    return NULL;
+}
+
 apr_off_t hmb_csv_offset(const hmb_csv_t *c)
 {
     return c->consumed + (apr_off_t)c->pos;
+}
+
+/* The next window of a file in another encoding, as UTF-8. A character
+ * cut by the end of a read waits for the next one; bytes that are not
+ * text in the encoding end the data, and the reader says so. */
+static apr_size_t csv_convert(hmb_csv_t *c)
+{
+    apr_size_t in, out, n;
+    apr_status_t rv;
+
+    for (;;) {
+        if (!c->raw_eof && c->raw_len < HMB_CSV_WINDOW / 2) {
+            n = HMB_CSV_WINDOW / 2 - c->raw_len;
+            rv = apr_file_read(c->file, c->raw + c->raw_len, &n);
+            if (rv != APR_SUCCESS || n == 0) {
+                c->raw_eof = 1;
+            }
+            else {
+                c->raw_len += n;
+            }
+        }
+        if (!c->raw_len) {
+            c->eof = 1;
+            return 0;
+        }
+        in = c->raw_len;
+        out = HMB_CSV_WINDOW;
+        rv = apr_xlate_conv_buffer(c->xlate, c->raw, &in, c->window, &out);
+        c->end = HMB_CSV_WINDOW - out;
+        memmove(c->raw, c->raw + (c->raw_len - in), in);
+        if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) {
+            /* the converted part still counts; what follows does not */
+            c->raw_len = 0;
+            c->raw_eof = 1;
+            c->bad_encoding = 1;
+            if (!c->end) {
+                c->eof = 1;
+            }
+            return c->end;
+        }
+        if (c->raw_eof && in == c->raw_len && !c->end) {
+            /* a character cut off by the end of the file */
+            c->raw_len = 0;
+            c->bad_encoding = 1;
+            c->eof = 1;
+            return 0;
+        }
+        c->raw_len = in;
+        if (c->end) {
+            return c->end;
+        }
+    }
 }
 
 /* Bytes available at buf[pos..end), reading more from the file when the
@@ -319,6 +467,9 @@ static apr_size_t csv_avail(hmb_csv_t *c)
     }
     c->consumed += (apr_off_t)c->end;
     c->pos = c->end = 0;
+    if (c->xlate) {
+        return csv_convert(c);
+    }
     n = HMB_CSV_WINDOW;
     rv = apr_file_read(c->file, c->window, &n);
     if (rv != APR_SUCCESS || n == 0) {
@@ -344,6 +495,17 @@ static int csv_get(hmb_csv_t *c)
 static const char *csv_err(hmb_csv_t *c, int line, const char *reason)
 {
     return apr_psprintf(c->p, "%s:%d: %s", c->name, line, reason);
+}
+
+/* The end of the data: fine, unless the file stopped being text in its
+ * encoding there. */
+static const char *csv_end(hmb_csv_t *c)
+{
+    if (c->bad_encoding) {
+        return csv_err(c, c->line, apr_psprintf(c->p, "not valid %s text",
+                                                c->encoding));
+    }
+    return NULL;
 }
 
 static int csv_put(hmb_csv_t *c, char ch)
@@ -384,7 +546,7 @@ const char *hmb_csv_next(hmb_csv_t *c, apr_array_header_t *fields,
     }
     *line = start = c->line;
     if (csv_peek(c) < 0) {
-        return NULL;
+        return csv_end(c);
     }
     for (;;) {
         APR_ARRAY_PUSH(c->starts, apr_size_t) = c->rec_len;
@@ -444,6 +606,9 @@ const char *hmb_csv_next(hmb_csv_t *c, apr_array_header_t *fields,
             return csv_err(c, start, "record longer than 1 MiB");
         }
         ch = csv_get(c);
+        if (ch < 0 && c->bad_encoding) {
+            return csv_end(c);
+        }
         if (ch == ',') {
             continue;
         }

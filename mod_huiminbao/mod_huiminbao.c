@@ -22,7 +22,9 @@
 #include <apr_strings.h>
 
 #include "mod_huiminbao.h"
+#include "hmb_ledger.h"
 #include "hmb_plan.h"
+#include "hmb_spool.h"
 #include "hmb_xml.h"
 
 /* The spool must be writable by the children, which run as User/Group.
@@ -88,6 +90,40 @@ static void hmb_spool_prepare(apr_pool_t *p, server_rec *s, const char *dir)
     }
 }
 
+/* Huiminbao On where no plan is loaded would answer every settlement
+ * "ineligible, outside_period" and store the refusal: no patient should
+ * lose a payout to that slip, so the server does not start with it. This
+ * hook runs for apachectl configtest too. */
+static int hmb_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *sp;
+    int bad = 0;
+
+    for (sp = s; sp; sp = sp->next) {
+        hmb_srv_conf_t *sc = hmb_srv_conf(sp);
+
+        if (sc->enabled_at && (!sc->plans || !sc->plans->nelts)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, sp,
+                         HMBLOGNO(00111) "Huiminbao On (%s) but no "
+                         "HuiminbaoPlan is loaded for this server: every "
+                         "settlement would be refused; add the policy "
+                         "year's plan with HuiminbaoPlan", sc->enabled_at);
+            bad = 1;
+        }
+    }
+    return bad ? !OK : OK;
+}
+
+const char *hmb_today(apr_pool_t *p)
+{
+    apr_time_exp_t t;
+
+    apr_time_exp_lt(&t, apr_time_now());
+    return apr_psprintf(p, "%04d-%02d-%02d", t.tm_year + 1900,
+                        t.tm_mon + 1, t.tm_mday);
+}
+
 static int hmb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
@@ -105,6 +141,9 @@ static int hmb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return OK;
     }
 
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, HMBLOGNO(00112)
+                 "mod_huiminbao/%s configured (ledger schema %d)",
+                 HMB_VERSION, HMB_LEDGER_SCHEMA_VERSION);
     hmb_counters_setup(s);
     /* HuiminbaoStrict's schema, compiled once for this configuration */
     if ((err = hmb_message_schema(pconf, &schema)) != NULL) {
@@ -135,10 +174,36 @@ static int hmb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                              pl->code, pl->year, pl->version, pl->from,
                              pl->to, pl->path);
             }
+            /* New Year's Day without the new year's plan: say so now,
+             * not when the desk asks why payouts wait */
+            if (!hmb_plan_candidates(ptemp, sc->plans,
+                                     hmb_today(ptemp))->nelts) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp,
+                             HMBLOGNO(00113) "no loaded plan covers today "
+                             "(%s): settlements dated after %s are "
+                             "deferred (no_plan) until the plan for their "
+                             "date is loaded with HuiminbaoPlan and "
+                             "replayed", hmb_today(ptemp),
+                             hmb_plan_set_until(sc->plans));
+            }
         }
         if (!apr_hash_get(seen, dir, APR_HASH_KEY_STRING)) {
+            int removed = 0;
+
             apr_hash_set(seen, dir, APR_HASH_KEY_STRING, "");
             hmb_spool_prepare(ptemp, sp, dir);
+            /* entries replayed long ago hold personal data nobody needs */
+            if ((err = hmb_spool_prune(ptemp, dir, apr_time_from_sec(
+                                       (apr_time_t)hmb_spool_keep(sp)
+                                       * 86400), &removed)) != NULL) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp,
+                             HMBLOGNO(00114) "%s", err);
+            }
+            else if (removed) {
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, sp, HMBLOGNO(00115)
+                             "deleted %d spool entries replayed more than "
+                             "%d days ago", removed, hmb_spool_keep(sp));
+            }
         }
     }
     return OK;
@@ -197,6 +262,7 @@ static void hmb_register_hooks(apr_pool_t *p)
                               AP_FTYPE_RESOURCE);
     ap_register_input_filter(HMB_CAPTURE_FILTER_NAME, hmb_capture_filter,
                              NULL, AP_FTYPE_RESOURCE);
+    ap_hook_check_config(hmb_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hmb_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(hmb_child_init, hmb_after_dbd, NULL, APR_HOOK_MIDDLE);
     ap_hook_fixups(hmb_fixups, NULL, NULL, APR_HOOK_MIDDLE);

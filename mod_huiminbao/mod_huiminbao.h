@@ -10,6 +10,7 @@
 #include <apr_tables.h>
 
 #include "hmb_engine.h"
+#include "hmb_ledger.h"
 #include "hmb_message.h"
 
 extern module AP_MODULE_DECLARE_DATA huiminbao_module;
@@ -28,6 +29,7 @@ extern module AP_MODULE_DECLARE_DATA huiminbao_module;
 #define HMB_NOTE_ACCEPT_ENCODING "huiminbao-accept-encoding"
 
 #define HMB_DEFAULT_MAX_BODY     (1024 * 1024)
+#define HMB_DEFAULT_SPOOL_KEEP   90
 #define HMB_DEFAULT_MAX_REQUEST  (256 * 1024)
 
 /* Deferred messages must survive a reboot: not under the runtime
@@ -42,7 +44,10 @@ extern module AP_MODULE_DECLARE_DATA huiminbao_module;
  * main server's values reach the virtual hosts. */
 typedef struct {
     apr_array_header_t *plans;      /* hmb_plan_t *, in directive order */
+    const char *enabled_at;         /* where "Huiminbao On" was given for
+                                     * this server, NULL: nowhere */
     const char *spool_dir;
+    int spool_keep;                 /* days; HMB_UNSET: the default */
     /* the settlement schema, compiled once per configuration at
      * post_config for HuiminbaoStrict */
     const hmb_message_schema_t *schema;
@@ -70,6 +75,10 @@ void *hmb_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 hmb_srv_conf_t *hmb_srv_conf(const server_rec *s);
 hmb_dir_conf_t *hmb_dir_conf(const request_rec *r);
 const char *hmb_spool_dir(const server_rec *s);
+int hmb_spool_keep(const server_rec *s);
+
+/* Today's date (YYYY-MM-DD) where the server runs. */
+const char *hmb_today(apr_pool_t *p);
 apr_off_t hmb_max_body(const hmb_dir_conf_t *d);
 apr_off_t hmb_max_request(const hmb_dir_conf_t *d);
 
@@ -108,6 +117,10 @@ apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb);
  * when it is not loaded. */
 int hmb_filter_find_dbd(void);
 
+/* The ledger on this request's mod_dbd connection, NULL when there is
+ * none or its schema is not this build's (logged). */
+hmb_ledger_t *hmb_request_ledger(request_rec *r);
+
 /* At child start: bring the ledger's schema up to date once, on a
  * connection of mod_dbd's, so that no request ever has to. */
 void hmb_filter_child_ledger(apr_pool_t *p, server_rec *s);
@@ -132,10 +145,18 @@ typedef struct {
     apr_uint64_t duplicates;        /* stored result returned again */
     apr_uint64_t no_ledger;         /* mod_dbd gave no connection */
     apr_uint64_t failures;          /* the core failed: a bug, logged */
+    apr_uint64_t forged;            /* an <hmbinfo> came from upstream */
+    apr_uint64_t conflicts;         /* setl_id_conflict, cancel_mismatch */
     apr_uint64_t stas[HMB_STAS_COUNT];
     apr_uint64_t pay_fen;           /* signed sum, two's complement */
     apr_uint64_t usec_total;        /* time in the core */
     apr_uint64_t usec_max;
+    /* the last start-up probe of the ledger by a child: when it was fine,
+     * when it failed and why (written whole by one child at a time, read
+     * by the status page) */
+    apr_uint64_t ledger_ok_at;      /* apr_time_t */
+    apr_uint64_t ledger_bad_at;
+    char ledger_error[256];
 } hmb_counters_t;
 
 /* Map the counters; in post_config, before the children are forked. */
@@ -145,6 +166,9 @@ void hmb_counters_setup(server_rec *s);
 hmb_counters_t *hmb_counters(void);
 void hmb_count(apr_uint64_t *counter);
 void hmb_count_max(apr_uint64_t *max, apr_uint64_t v);
+
+/* A child's start-up probe of the ledger, for the status page. */
+void hmb_status_ledger(int ok, const char *error);
 
 int hmb_status_handler(request_rec *r);
 int hmb_status_hook(request_rec *r, int flags);

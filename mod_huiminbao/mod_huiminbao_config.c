@@ -29,6 +29,14 @@ const char *hmb_spool_dir(const server_rec *s)
     return sc->spool_dir ? sc->spool_dir : HMB_DEFAULT_SPOOL_DIR;
 }
 
+int hmb_spool_keep(const server_rec *s)
+{
+    const hmb_srv_conf_t *sc = hmb_srv_conf(s);
+
+    return sc->spool_keep == HMB_UNSET ? HMB_DEFAULT_SPOOL_KEEP
+                                       : sc->spool_keep;
+}
+
 apr_off_t hmb_max_body(const hmb_dir_conf_t *d)
 {
     return d->max_body == HMB_UNSET ? HMB_DEFAULT_MAX_BODY : d->max_body;
@@ -42,7 +50,10 @@ apr_off_t hmb_max_request(const hmb_dir_conf_t *d)
 
 void *hmb_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
-    return apr_pcalloc(p, sizeof(hmb_srv_conf_t));
+    hmb_srv_conf_t *sc = apr_pcalloc(p, sizeof(hmb_srv_conf_t));
+
+    sc->spool_keep = HMB_UNSET;
+    return sc;
 }
 
 void *hmb_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
@@ -54,7 +65,10 @@ void *hmb_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     /* A virtual host with plans of its own prices by those alone: two
      * cities behind one server must not see each other's plans. */
     conf->plans = add->plans ? add->plans : base->plans;
+    conf->enabled_at = add->enabled_at;
     conf->spool_dir = add->spool_dir ? add->spool_dir : base->spool_dir;
+    conf->spool_keep = add->spool_keep != HMB_UNSET ? add->spool_keep
+                                                    : base->spool_keep;
     return conf;
 }
 
@@ -121,6 +135,36 @@ static const char *hmb_cmd_plan(cmd_parms *cmd, void *dummy, const char *arg)
      * <VirtualHost> with plans uses its own set only, so the last check
      * for each server covers its whole set. */
     return hmb_plan_check_set(cmd->pool, sc->plans);
+}
+
+/* "Huiminbao On" without a plan would refuse every settlement as
+ * outside_period: where it is given is remembered, so that start-up (and
+ * apachectl configtest) can refuse that configuration instead. */
+static const char *hmb_cmd_enable(cmd_parms *cmd, void *conf, int flag)
+{
+    hmb_srv_conf_t *sc = hmb_srv_conf(cmd->server);
+
+    if (flag && !sc->enabled_at) {
+        sc->enabled_at = apr_psprintf(cmd->pool, "%s:%d",
+                                      cmd->directive->filename,
+                                      cmd->directive->line_num);
+    }
+    return ap_set_flag_slot(cmd, conf, flag);
+}
+
+static const char *hmb_cmd_spool_keep(cmd_parms *cmd, void *dummy,
+                                      const char *arg)
+{
+    hmb_srv_conf_t *sc = hmb_srv_conf(cmd->server);
+    char *end;
+    apr_int64_t days = apr_strtoi64(arg, &end, 10);
+
+    if (end == arg || *end || days < 1 || days > 3650) {
+        return apr_psprintf(cmd->pool, "%s takes a number of days from 1 "
+                            "to 3650, not '%s'", cmd->cmd->name, arg);
+    }
+    sc->spool_keep = (int)days;
+    return NULL;
 }
 
 /* A size in bytes, with an optional K or M suffix (1024-based), as
@@ -215,7 +259,7 @@ const command_rec hmb_cmds[] = {
     AP_INIT_TAKE1("HuiminbaoPlan", hmb_cmd_plan, NULL, RSRC_CONF,
                   "A plan file (XML) to price by; repeat for several plans "
                   "or years"),
-    AP_INIT_FLAG("Huiminbao", ap_set_flag_slot,
+    AP_INIT_FLAG("Huiminbao", hmb_cmd_enable,
                  (void *)APR_OFFSETOF(hmb_dir_conf_t, enabled),
                  RSRC_CONF | ACCESS_CONF,
                  "On to settle Huiminbao in the responses of this location"),
@@ -232,6 +276,9 @@ const command_rec hmb_cmds[] = {
     AP_INIT_TAKE1("HuiminbaoSpool", hmb_cmd_spool, NULL, RSRC_CONF,
                   "Directory for messages deferred while the ledger is "
                   "unavailable"),
+    AP_INIT_TAKE1("HuiminbaoSpoolKeep", hmb_cmd_spool_keep, NULL, RSRC_CONF,
+                  "Days a replayed spool entry is kept before it is "
+                  "deleted"),
     AP_INIT_TAKE12("HuiminbaoFundLine", hmb_cmd_fund_line, NULL,
                    RSRC_CONF | ACCESS_CONF,
                    "FUND_PAY_TYPE \"NAME\" of a <setldetail> line for the "

@@ -82,6 +82,7 @@ void hmb_filter_child_ledger(apr_pool_t *p, server_rec *s)
                          "the ledger cannot be reached at start-up: "
                          "settlements will be deferred to the spool until "
                          "it can");
+            hmb_status_ledger(0, "cannot be reached (see the error log)");
             continue;
         }
         if (!apr_hash_get(seen, &dbd->handle, sizeof(dbd->handle))) {
@@ -89,10 +90,24 @@ void hmb_filter_child_ledger(apr_pool_t *p, server_rec *s)
                                            sizeof(dbd->handle)),
                          sizeof(dbd->handle), "");
             l = hmb_ledger_wrap(p, dbd->driver, dbd->handle, dbd->pool);
+            /* A ledger the server cannot write (made by root, a wrong
+             * path, missing grants) would defer every settlement: found
+             * here, at start-up, not by the patients. */
             if ((err = hmb_ledger_ensure_schema(l, p)) != NULL) {
                 ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, HMBLOGNO(00318)
                              "cannot bring the ledger's schema up to date: "
                              "%s", err);
+                hmb_status_ledger(0, err);
+            }
+            else if ((err = hmb_ledger_probe(l, p)) != NULL) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, HMBLOGNO(00320)
+                             "the server's user cannot write the ledger, so "
+                             "every settlement will be deferred: %s", err);
+                hmb_status_ledger(0, err);
+            }
+            else {
+                hmb_ledger_protect(l, p);
+                hmb_status_ledger(1, NULL);
             }
         }
         hmb_dbd_close(sp, dbd);
@@ -292,11 +307,12 @@ static void hmb_account(request_rec *r, const hmb_settle_result_t *res,
         return;
     }
     hmb_count(&c->messages);
-    if (ours && (int)res->stas >= 0 && res->stas < HMB_STAS_COUNT) {
+    if (ours && !res->duplicate && (int)res->stas >= 0
+        && res->stas < HMB_STAS_COUNT) {
         hmb_count(&c->stas[res->stas]);
     }
-    /* Money moves only on settlement and reversal, and a duplicate was
-     * counted the first time. */
+    /* A repeat was counted the first time: money moves only on a new
+     * settlement or reversal. */
     if (ours && !res->duplicate
         && (res->stas == HMB_STAS_PAID || res->stas == HMB_STAS_REVERSED)) {
         apr_atomic_add64(&c->pay_fen, (apr_uint64_t)res->hmb_pay);
@@ -345,7 +361,7 @@ static apr_status_t hmb_send(ap_filter_t *f, hmb_req_ctx_t *ctx,
     return hmb_pass_on(f, bb);
 }
 
-static hmb_ledger_t *hmb_acquire_ledger(request_rec *r)
+hmb_ledger_t *hmb_request_ledger(request_rec *r)
 {
     ap_dbd_t *dbd;
     hmb_ledger_t *l;
@@ -411,7 +427,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
     sc.plans = sconf->plans ? sconf->plans
                             : apr_array_make(r->pool, 1,
                                              sizeof(hmb_plan_t *));
-    sc.ledger = hmb_acquire_ledger(r);
+    sc.ledger = hmb_request_ledger(r);
     if (!sc.ledger && c) {
         hmb_count(&c->no_ledger);
     }
@@ -436,8 +452,21 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
 
     switch (res->outcome) {
     case HMB_OUT_SPLICED:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, HMBLOGNO(00307)
-                      "spliced %s", hmb_decision_fields(r, res, 1, us));
+        if (res->rea == HMB_REA_SETL_ID_CONFLICT
+            || res->rea == HMB_REA_CANCEL_MISMATCH) {
+            /* someone else's setl_id: nothing paid or reversed, but
+             * someone must look at why */
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00321)
+                          "identity conflict, nothing recorded: %s",
+                          hmb_decision_fields(r, res, 1, us));
+            if (c) {
+                hmb_count(&c->conflicts);
+            }
+        }
+        else {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, HMBLOGNO(00307)
+                          "spliced %s", hmb_decision_fields(r, res, 1, us));
+        }
         hmb_account(r, res, 1, us);
         if (c) {
             hmb_count(&c->spliced);
@@ -480,7 +509,17 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         return hmb_send(f, ctx, res->insert, res->splice_at);
 
     case HMB_OUT_PASS:
-        if (res->is_error) {
+        if (res->forged) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00322)
+                          "passed untouched, nothing recorded: the "
+                          "upstream's answer already holds an <hmbinfo>: "
+                          "%s", hmb_decision_fields(r, res, 0, us));
+            if (c) {
+                hmb_count(&c->forged);
+                hmb_count(&c->pass_errors);
+            }
+        }
+        else if (res->is_error) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, HMBLOGNO(00310)
                           "passed untouched, bad message: %s",
                           hmb_decision_fields(r, res, 0, us));

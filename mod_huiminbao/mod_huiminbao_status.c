@@ -12,7 +12,9 @@
 #include <apr_strings.h>
 
 #include "mod_huiminbao.h"
+#include "hmb_ledger.h"
 #include "hmb_money.h"
+#include "hmb_plan.h"
 #include "hmb_spool.h"
 
 APLOG_USE_MODULE(huiminbao);
@@ -113,6 +115,85 @@ static void hmb_stat_n(apr_array_header_t *a, apr_pool_t *p, const char *key,
                                          apr_atomic_read64(counter)));
 }
 
+void hmb_status_ledger(int ok, const char *error)
+{
+    hmb_counters_t *c = hmb_shared;
+
+    if (!c) {
+        return;
+    }
+    if (ok) {
+        apr_atomic_set64(&c->ledger_ok_at, (apr_uint64_t)apr_time_now());
+        return;
+    }
+    apr_cpystrn(c->ledger_error, error ? error : "unknown",
+                sizeof(c->ledger_error));
+    apr_atomic_set64(&c->ledger_bad_at, (apr_uint64_t)apr_time_now());
+}
+
+/* "ok", or the last failure when it is newer than the last success. */
+static const char *hmb_ledger_state(request_rec *r)
+{
+    hmb_counters_t *c = hmb_shared;
+    apr_uint64_t ok, bad;
+    char buf[sizeof(c->ledger_error)];
+
+    if (!c) {
+        return "unknown";
+    }
+    ok = apr_atomic_read64(&c->ledger_ok_at);
+    bad = apr_atomic_read64(&c->ledger_bad_at);
+    if (!ok && !bad) {
+        return "not checked yet";
+    }
+    if (ok >= bad) {
+        return "ok (writable)";
+    }
+    apr_cpystrn(buf, c->ledger_error, sizeof(buf));
+    return apr_pstrcat(r->pool, "FAILING: ", buf, NULL);
+}
+
+static const char *hmb_plans_today(request_rec *r, const hmb_srv_conf_t *sc)
+{
+    apr_array_header_t *today;
+    const char *out = NULL;
+    int i;
+
+    if (!sc->plans) {
+        return "none";
+    }
+    today = hmb_plan_candidates(r->pool, sc->plans, hmb_today(r->pool));
+    for (i = 0; i < today->nelts; i++) {
+        const hmb_plan_t *pl = APR_ARRAY_IDX(today, i, const hmb_plan_t *);
+
+        out = apr_psprintf(r->pool, "%s%s%s %d version %d", out ? out : "",
+                           out ? ", " : "", pl->code, pl->year, pl->version);
+    }
+    return out ? out : "NONE: load this year's plan (HuiminbaoPlan)";
+}
+
+/* What the insurer owes patients directly: paid after the desk. */
+static void hmb_owed(request_rec *r, apr_array_header_t *a)
+{
+    hmb_ledger_t *l = hmb_request_ledger(r);
+    apr_array_header_t *owed;
+    hmb_fen_t sum = 0;
+    int i;
+
+    if (!l || hmb_ledger_owed(l, r->pool, NULL, NULL, &owed) != NULL) {
+        hmb_stat(a, "Owed", "claims paid after the desk, owed to patients "
+                 "(ledger unavailable)", "-1");
+        return;
+    }
+    for (i = 0; i < owed->nelts; i++) {
+        sum += APR_ARRAY_IDX(owed, i, hmb_claim_t).hmb_pay;
+    }
+    hmb_stat(a, "Owed", "claims paid after the desk, owed to patients",
+             apr_itoa(r->pool, owed->nelts));
+    hmb_stat(a, "OwedTotal", "  their total (yuan)",
+             hmb_money_str(r->pool, sum));
+}
+
 static apr_array_header_t *hmb_status_rows(request_rec *r)
 {
     static const char *const stas_keys[] = {
@@ -128,10 +209,23 @@ static apr_array_header_t *hmb_status_rows(request_rec *r)
     apr_uint64_t msgs, usec;
     int i;
 
+    hmb_stat(a, "Version", "mod_huiminbao version", HMB_VERSION);
+    hmb_stat(a, "SchemaVersion", "ledger schema version this build writes",
+             apr_itoa(r->pool, HMB_LEDGER_SCHEMA_VERSION));
     hmb_stat(a, "Plans", "plans loaded for this server",
              apr_itoa(r->pool, sc->plans ? sc->plans->nelts : 0));
+    hmb_stat(a, "PlanToday", apr_pstrcat(r->pool, "plans covering today (",
+                                         hmb_today(r->pool), ")", NULL),
+             hmb_plans_today(r, sc));
+    hmb_stat(a, "PlansUntil", "last day a loaded plan covers; later "
+             "settlements are deferred (no_plan)",
+             sc->plans && hmb_plan_set_until(sc->plans)
+             ? hmb_plan_set_until(sc->plans) : "-");
     hmb_stat(a, "Ledger", "ledger (mod_dbd)",
              hmb_filter_find_dbd() ? "mod_dbd" : "none");
+    hmb_stat(a, "LedgerState", "ledger as the children found it at "
+             "start-up", hmb_ledger_state(r));
+    hmb_owed(r, a);
     hmb_stat(a, "SpoolDir", "spool directory", dir);
     if (hmb_spool_list(r->pool, dir, &pending) == NULL) {
         hmb_stat(a, "SpoolPending", "spool entries awaiting replay",
@@ -167,6 +261,12 @@ static apr_array_header_t *hmb_status_rows(request_rec *r)
     hmb_stat_n(a, r->pool, "Failures",
                "  failed in the core (a bug: see the error log)",
                &c->failures);
+    hmb_stat_n(a, r->pool, "Forged",
+               "  upstream answers already holding an <hmbinfo>",
+               &c->forged);
+    hmb_stat_n(a, r->pool, "Conflicts",
+               "  setl_id of another person or visit, nothing recorded",
+               &c->conflicts);
     for (i = 0; i < HMB_STAS_COUNT; i++) {
         hmb_stat_n(a, r->pool, stas_keys[i],
                    apr_pstrcat(r->pool, "  hmb_stas ",

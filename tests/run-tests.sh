@@ -121,6 +121,7 @@ echo "##### unit tests under valgrind"
 for t in $(unit_tests "$build"); do
     HMB_PROPS_SCALE=10 run "valgrind $(basename "$t")" \
         valgrind -q --error-exitcode=9 --leak-check=full \
+        --suppressions="$top/tests/valgrind.supp" \
         --errors-for-leak-kinds=definite "$t"
 done
 

@@ -32,7 +32,8 @@ mkdir -p "$run/ledger" "$run/spool" "$run/out"
 
 echo "== ledger: $run/ledger/ledger.db (SQLite), enrollments from conf/enroll-sample.csv"
 "$build/hmbctl" --ledger "sqlite3:$run/ledger/ledger.db" \
-    enroll "$top/conf/enroll-sample.csv"
+    enroll --plan "$top/conf/plans/yichun-2024.xml" \
+    "$top/conf/enroll-sample.csv"
 # httpd's children run as www-data when started as root
 if [ "$(id -u)" -eq 0 ]; then
     chown -R www-data:www-data "$run/ledger" "$run/spool"

@@ -236,7 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* A cancellation's answer is never priced: what goes in is a
          * refusal or a reversal, rendered from the stored claim. */
         d = hmb_engine_refuse(p, HMB_STAS_NO_CLAIM,
-                              HMB_REA_UNKNOWN_SETTLEMENT, NULL, rs);
+                              HMB_REA_UNKNOWN_SETTLEMENT, NULL, rs, NULL);
     }
     else {
         const hmb_plan_t *plan = fuzz_plan_for(flags);
@@ -245,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         in.tx = rs->setl_id && tx != HMB_TX_PRESETTLE ? HMB_TX_SETTLE
                                                       : HMB_TX_PRESETTLE;
         in.plan = plan;
+        in.plans_until = plan->to;
         in.enrollment = fuzz_enrollment(p, plan, rs, flags);
         in.ytd = fuzz_ytd(p, plan, data + 1, flags);
         in.resp = rs;

@@ -354,7 +354,8 @@ static int group_setup(void **state)
         const char *argv[] = {
             HMBCTL_BIN, "--ledger", apr_pstrcat(p, "sqlite3:", env.ledger,
                                                 NULL),
-            "enroll", ENROLL_CSV, NULL
+            "enroll", "--plan", PLAN_2024, "--plan", PLAN_2025, "--plan",
+            PLAN_LOAD, "--plan", PLAN_GRACE1, ENROLL_CSV, NULL
         };
         if (run_cmd(p, 0, argv, &out) != 0) {
             why = apr_pstrcat(p, "hmbctl enroll: ", out ? out : "", NULL);
@@ -824,7 +825,7 @@ static void test_worked_example_same_as_hmbctl(void **state)
     const char *db = apr_pstrcat(p, env.rundir, "/hmbctl-ledger.db", NULL);
     const char *ledger = apr_pstrcat(p, "sqlite3:", db, NULL);
     const char *enroll[] = {
-        HMBCTL_BIN, "--ledger", ledger, "enroll",
+        HMBCTL_BIN, "--ledger", ledger, "enroll", "--plan", PLAN_2024,
         HMB_EXAMPLE("enroll.csv"), NULL
     };
     char *out;
@@ -1134,9 +1135,18 @@ static void ineligible(apr_pool_t *p, const char *msgid, const char *infno,
     if (plan_year) {
         assert_str(field(p, info, "plan_year"), plan_year);
     }
-    /* nothing paid to this person */
-    for (t = totals(p, "YCHMB", plan_year ? plan_year : "2024", psn_no);
-         (line = strchr(t, '\n')) != NULL; t = line + 1) {
+    /* nothing paid to this person; one not enrolled has no totals, and
+     * hmbctl says so */
+    if (!strcmp(rea_code, "not_enrolled")) {
+        t = hmbctl_live(p, 1, "totals", "--plan-code", "YCHMB", "--year",
+                        plan_year ? plan_year : "2024", psn_no, NULL);
+        assert_non_null(strstr(t, "is not enrolled in plan YCHMB"));
+        t = "";
+    }
+    else {
+        t = totals(p, "YCHMB", plan_year ? plan_year : "2024", psn_no);
+    }
+    for (; (line = strchr(t, '\n')) != NULL; t = line + 1) {
         const char *l = apr_pstrmemdup(p, t, (apr_size_t)(line - t));
         apr_size_t n = strlen(l);
         if (n < 14 || strcmp(l + n - 14, " paid_amt=0.00")) {

@@ -136,17 +136,13 @@ static inline int hmb_test_pool_teardown(void **state)
     return 0;
 }
 
-/* The settlement schema, compiled once for the whole run. */
-static inline const hmb_message_schema_t *hmb_test_schema(void)
+/* The settlement schema, compiled into the caller's pool. */
+static inline const hmb_message_schema_t *hmb_test_schema(apr_pool_t *p)
 {
-    static hmb_message_schema_t *schema;
-    static apr_pool_t *sp;
+    hmb_message_schema_t *schema;
 
-    if (!schema) {
-        apr_pool_create(&sp, NULL);
-        if (hmb_message_schema(sp, &schema) != NULL) {
-            fail_msg("the settlement schema does not compile");
-        }
+    if (hmb_message_schema(p, &schema) != NULL) {
+        fail_msg("the settlement schema does not compile");
     }
     return schema;
 }
@@ -155,7 +151,7 @@ static inline const hmb_message_schema_t *hmb_test_schema(void)
 static inline const char *hmb_test_validate(apr_pool_t *p, const char *buf,
                                             apr_size_t len)
 {
-    return hmb_message_validate(p, hmb_test_schema(), buf, len);
+    return hmb_message_validate(p, hmb_test_schema(p), buf, len);
 }
 
 #endif

@@ -141,6 +141,7 @@ static hmb_decision_t *decide(hmb_plan_t *plan, hmb_enrollment_t *e,
     in.ytd = ytd;
     in.resp = r;
     in.fixmedins_code = "H36090200001";
+    in.plans_until = "2024-12-31";
     return hmb_engine_decide(pool, &in);
 }
 
@@ -255,11 +256,38 @@ static void test_eligibility_reasons(void **state)
     hmb_response_t *r;
     hmb_decision_t *d;
 
-    /* no plan for the date */
+    /* no plan for the date, within the years plans are loaded for */
     d = decide(NULL, e, NULL, message(Y(48000), 0, 0));
     assert_int_equal(d->stas, HMB_STAS_INELIGIBLE);
     assert_string_equal(hmb_rea_name(d->rea), "outside_period");
     assert_int_equal(d->hmb_pay, 0);
+
+    /* after the last day any loaded plan covers: the plan is not there
+     * yet, which is no refusal (DOMAIN.md: deferred, no_plan) */
+    {
+        hmb_engine_input_t in;
+        hmb_response_t *m = message(Y(48000), 0, 0);
+
+        memset(&in, 0, sizeof(in));
+        in.tx = HMB_TX_SETTLE;
+        in.enrollment = e;
+        in.resp = m;
+        in.plans_until = "2023-12-31";
+        d = hmb_engine_decide(pool, &in);
+        assert_int_equal(d->stas, HMB_STAS_DEFERRED);
+        assert_string_equal(hmb_rea_name(d->rea), "no_plan");
+        assert_int_equal(d->hmb_pay, 0);
+        assert_int_equal(d->psn_part_amt_aft, Y(48000));
+        assert_non_null(strstr(d->memo, m->setl_time ? "尚未载入" : "-"));
+        in.plans_until = NULL;          /* no plan loaded at all */
+        assert_int_equal(hmb_engine_decide(pool, &in)->rea, HMB_REA_NO_PLAN);
+        in.tx = HMB_TX_PRESETTLE;
+        assert_int_equal(hmb_engine_decide(pool, &in)->stas,
+                         HMB_STAS_DEFERRED);
+        in.plans_until = "2024-12-31";  /* a gap, not a new year */
+        assert_int_equal(hmb_engine_decide(pool, &in)->rea,
+                         HMB_REA_OUTSIDE_PERIOD);
+    }
     assert_int_equal(d->psn_part_amt_aft, Y(48000));
 
     r = message(Y(48000), 0, 0);
@@ -512,6 +540,21 @@ static void test_catalog_and_list(void **state)
     add_fee(r, "D1", -Y(2000), 0);
     d = decide(plan, enrolled("36090000000000000001"), NULL, r);
     assert_int_equal(liab(d, 2)->elig_amt, 0);
+
+    /* ... nor raise another basis (DOMAIN.md rule 4): out of scope 20000
+     * with a drug refund of 5000 stays 20000 for outscope-selfpay, where
+     * taking the list's negative sum off would make it 25000 */
+    ls[1].basis = HMB_BASIS_OUTSCOPE_SELFPAY;
+    r = message(Y(48000), Y(20000), 0);
+    add_fee(r, "D1", -Y(5000), 0);
+    d = decide(plan, enrolled("36090000000000000001"), NULL, r);
+    assert_int_equal(liab(d, 1)->elig_amt, Y(20000));
+    assert_int_equal(liab(d, 2)->elig_amt, 0);
+    /* a list with a refund and a charge nets within itself */
+    add_fee(r, "D1", Y(7000), 0);
+    d = decide(plan, enrolled("36090000000000000001"), NULL, r);
+    assert_int_equal(liab(d, 2)->elig_amt, Y(2000));
+    assert_int_equal(liab(d, 1)->elig_amt, Y(18000));
 }
 
 static void test_burden_bounds(void **state)

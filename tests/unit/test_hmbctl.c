@@ -1,5 +1,6 @@
 /* hmbctl as an operator runs it: the binary, its output and exit codes. */
 #include "hmb_test.h"
+#include "hmb_ledger.h"
 #include <apr_thread_proc.h>
 
 #define HMBCTL HMB_BUILDDIR "/hmbctl"
@@ -103,7 +104,8 @@ static const char *totals(void)
 
 static void test_worked_example(void **state)
 {
-    const char *enroll[] = {"--ledger", ledger, "enroll",
+    const char *enroll[] = {"--ledger", ledger, "enroll", "--plan",
+                            HMB_EXAMPLE("plan.xml"),
                             HMB_EXAMPLE("enroll.csv"), NULL};
     const char *before;
     run_t r;
@@ -220,7 +222,8 @@ static void test_migrate(void **state)
 
     assert_int_equal(r.status, 0);
     assert_string_equal(r.out, apr_psprintf(pool, "ledger schema version "
-                                            "%d\n", 2));
+                                            "%d\n",
+                                            HMB_LEDGER_SCHEMA_VERSION));
     r = hmbctl(args);
     assert_int_equal(r.status, 0);
     r = hmbctl(extra);

@@ -4,7 +4,8 @@
  *   - insurer shares add up to hmb_pay; hmb_pay never above the burden
  *   - the ledger moves by exactly the decision's deltas
  *   - a replayed settlement or cancellation changes nothing and returns
- *     the same bytes
+ *     the same bytes; a replayed settlement that was cancelled since
+ *     answers no_claim settlement_reversed 0.00, never its old payout
  *   - settle then cancel restores the ledger exactly
  *   - pre-settlement never writes
  *   - every upstream byte comes back around the inserted element
@@ -31,6 +32,7 @@ typedef struct {
     hmb_fen_t elig[NLIABS], paid[NLIABS];
     int cancelled;
     const char *cancel_req, *cancel_resp, *cancel_info;
+    const char *reversed_info;      /* a repeat's answer once cancelled */
     apr_size_t cancel_req_len, cancel_resp_len;
 } settled_t;
 
@@ -294,8 +296,21 @@ static void step_replay(world_t *w)
     res = hmb_settle_message(w->p, &w->ctx, s->req, s->req_len, s->resp,
                              s->resp_len);
     assert_int_equal(res->duplicate, 1);
-    assert_string_equal(check_splice(w, res, s->resp, s->resp_len),
-                        s->first_info);
+    if (!s->cancelled) {
+        assert_string_equal(check_splice(w, res, s->resp, s->resp_len),
+                            s->first_info);
+    }
+    else {
+        const char *info = check_splice(w, res, s->resp, s->resp_len);
+
+        assert_int_equal(res->stas, HMB_STAS_NO_CLAIM);
+        assert_int_equal(res->rea, HMB_REA_SETTLEMENT_REVERSED);
+        assert_int_equal(res->hmb_pay, 0);
+        if (!s->reversed_info) {
+            s->reversed_info = info;
+        }
+        assert_string_equal(info, s->reversed_info);
+    }
     if (s->cancelled) {
         res = hmb_settle_message(w->p, &w->ctx, s->cancel_req,
                                  s->cancel_req_len, s->cancel_resp,

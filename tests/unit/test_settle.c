@@ -96,6 +96,8 @@ static const char *field(apr_pool_t *p, const char *xml, const char *name)
     return e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : NULL;
 }
 
+#define Y2F(y) ((hmb_fen_t)(y) * 100)
+
 static void expect_totals(fixture_t *f, hmb_fen_t in_elig, hmb_fen_t in_paid,
                           hmb_fen_t out_elig, hmb_fen_t out_paid)
 {
@@ -308,8 +310,9 @@ static void test_cancel_before_replay(void **state)
     assert_null(hmb_test_validate(f->p, res->out, res->out_len));
     first = hmbinfo_of(f->p, res, resp, len);
     assert_string_equal(field(f->p, first, "hmb_stas"), "no_claim");
-    assert_string_equal(field(f->p, first, "hmb_setl_id"),
-                        "HMBR-S2024050100001");
+    /* a marker, the canceller's own: HMBM-SETL_ID-DIGEST */
+    assert_true(strncmp(field(f->p, first, "hmb_setl_id"),
+                        "HMBM-S2024050100001-", 20) == 0);
     res = run_pair(f, "4", &resp, &len);
     assert_int_equal(res->duplicate, 1);
     assert_string_equal(hmbinfo_of(f->p, res, resp, len), first);
@@ -336,7 +339,7 @@ static void test_output_validates(void **state)
     const char *err;
     int i;
 
-    f->ctx.schema = hmb_test_schema();
+    f->ctx.schema = hmb_test_schema(f->p);
     f->ctx.fund_pay_type = "990101";
     f->ctx.fund_pay_type_name = "惠民保";
     for (i = 0; i < 5; i++) {
@@ -347,6 +350,182 @@ static void test_output_validates(void **state)
             fail_msg("pair %s: %s", pairs[i], err);
         }
     }
+}
+
+/* s with the first occurrence of from replaced by to. */
+static char *swap(apr_pool_t *p, const char *s, const char *from,
+                  const char *to)
+{
+    const char *at = strstr(s, from);
+
+    assert_non_null(at);
+    return apr_psprintf(p, "%.*s%s%s", (int)(at - s), s, to,
+                        at + strlen(from));
+}
+
+static long claims(fixture_t *f)
+{
+    hmb_claim_t *c;
+    long n = 0;
+
+    /* the worked example's setl_ids, each kind */
+    n += hmb_ledger_find_claim(f->ledger, f->p, 'S', "S2024050100001", &c)
+         == NULL && c;
+    n += hmb_ledger_find_claim(f->ledger, f->p, 'R', "S2024050100001", &c)
+         == NULL && c;
+    return n;
+}
+
+/* DOMAIN.md, "Identity and conflicts": another person's settlement under
+ * a stored setl_id gets neither its answer nor a payout. */
+static void test_setl_id_conflict(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_result_t *res;
+    const char *req, *resp, *other;
+    apr_size_t req_len, len;
+
+    res = run_pair(f, "2", &resp, &len);
+    assert_string_equal(field(f->p, res->out, "hmb_pay"), "12100.00");
+    expect_totals(f, Y2F(28000), Y2F(9100), Y2F(20000), Y2F(3000));
+
+    req = hmb_test_slurp(f->p, example(f->p, "2", "req"), &req_len);
+    other = swap(f->p, resp, "<psn_no>36090000000000000001</psn_no>",
+                 "<psn_no>36090000000000000099</psn_no>");
+    res = hmb_settle_message(f->p, &f->ctx, req, req_len, other,
+                             strlen(other));
+    assert_int_equal(res->outcome, HMB_OUT_SPLICED);
+    assert_int_equal(res->stas, HMB_STAS_NO_CLAIM);
+    assert_int_equal(res->rea, HMB_REA_SETL_ID_CONFLICT);
+    assert_int_equal(res->hmb_pay, 0);
+    assert_string_equal(field(f->p, res->out, "rea_code"),
+                        "setl_id_conflict");
+    /* nothing of the stored claim shown: not its payout, not its visit */
+    assert_null(strstr(res->out, "12100.00"));
+    assert_null(field(f->p, res->out, "hmb_setl_id"));
+    /* the same person with another visit is another settlement too */
+    other = swap(f->p, resp, "<mdtrt_id>M20240000002</mdtrt_id>",
+                 "<mdtrt_id>M20240000099</mdtrt_id>");
+    res = hmb_settle_message(f->p, &f->ctx, req, req_len, other,
+                             strlen(other));
+    assert_int_equal(res->rea, HMB_REA_SETL_ID_CONFLICT);
+    expect_totals(f, Y2F(28000), Y2F(9100), Y2F(20000), Y2F(3000));
+    assert_int_equal(claims(f), 1);
+    /* the real repeat still gets the stored answer */
+    res = run_pair(f, "2", &resp, &len);
+    assert_int_equal(res->duplicate, 1);
+    assert_string_equal(field(f->p, res->out, "hmb_pay"), "12100.00");
+}
+
+/* A cancellation naming someone else's settlement reverses nothing, and
+ * its marker does not stop the real settlement either. */
+static void test_cancel_mismatch(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_result_t *res;
+    const char *req, *resp, *theirs;
+    apr_size_t req_len, len;
+
+    /* before the settlement reached the ledger: no marker for the
+     * wrong person blocks it */
+    req = hmb_test_slurp(f->p, example(f->p, "4", "req"), &req_len);
+    resp = hmb_test_slurp(f->p, example(f->p, "4", "resp"), &len);
+    theirs = swap(f->p, req, "<psn_no>36090000000000000001</psn_no>",
+                  "<psn_no>36090000000000000099</psn_no>");
+    res = hmb_settle_message(f->p, &f->ctx, theirs, strlen(theirs), resp,
+                             len);
+    assert_int_equal(res->stas, HMB_STAS_NO_CLAIM);
+    res = run_pair(f, "2", &resp, &len);
+    assert_int_equal(res->stas, HMB_STAS_PAID);
+    assert_string_equal(field(f->p, res->out, "hmb_pay"), "12100.00");
+
+    /* after it: cancel_mismatch, nothing reversed */
+    resp = hmb_test_slurp(f->p, example(f->p, "4", "resp"), &len);
+    res = hmb_settle_message(f->p, &f->ctx, theirs, strlen(theirs), resp,
+                             len);
+    assert_int_equal(res->stas, HMB_STAS_NO_CLAIM);
+    assert_int_equal(res->rea, HMB_REA_CANCEL_MISMATCH);
+    assert_int_equal(res->hmb_pay, 0);
+    expect_totals(f, Y2F(28000), Y2F(9100), Y2F(20000), Y2F(3000));
+    /* another institution's cancellation neither */
+    theirs = swap(f->p, req, "<fixmedins_code>H36090200001</fixmedins_code>",
+                  "<fixmedins_code>H36090200777</fixmedins_code>");
+    res = hmb_settle_message(f->p, &f->ctx, theirs, strlen(theirs), resp,
+                             len);
+    assert_int_equal(res->rea, HMB_REA_CANCEL_MISMATCH);
+    expect_totals(f, Y2F(28000), Y2F(9100), Y2F(20000), Y2F(3000));
+    /* the owner's own cancellation reverses it */
+    res = run_pair(f, "4", &resp, &len);
+    assert_int_equal(res->stas, HMB_STAS_REVERSED);
+    assert_string_equal(field(f->p, res->out, "hmb_pay"), "-12100.00");
+    expect_totals(f, 0, 0, 0, 0);
+}
+
+/* Amounts beyond 9,999,999,999.99 (or fee lines adding up beyond it) make
+ * the message unreadable: passed untouched, nothing recorded. */
+static void test_absurd_amounts(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_result_t *res;
+    const char *req, *resp, *big;
+    apr_array_header_t *lines = apr_array_make(f->p, 9, sizeof(char *));
+    apr_size_t req_len, len;
+    int i;
+
+    req = hmb_test_slurp(f->p, example(f->p, "2", "req"), &req_len);
+    resp = hmb_test_slurp(f->p, example(f->p, "2", "resp"), &len);
+    for (i = 0; i < 4; i++) {
+        APR_ARRAY_PUSH(lines, const char *) =
+            "<feedetail><med_list_codg>XL01XCP135B002010101832"
+            "</med_list_codg><fulamt_ownpay_amt>999999999.99"
+            "</fulamt_ownpay_amt><overlmt_amt>999999999.99</overlmt_amt>"
+            "</feedetail>";
+    }
+    APR_ARRAY_PUSH(lines, const char *) = "</output>";
+    big = swap(f->p, resp, "</output>", apr_array_pstrcat(f->p, lines, 0));
+    res = hmb_settle_message(f->p, &f->ctx, req, req_len, big, strlen(big));
+    assert_int_equal(res->outcome, HMB_OUT_SPLICED);  /* within bounds */
+    assert_true(res->hmb_pay >= 0);
+
+    APR_ARRAY_IDX(lines, 0, const char *) =
+        "<feedetail><med_list_codg>X</med_list_codg><fulamt_ownpay_amt>"
+        "9999999999.99</fulamt_ownpay_amt><overlmt_amt>9999999999.99"
+        "</overlmt_amt></feedetail>";
+    big = swap(f->p, resp, "</output>", apr_array_pstrcat(f->p, lines, 0));
+    big = swap(f->p, big, "<setl_id>S2024050100001</setl_id>",
+               "<setl_id>S2024050199999</setl_id>");
+    res = hmb_settle_message(f->p, &f->ctx, req, req_len, big, strlen(big));
+    assert_int_equal(res->outcome, HMB_OUT_PASS);
+    assert_int_equal(res->is_error, 1);
+    assert_non_null(strstr(res->reason, "add up to more than"));
+    big = swap(f->p, resp, "<medfee_sumamt>120000.00</medfee_sumamt>",
+               "<medfee_sumamt>999999999999.99</medfee_sumamt>");
+    res = hmb_settle_message(f->p, &f->ctx, req, req_len, big, strlen(big));
+    assert_int_equal(res->outcome, HMB_OUT_PASS);
+    assert_non_null(strstr(res->reason, "amount too large"));
+}
+
+/* An answer already holding an <hmbinfo> (a forged 99999.00): passed
+ * untouched, nothing recorded, said to be forged. */
+static void test_forged_hmbinfo(void **state)
+{
+    fixture_t *f = *state;
+    hmb_settle_result_t *res;
+    const char *req, *resp, *forged;
+    apr_size_t req_len, len;
+
+    req = hmb_test_slurp(f->p, example(f->p, "2", "req"), &req_len);
+    resp = hmb_test_slurp(f->p, example(f->p, "2", "resp"), &len);
+    forged = swap(f->p, resp, "</output>",
+                  "<hmbinfo><hmb_stas>paid</hmb_stas><hmb_pay>99999.00"
+                  "</hmb_pay></hmbinfo></output>");
+    res = hmb_settle_message(f->p, &f->ctx, req, req_len, forged,
+                             strlen(forged));
+    assert_int_equal(res->outcome, HMB_OUT_PASS);
+    assert_int_equal(res->forged, 1);
+    assert_null(res->out);
+    assert_int_equal(claims(f), 0);
+    expect_totals(f, 0, 0, 0, 0);
 }
 
 int main(void)
@@ -360,6 +539,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_before_replay, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fund_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_setl_id_conflict, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_mismatch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_absurd_amounts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_forged_hmbinfo, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_output_validates, setup,
                                         teardown),
     };
