@@ -525,10 +525,10 @@ const char *hmb_fuzz_splice_problem(apr_pool_t *p, const char *buf,
     return fuzz_compare(p, orig, got, elements, pay);
 }
 
-/* Known findings a splice runs into: F6, an <output> in a namespace
- * (prefixed, or by a default namespace) taken for <output>; F4, an
- * <output> that carries an <hmbinfo> already, which the reader should
- * have refused. */
+/* What a splice must never meet, as libxml2 reads the bytes: F6 (known),
+ * an <output> in a namespace (prefixed, or by a default namespace) taken
+ * for <output>; F4 (fixed), an <output> that carries an <hmbinfo>
+ * already, which the reader must have refused. */
 static const char *fuzz_known_splice(const char *buf, apr_size_t len)
 {
     xmlDocPtr doc = fuzz_dom(buf, len);
@@ -565,11 +565,11 @@ void hmb_fuzz_check_splice(apr_pool_t *p, const char *buf, apr_size_t len,
     const char *why;
 
     if (known) {
-        if (hmb_fuzz_step_around(known)) {
+        if (strcmp(known, "F4") != 0 && hmb_fuzz_step_around(known)) {
             return;
         }
-        hmb_fuzz_fail("splice", "known finding %s: the reader made this "
-                      "message one to settle (inserted at %zu)", known, at);
+        hmb_fuzz_fail("splice", "finding %s: the reader made this message "
+                      "one to settle (inserted at %zu)", known, at);
     }
     why = hmb_fuzz_splice_problem(p, buf, len, at, text, pay);
     if (why && strstr(why, "(a conversion failure)")

@@ -61,6 +61,9 @@ typedef struct {
                         NULL, NULL, NULL}
 #define PAID(file, pay) {file, NULL, NULL, HMB_OUT_SPLICED, 0, "paid", \
                          NULL, pay, NULL, NULL}
+#define NO_CLAIM(file, partner, before, rea) {file, partner, before, \
+                         HMB_OUT_SPLICED, 0, "no_claim", rea, "0.00", NULL, \
+                         NULL}
 
 static const hostile_t cases[] = {
     /* entities and DOCTYPE: refused before any entity is read */
@@ -115,21 +118,13 @@ static const hostile_t cases[] = {
      NULL, "12100.00", "</output  >", NULL},
     PASS_BAD("lookalike-attr-raw-lt.resp.xml"),
 
-    /* a result that is not ours */
-    {"hmbinfo-spoof.resp.xml", NULL, NULL, HMB_OUT_PASS, 1, NULL, NULL,
-     NULL, NULL, "F4: settled, and a second <hmbinfo> (hmb_pay 12100.00) "
-     "appended after the spoofed one (99999.00); the result is invalid "
-     "against xsd/hmb-settlement.xsd"},
+    /* a result that is not ours (F4, fixed in 3855e0f) */
+    PASS_BAD("hmbinfo-spoof.resp.xml"),
 
-    /* money */
-    {"money-max.resp.xml", NULL, NULL, HMB_OUT_PASS, 1, NULL, NULL, NULL,
-     NULL, "F1: read and settled (paid, hmb_pay 1003000.00): amounts up "
-     "to 999,999,999,999.99 are accepted"},
+    /* money (F1 fixed in 3855e0f; F5 open) */
+    PASS_BAD("money-max.resp.xml"),
     PAID("money-bound.resp.xml", "1003000.00"),
-    {"money-eight-fees.resp.xml", NULL, NULL, HMB_OUT_PASS, 1, NULL, NULL,
-     NULL, NULL, "F1: read and priced; the list liability's eligible "
-     "amount times its ratio overflows 64 bits (undefined behaviour; "
-     "UBSan stops the program)"},
+    PASS_BAD("money-eight-fees.resp.xml"),
     PASS_BAD("money-negative-settlement.resp.xml"),
     PASS_BAD("money-three-decimals.resp.xml"),
     {"money-leading-plus.resp.xml", NULL, NULL, HMB_OUT_PASS, 1, NULL, NULL,
@@ -141,45 +136,32 @@ static const hostile_t cases[] = {
      "12100.00); the schema's amountType refuses it"},
     PASS_BAD("money-empty-required.resp.xml"),
 
-    /* identity (DOMAIN.md, "Identity and conflicts") */
+    /* identity (DOMAIN.md, "Identity and conflicts"; F3, fixed in
+     * 3855e0f) */
     {"identity-req-resp-psn.resp.xml",
      "messages/hostile/identity-req-resp-psn.req.xml", NULL,
      HMB_OUT_SPLICED, 0, "paid", NULL, "12100.00", NULL, NULL},
     {"identity-req-resp-psn.req.xml",
      "messages/hostile/identity-req-resp-psn.resp.xml", NULL,
      HMB_OUT_SPLICED, 0, "paid", NULL, "12100.00", NULL, NULL},
-    {"identity-cancel-mismatch.req.xml",
-     "messages/hostile/identity-cancel-mismatch.resp.xml", "2",
-     HMB_OUT_SPLICED, 0, "no_claim", "cancel_mismatch", "0.00", NULL,
-     "F3: the claim of " PSN_1 " is reversed (reversed, -12100.00) by a "
-     "cancellation naming " PSN_2},
-    {"identity-cancel-mismatch.resp.xml",
-     "messages/hostile/identity-cancel-mismatch.req.xml", "2",
-     HMB_OUT_SPLICED, 0, "no_claim", "cancel_mismatch", "0.00", NULL,
-     "F3: the claim of " PSN_1 " is reversed (reversed, -12100.00) by a "
-     "cancellation naming " PSN_2},
-    {"identity-cancel-other-hospital.req.xml",
-     "messages/hostile/identity-cancel-other-hospital.resp.xml", "2",
-     HMB_OUT_SPLICED, 0, "no_claim", "cancel_mismatch", "0.00", NULL,
-     "F3: reversed (-12100.00) by a cancellation from another "
-     "fixmedins_code"},
-    {"identity-cancel-other-hospital.resp.xml",
-     "messages/hostile/identity-cancel-other-hospital.req.xml", "2",
-     HMB_OUT_SPLICED, 0, "no_claim", "cancel_mismatch", "0.00", NULL,
-     "F3: reversed (-12100.00) by a cancellation from another "
-     "fixmedins_code"},
-    {"identity-setl-id-conflict.resp.xml", NULL, "2", HMB_OUT_SPLICED, 0,
-     "no_claim", "setl_id_conflict", "0.00", NULL,
-     "F3: answered as a duplicate with " PSN_1 "'s stored result (paid, "
-     "12100.00)"},
-    {"identity-mdtrt-conflict.resp.xml", NULL, "2", HMB_OUT_SPLICED, 0,
-     "no_claim", "setl_id_conflict", "0.00", NULL,
-     "F3: answered as a duplicate with the stored result (paid, "
-     "12100.00)"},
-    {"identity-replay-reversed.resp.xml", NULL, "2,4", HMB_OUT_SPLICED, 0,
-     "no_claim", "settlement_reversed", "0.00", NULL,
-     "F3: answered with the old payout (paid, 12100.00) although its "
-     "claim was reversed"},
+    NO_CLAIM("identity-cancel-mismatch.req.xml",
+             "messages/hostile/identity-cancel-mismatch.resp.xml", "2",
+             "cancel_mismatch"),
+    NO_CLAIM("identity-cancel-mismatch.resp.xml",
+             "messages/hostile/identity-cancel-mismatch.req.xml", "2",
+             "cancel_mismatch"),
+    NO_CLAIM("identity-cancel-other-hospital.req.xml",
+             "messages/hostile/identity-cancel-other-hospital.resp.xml", "2",
+             "cancel_mismatch"),
+    NO_CLAIM("identity-cancel-other-hospital.resp.xml",
+             "messages/hostile/identity-cancel-other-hospital.req.xml", "2",
+             "cancel_mismatch"),
+    NO_CLAIM("identity-setl-id-conflict.resp.xml", NULL, "2",
+             "setl_id_conflict"),
+    NO_CLAIM("identity-mdtrt-conflict.resp.xml", NULL, "2",
+             "setl_id_conflict"),
+    NO_CLAIM("identity-replay-reversed.resp.xml", NULL, "2,4",
+             "settlement_reversed"),
 
     /* <output> in a namespace is not <output> (INTERFACES.md: no
      * namespace) */
@@ -552,10 +534,8 @@ typedef struct {
 } regression_t;
 
 static const regression_t regressions[] = {
-    {"f1-eight-fee-lines-overflow", HMB_OUT_PASS, 1,
-     "F1: settled with hmb_pay -7246744064609.65 after a 64-bit overflow"},
-    {"f4-hmbinfo-spoof", HMB_OUT_PASS, 1,
-     "F4: settled, a second <hmbinfo> appended after the spoofed one"},
+    {"f1-eight-fee-lines-overflow", HMB_OUT_PASS, 1, NULL},
+    {"f4-hmbinfo-spoof", HMB_OUT_PASS, 1, NULL},
     {"f6-namespaced-output", HMB_OUT_PASS, 0,
      "F6: settled and spliced before </x:output>"},
 };
