@@ -2,7 +2,8 @@
 # run-tests.sh BUILD_DIR: every test program, each printing CMocka's
 # summary, in four passes: unit, integration (real apache2, SQLite and
 # PostgreSQL), unit again under ASan/UBSan, unit again under valgrind; then
-# `make distcheck` once, counted as one pass or one failure.
+# `make fuzz-smoke` (libFuzzer, about 30 s) and `make distcheck` once each,
+# each counted as one pass or one failure.
 # Builds made here treat compiler warnings as errors (--enable-werror).
 # The last line is "N passed, N failed".
 set -u
@@ -123,6 +124,21 @@ for t in $(unit_tests "$build"); do
         --suppressions="$top/tests/valgrind.supp" \
         --errors-for-leak-kinds=definite "$t"
 done
+
+echo "##### fuzzing smoke (libFuzzer with clang: tests/fuzz/README.md)"
+# Each harness for FUZZ_SMOKE_SECONDS from the seed corpus, then every
+# seed and regression replayed; known findings are stepped around.
+echo "=== fuzz-smoke"
+if (cd "$build" && make -s fuzz-smoke) >"$log/fuzz" 2>&1; then
+    grep -E '^(--- |Done |stat::(number_of_executed_units|average_exec_per_sec)|known bug)' \
+        "$log/fuzz"
+    passed=$((passed + 1))
+else
+    tail -n 80 "$log/fuzz"
+    echo "!!! make fuzz-smoke failed (inputs kept in $build/tests/fuzz/build/artifacts)"
+    failed=$((failed + 1))
+    failures+=("fuzz-smoke")
+fi
 
 echo "##### make distcheck (the tarball: VPATH build, make check, install)"
 # In a tree of its own; its unit tests run without PostgreSQL.

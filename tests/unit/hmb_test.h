@@ -19,6 +19,8 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "hmb_enroll.h"
+#include "hmb_ledger.h"
 #include "hmb_message.h"
 
 /* A reason (NULL when all is well) that fails the test. */
@@ -126,6 +128,31 @@ static inline void assert_contains(const char *haystack, const char *needle)
         fail_msg("\"%s\" does not contain \"%s\"",
                  haystack ? haystack : "(null)", needle);
     }
+}
+
+/* A fresh SQLite ledger in a temporary directory of P, with the
+ * enrollments of the CSV file at csv_path imported. Returns NULL and the
+ * ledger, or the reason. */
+static inline const char *hmb_test_ledger(apr_pool_t *p, const char *tag,
+                                          const char *csv_path,
+                                          hmb_ledger_t **ledger)
+{
+    apr_array_header_t *rows;
+    const char *err, *csv;
+    apr_size_t len;
+    int count;
+
+    err = hmb_ledger_open(p, apr_pstrcat(p, "sqlite3:",
+                          hmb_test_tmpdir(p, tag), "/ledger.db", NULL),
+                          ledger);
+    if (err) {
+        return err;
+    }
+    csv = hmb_test_slurp(p, csv_path, &len);
+    if ((err = hmb_enroll_parse(p, csv_path, csv, len, &rows)) != NULL) {
+        return err;
+    }
+    return hmb_ledger_import_enrollments(*ledger, p, rows, &count);
 }
 
 /* Per-test pool as CMocka state. */

@@ -17,10 +17,7 @@ static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
     hmb_plan_t *plan;
-    apr_array_header_t *rows;
-    const char *err, *csv;
-    apr_size_t len;
-    int count;
+    const char *err;
 
     apr_pool_create(&f->p, NULL);
     f->plans = apr_array_make(f->p, 2, sizeof(hmb_plan_t *));
@@ -30,17 +27,9 @@ static int setup(void **state)
         return -1;
     }
     *(hmb_plan_t **)apr_array_push(f->plans) = plan;
-    err = hmb_ledger_open(f->p, apr_pstrcat(f->p, "sqlite3:",
-                          hmb_test_tmpdir(f->p, "settle"), "/ledger.db",
-                          NULL), &f->ledger);
+    err = hmb_test_ledger(f->p, "settle", HMB_EXAMPLE("enroll.csv"),
+                          &f->ledger);
     if (err) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    csv = hmb_test_slurp(f->p, HMB_EXAMPLE("enroll.csv"), &len);
-    if ((err = hmb_enroll_parse(f->p, "enroll.csv", csv, len, &rows))
-        || (err = hmb_ledger_import_enrollments(f->ledger, f->p, rows,
-                                                &count))) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
