@@ -212,13 +212,17 @@ static const char *hmb_msg_amount(const hmb_msg_check_t *c, const char *name,
                                   int required, int allow_negative,
                                   hmb_fen_t *out, int *present)
 {
+    const hmb_msg_field_t *f = hmb_msg_field(c, name);
     const char *err, *v;
 
     *out = 0;
     if (present) {
         *present = 0;
     }
-    if ((err = hmb_msg_text(c, name, required, &v)) != NULL || !v) {
+    /* <psn_part_amt/> is no amount, and not an absent one either: the
+     * burden must not be derived instead */
+    if ((err = hmb_msg_text(c, name, required || (f && f->count), &v))
+        != NULL || !v) {
         return err;
     }
     err = c->wire == HMB_WIRE_JSON ? hmb_money_parse_json(v, allow_negative,

@@ -19,13 +19,12 @@ static const char *hmb_money_scan(const char *s, int allow_negative,
     if (!s || !*s) {
         return "empty amount";
     }
-    if (*s == '-' || *s == '+') {
-        if (*s == '-') {
-            if (!allow_negative) {
-                return "negative amount not allowed here";
-            }
-            negative = 1;
+    /* "+" is in neither format's grammar for an amount */
+    if (*s == '-') {
+        if (!allow_negative) {
+            return "negative amount not allowed here";
         }
+        negative = 1;
         s++;
     }
     for (; *s >= '0' && *s <= '9'; s++) {

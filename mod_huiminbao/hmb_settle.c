@@ -265,6 +265,17 @@ static const hmb_decision_t *hmb_decide(hmb_job_t *j, hmb_tx_e tx,
     return hmb_engine_decide(j->p, &in);
 }
 
+/* The settlement server answered for someone other than the desk asked
+ * about: neither person's ledger can be trusted with a new decision. */
+static int hmb_people_differ(const hmb_job_t *j)
+{
+    return j->rq && j->rq->psn_no && j->rs->psn_no
+           && strcmp(j->rq->psn_no, j->rs->psn_no);
+}
+
+#define HMB_PEOPLE_DIFFER "request and response name different people " \
+                          "(psn_no)"
+
 static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
 {
     const hmb_plan_t *plan;
@@ -273,6 +284,9 @@ static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
     const hmb_decision_t *d;
     const char *err;
 
+    if (hmb_people_differ(j)) {
+        return hmb_pass(j, 1, HMB_PEOPLE_DIFFER);
+    }
     if ((err = hmb_pick_plan(j, &plan, &enr)) != NULL
         || (enr && (err = hmb_ledger_read_ytd(j->ctx->ledger, j->p, plan,
                                               j->rs->psn_no, &ytd)))) {
@@ -344,6 +358,11 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
         return hmb_refuse(j, HMB_STAS_NO_CLAIM, HMB_REA_SETTLEMENT_REVERSED,
                           NULL, apr_pstrcat(j->p, "撤销流水号",
                                             reversal->hmb_setl_id, NULL));
+    }
+    /* after the identity checks, which have answers of their own */
+    if (hmb_people_differ(j)) {
+        hmb_ledger_rollback(l, j->p);
+        return hmb_pass(j, 1, HMB_PEOPLE_DIFFER);
     }
     if (enr && (err = hmb_ledger_read_ytd(l, j->p, plan, j->rs->psn_no,
                                           &ytd)) != NULL) {

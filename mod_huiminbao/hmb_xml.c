@@ -384,6 +384,23 @@ static void hmb_xml_sax_entity(void *ctx, const xmlChar *name, int type,
     hmb_xml_stream_refuse(ctx, "ENTITY");
 }
 
+/* The messages use no namespace: <x:output xmlns:x="..."> or an <output>
+ * under a default namespace is another element, and handlers see it by a
+ * name none of them looks for. */
+static const char *hmb_xml_sax_name(hmb_xml_stream_t *s,
+                                    const xmlChar *localname,
+                                    const xmlChar *prefix,
+                                    const xmlChar *uri)
+{
+    if (!uri) {
+        return (const char *)localname;
+    }
+    return prefix ? apr_pstrcat(s->p, (const char *)prefix, ":",
+                                (const char *)localname, NULL)
+                  : apr_pstrcat(s->p, "{", (const char *)uri, "}",
+                                (const char *)localname, NULL);
+}
+
 static void hmb_xml_sax_start(void *ctx, const xmlChar *localname,
                               const xmlChar *prefix, const xmlChar *uri,
                               int nb_namespaces, const xmlChar **namespaces,
@@ -403,7 +420,8 @@ static void hmb_xml_sax_start(void *ctx, const xmlChar *localname,
         return;
     }
     if (s->h->start) {
-        s->h->start(s->baton, s, s->depth, (const char *)localname);
+        s->h->start(s->baton, s, s->depth,
+                    hmb_xml_sax_name(s, localname, prefix, uri));
     }
 }
 
@@ -413,7 +431,8 @@ static void hmb_xml_sax_end(void *ctx, const xmlChar *localname,
     hmb_xml_stream_t *s = hmb_xml_stream_of(ctx);
 
     if (s->h->end) {
-        s->h->end(s->baton, s, s->depth, (const char *)localname);
+        s->h->end(s->baton, s, s->depth,
+                  hmb_xml_sax_name(s, localname, prefix, uri));
     }
     s->depth--;
 }
@@ -511,9 +530,10 @@ static void hmb_xml_stream_chunk(hmb_xml_stream_t *s, const char *buf,
     rc = xmlParseChunk(s->ctxt, buf, len, terminate);
     xmlSetGenericErrorFunc(saved_ctx, saved);
     /* A conversion failure halts the parser without marking the document
-     * ill-formed; it is one all the same. */
-    if ((rc == XML_ERR_INVALID_ENCODING || rc == XML_ERR_UNSUPPORTED_ENCODING)
-        && !s->refusal) {
+     * ill-formed; it is one all the same. Bytes that fail to convert as
+     * they are pushed (a small chunk) come back as XML_PARSER_EOF (-1). */
+    if ((rc == XML_ERR_INVALID_ENCODING || rc == XML_ERR_UNSUPPORTED_ENCODING
+         || (rc == -1 && !s->stopped)) && !s->refusal) {
         s->refusal = apr_psprintf(s->p, "%s:%d: the bytes are not valid in "
                                   "the document's encoding", s->name,
                                   xmlSAX2GetLineNumber(s->ctxt));

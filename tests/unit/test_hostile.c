@@ -121,29 +121,26 @@ static const hostile_t cases[] = {
     /* a result that is not ours (F4, fixed in 3855e0f) */
     PASS_BAD("hmbinfo-spoof.resp.xml"),
 
-    /* money (F1 fixed in 3855e0f; F5 open) */
+    /* money (F1 fixed in 3855e0f, F5 since) */
     PASS_BAD("money-max.resp.xml"),
     PAID("money-bound.resp.xml", "1003000.00"),
     PASS_BAD("money-eight-fees.resp.xml"),
     PASS_BAD("money-negative-settlement.resp.xml"),
     PASS_BAD("money-three-decimals.resp.xml"),
-    {"money-leading-plus.resp.xml", NULL, NULL, HMB_OUT_PASS, 1, NULL, NULL,
-     NULL, NULL, "F5: \"+48000.00\" is read as 48000.00 and settled (paid, "
-     "12100.00); the settlement schema's amountType refuses it"},
-    {"money-empty.resp.xml", NULL, NULL, HMB_OUT_PASS, 1, NULL, NULL, NULL,
-     NULL, "F5: an empty <psn_part_amt/> is taken for an absent one and "
-     "the burden derived from medfee_sumamt - fund_pay_sumamt (paid, "
-     "12100.00); the schema's amountType refuses it"},
+    PASS_BAD("money-leading-plus.resp.xml"),
+    PASS_BAD("money-empty.resp.xml"),
     PASS_BAD("money-empty-required.resp.xml"),
 
     /* identity (DOMAIN.md, "Identity and conflicts"; F3, fixed in
      * 3855e0f) */
+    /* the server answered for another person than the desk asked about:
+     * no new decision for either */
     {"identity-req-resp-psn.resp.xml",
      "messages/hostile/identity-req-resp-psn.req.xml", NULL,
-     HMB_OUT_SPLICED, 0, "paid", NULL, "12100.00", NULL, NULL},
+     HMB_OUT_PASS, 1, NULL, NULL, NULL, NULL, NULL},
     {"identity-req-resp-psn.req.xml",
      "messages/hostile/identity-req-resp-psn.resp.xml", NULL,
-     HMB_OUT_SPLICED, 0, "paid", NULL, "12100.00", NULL, NULL},
+     HMB_OUT_PASS, 1, NULL, NULL, NULL, NULL, NULL},
     NO_CLAIM("identity-cancel-mismatch.req.xml",
              "messages/hostile/identity-cancel-mismatch.resp.xml", "2",
              "cancel_mismatch"),
@@ -166,11 +163,10 @@ static const hostile_t cases[] = {
     /* <output> in a namespace is not <output> (INTERFACES.md: no
      * namespace) */
     {"output-namespaced.resp.xml", NULL, NULL, HMB_OUT_PASS, 0, NULL, NULL,
-     NULL, NULL, "F6: <x:output xmlns:x=...> is taken for <output>: "
-     "settled (paid, 12100.00) and spliced before </x:output>"},
-    {"output-default-namespace.resp.xml", NULL, NULL, HMB_OUT_PASS, 0,
-     NULL, NULL, NULL, NULL, "F6: <response xmlns=...> and its <output> "
-     "are read as if in no namespace: settled (paid, 12100.00)"},
+     NULL, NULL, NULL},
+    /* and a <response> in one is not a response: an error for the log */
+    {"output-default-namespace.resp.xml", NULL, NULL, HMB_OUT_PASS, 1,
+     NULL, NULL, NULL, NULL, NULL},
 };
 
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -486,8 +482,8 @@ static hmb_settle_result_t *settle_sliced(fixture_t *f, const char *req,
 /* F2: bytes that are not valid in the declared encoding make the message
  * unreadable however it arrives. In pieces of a few bytes (an upstream
  * that sends small chunks), libxml2's conversion failure halts the parser
- * without a word, and what was read until then is taken for the whole
- * message: it is settled and spliced. */
+ * without marking the document ill-formed; what was read until then was
+ * taken for the whole message, settled and spliced. */
 static void test_f2_conversion_failure_in_pieces(void **state)
 {
     fixture_t *f = *state;
@@ -502,8 +498,6 @@ static void test_f2_conversion_failure_in_pieces(void **state)
     hmb_response_t *rs;
     hmb_msg_reader_t *r;
 
-    KNOWN("F2: gbk-invalid-tail.resp.xml fed in pieces of 1 or 7 bytes is "
-          "settled (paid, 12100.00) and spliced");
     /* the harness's input: refused in one piece, and in its slices */
     assert_non_null(hmb_response_parse(f->p, m->resp, m->resp_len, 0, &rs));
     r = hmb_msg_reader(f->p, HMB_MSG_RESPONSE);
@@ -536,8 +530,7 @@ typedef struct {
 static const regression_t regressions[] = {
     {"f1-eight-fee-lines-overflow", HMB_OUT_PASS, 1, NULL},
     {"f4-hmbinfo-spoof", HMB_OUT_PASS, 1, NULL},
-    {"f6-namespaced-output", HMB_OUT_PASS, 0,
-     "F6: settled and spliced before </x:output>"},
+    {"f6-namespaced-output", HMB_OUT_PASS, 0, NULL},
 };
 
 #define N_REGRESSIONS (sizeof(regressions) / sizeof(regressions[0]))

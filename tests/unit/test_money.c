@@ -60,6 +60,10 @@ static void test_parse_rejects(void **state)
     parse_bad("10000000000.00", 0, "too large");
     parse_bad("99999999999999999999999", 0, "too large");
     parse_bad("-", 1, "before the decimal");
+    /* in neither format's grammar: the schema's amountType refuses it */
+    parse_bad("+48000.00", 0, "not a number");
+    parse_bad("+1.00", 1, "not a number");
+    json_bad("+1.00", 0, "not a number");
 }
 
 /* JSON numbers as serializers write them: any scale, never a double. */
