@@ -16,6 +16,7 @@
 #include <apr_time.h>
 
 #include "hmb_ledger.h"
+#include "hmb_rollup.h"
 #include "hmb_util.h"
 
 /* sqlite3.h's SQLITE_BUSY, as apr_dbd's sqlite3 driver returns it */
@@ -199,10 +200,12 @@ static const char *const hmb_migration_3[] = {
     NULL
 };
 
+/* Version 4: the rollups (hmb_ledger_rollup.c). */
 static const char *const *const hmb_migrations[] = {
     hmb_migration_1,
     hmb_migration_2,
-    hmb_migration_3
+    hmb_migration_3,
+    hmb_rollup_schema
 };
 
 #define HMB_NMIGRATIONS \
@@ -365,6 +368,7 @@ struct hmb_ledger_conn_t {
     int schema_ok;                  /* schema checked or brought up */
     int own;                        /* opened by hmb_ledger_open */
     apr_dbd_transaction_t *pg_trans;/* see hmb_ledger_begin */
+    apr_hash_t *extra;              /* hmb_ledger_prepare's, by label */
 };
 
 static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
@@ -417,6 +421,7 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
         for (i = 0; i < STMT_COUNT; i++) {
             l->conn->stmts[i] = NULL;
         }
+        l->conn->extra = NULL;
     }
     l->trans_failed = 1;
     l->err_data = 0;
@@ -511,17 +516,55 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     return NULL;
 }
 
+const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *label, const char *sql,
+                               apr_dbd_prepared_t **st)
+{
+    const char *err;
+    int rv;
+
+    /* the drivers fill in a statement they are given: none */
+    *st = l->conn->extra ? apr_hash_get(l->conn->extra, label,
+                                        APR_HASH_KEY_STRING) : NULL;
+    if (*st) {
+        return NULL;
+    }
+    if ((err = ledger_conn_setup(l, p))) {
+        return err;
+    }
+    /* unnamed, like ours (see ledger_stmt) */
+    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql, NULL, st);
+    if (rv) {
+        *st = NULL;
+        return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
+    }
+    if (!l->conn->extra) {
+        l->conn->extra = apr_hash_make(l->pool);
+    }
+    apr_hash_set(l->conn->extra, apr_pstrdup(l->pool, label),
+                 APR_HASH_KEY_STRING, *st);
+    return NULL;
+}
+
 static const char *ledger_exec(hmb_ledger_t *l, apr_pool_t *p,
                                const char *what, hmb_stmt_e s, int *nrows,
                                const char **args)
 {
     apr_dbd_prepared_t *st;
     const char *err;
-    int n = 0, rv;
 
     if ((err = ledger_stmt(l, p, s, &st))) {
         return err;
     }
+    return hmb_ledger_run(l, p, what, st, nrows, args);
+}
+
+const char *hmb_ledger_run(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                           apr_dbd_prepared_t *st, int *nrows,
+                           const char **args)
+{
+    int n = 0, rv;
+
     rv = apr_dbd_pquery(l->driver, p, l->handle, &n, st, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -538,15 +581,24 @@ static const char *ledger_query(hmb_ledger_t *l, apr_pool_t *p,
                                 const char **args, apr_array_header_t **rows)
 {
     apr_dbd_prepared_t *st;
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
     const char *err;
-    int rv, ncols;
 
     *rows = apr_array_make(p, 4, sizeof(const char **));
     if ((err = ledger_stmt(l, p, s, &st))) {
         return err;
     }
+    return hmb_ledger_rows(l, p, what, st, args, rows);
+}
+
+const char *hmb_ledger_rows(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                            apr_dbd_prepared_t *st, const char **args,
+                            apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv, ncols;
+
+    *rows = apr_array_make(p, 4, sizeof(const char **));
     rv = apr_dbd_pselect(l->driver, p, l->handle, &res, st, 1, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -647,6 +699,7 @@ hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
     l->pool = conn_pool;
     l->driver_name = apr_dbd_name(driver);
     l->trans = NULL;
+    l->utc_offset_min = HMB_ROLLUP_OFFSET_DEFAULT;
     return l;
 }
 
@@ -1132,6 +1185,9 @@ const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
         }
     }
     apr_pool_destroy(rp);
+    if (!err) {
+        err = hmb_rollup_enrollments(l, p);
+    }
     if (err) {
         hmb_ledger_rollback(l, p);
         return err;
@@ -1209,7 +1265,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
     const char *args[25];
-    const char *kind, *year = NULL, *ver = NULL;
+    const char *kind, *year = NULL, *ver = NULL, *now;
     const char *err;
     int i;
 
@@ -1247,7 +1303,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     args[13] = hmb_rea_name(c->rea);
     args[14] = ledger_fen_str(p, c->hmb_pay);
     args[15] = c->hmbinfo;
-    args[16] = ledger_now(p);
+    args[16] = now = ledger_now(p);
     args[17] = c->origin ? c->origin : "desk";
     args[18] = c->msg;
     args[19] = c->decided_by;
@@ -1304,7 +1360,8 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
             return err;
         }
     }
-    return NULL;
+    /* the insurer's figures move with the claim */
+    return hmb_rollup_claim(l, p, c, now);
 }
 
 /* A claim row (STMT_CLAIM_FIND's columns) with its liabilities and
@@ -1649,6 +1706,10 @@ const char *hmb_ledger_probe(hmb_ledger_t *l, apr_pool_t *p)
                             " 'INSERT')"
                             " AND has_table_privilege('hmb_total',"
                             " 'INSERT, UPDATE')"
+                            " AND has_table_privilege('hmb_rollup',"
+                            " 'INSERT, UPDATE')"
+                            " AND has_table_privilege('hmb_claim_tag',"
+                            " 'INSERT')"
                             " AND has_table_privilege('hmb_enrollment',"
                             " 'SELECT, UPDATE')"
                             " THEN 'ok' ELSE 'denied' END", &v);
