@@ -16,6 +16,8 @@
 #include <apr_time.h>
 
 #include "hmb_ledger.h"
+#include "hmb_ledger_audit.h"
+#include "hmb_ledger_int.h"
 #include "hmb_util.h"
 
 /* sqlite3.h's SQLITE_BUSY, as apr_dbd's sqlite3 driver returns it */
@@ -199,10 +201,15 @@ static const char *const hmb_migration_3[] = {
     NULL
 };
 
+/* Version 4: the audit trail (hmb_ledger_audit.c); the claims already
+ * recorded are chained by hmb_audit_backfill() in the same transaction. */
+#define HMB_SCHEMA_AUDIT 4
+
 static const char *const *const hmb_migrations[] = {
     hmb_migration_1,
     hmb_migration_2,
-    hmb_migration_3
+    hmb_migration_3,
+    hmb_audit_migration
 };
 
 #define HMB_NMIGRATIONS \
@@ -365,6 +372,7 @@ struct hmb_ledger_conn_t {
     int schema_ok;                  /* schema checked or brought up */
     int own;                        /* opened by hmb_ledger_open */
     apr_dbd_transaction_t *pg_trans;/* see hmb_ledger_begin */
+    apr_hash_t *extra;              /* other units' statements, by SQL */
 };
 
 static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
@@ -416,6 +424,9 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
 
         for (i = 0; i < STMT_COUNT; i++) {
             l->conn->stmts[i] = NULL;
+        }
+        if (l->conn->extra) {
+            apr_hash_clear(l->conn->extra);
         }
     }
     l->trans_failed = 1;
@@ -511,18 +522,14 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     return NULL;
 }
 
-static const char *ledger_exec(hmb_ledger_t *l, apr_pool_t *p,
-                               const char *what, hmb_stmt_e s, int *nrows,
-                               const char **args)
+/* A prepared statement that returns no rows. */
+static const char *ledger_run(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *what, apr_dbd_prepared_t *st,
+                              int *nrows, const char **args)
 {
-    apr_dbd_prepared_t *st;
-    const char *err;
-    int n = 0, rv;
+    int n = 0, rv = apr_dbd_pquery(l->driver, p, l->handle, &n, st, 0,
+                                   args);
 
-    if ((err = ledger_stmt(l, p, s, &st))) {
-        return err;
-    }
-    rv = apr_dbd_pquery(l->driver, p, l->handle, &n, st, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
     }
@@ -532,21 +539,31 @@ static const char *ledger_exec(hmb_ledger_t *l, apr_pool_t *p,
     return NULL;
 }
 
-/* Rows as arrays of column values (NULL for SQL NULL), read to the end. */
-static const char *ledger_query(hmb_ledger_t *l, apr_pool_t *p,
-                                const char *what, hmb_stmt_e s,
-                                const char **args, apr_array_header_t **rows)
+static const char *ledger_exec(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *what, hmb_stmt_e s, int *nrows,
+                               const char **args)
 {
     apr_dbd_prepared_t *st;
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
     const char *err;
-    int rv, ncols;
 
-    *rows = apr_array_make(p, 4, sizeof(const char **));
     if ((err = ledger_stmt(l, p, s, &st))) {
         return err;
     }
+    return ledger_run(l, p, what, st, nrows, args);
+}
+
+/* Rows of a prepared statement as arrays of column values (NULL for SQL
+ * NULL), read to the end, appended to rows. */
+static const char *ledger_read_rows(hmb_ledger_t *l, apr_pool_t *p,
+                                    const char *what,
+                                    apr_dbd_prepared_t *st,
+                                    const char **args,
+                                    apr_array_header_t *rows)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv, ncols;
+
     rv = apr_dbd_pselect(l->driver, p, l->handle, &res, st, 1, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -565,9 +582,24 @@ static const char *ledger_query(hmb_ledger_t *l, apr_pool_t *p,
                 vals[i] = apr_pstrdup(p, v);
             }
         }
-        APR_ARRAY_PUSH(*rows, const char **) = vals;
+        APR_ARRAY_PUSH(rows, const char **) = vals;
     }
     return NULL;
+}
+
+/* Rows as arrays of column values (NULL for SQL NULL), read to the end. */
+static const char *ledger_query(hmb_ledger_t *l, apr_pool_t *p,
+                                const char *what, hmb_stmt_e s,
+                                const char **args, apr_array_header_t **rows)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    *rows = apr_array_make(p, 4, sizeof(const char **));
+    if ((err = ledger_stmt(l, p, s, &st))) {
+        return err;
+    }
+    return ledger_read_rows(l, p, what, st, args, *rows);
 }
 
 /* What a column held makes no sense to this build: never a reason to
@@ -634,6 +666,103 @@ static const char *ledger_now(apr_pool_t *p)
     return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02dZ",
                         t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
                         t.tm_hour, t.tm_min, t.tm_sec);
+}
+
+/* ---- for the ledger's other units (hmb_ledger_int.h) ---- */
+
+static const char *ledger_extra_stmt(hmb_ledger_t *l, apr_pool_t *p,
+                                     const char *what, const char *sql,
+                                     apr_dbd_prepared_t **st)
+{
+    const char *err;
+    int rv;
+
+    if (!l->conn->extra) {
+        l->conn->extra = apr_hash_make(l->pool);
+    }
+    *st = apr_hash_get(l->conn->extra, &sql, sizeof(sql));
+    if (*st) {
+        return NULL;
+    }
+    if ((err = ledger_conn_setup(l, p))) {
+        return err;
+    }
+    /* unnamed on PostgreSQL, for the reason given in ledger_stmt() */
+    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql, NULL, st);
+    if (rv) {
+        *st = NULL;
+        return ledger_fail(l, p, apr_psprintf(p, "prepare %s", what), rv);
+    }
+    apr_hash_set(l->conn->extra, apr_pmemdup(l->pool, &sql, sizeof(sql)),
+                 sizeof(sql), *st);
+    return NULL;
+}
+
+const char *hmb_ledger_sql_exec(hmb_ledger_t *l, apr_pool_t *p,
+                                const char *what, const char *sql,
+                                const char **args, int *nrows)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    if ((err = ledger_extra_stmt(l, p, what, sql, &st))) {
+        return err;
+    }
+    return ledger_run(l, p, what, st, nrows, args);
+}
+
+const char *hmb_ledger_sql_query(hmb_ledger_t *l, apr_pool_t *p,
+                                 const char *what, const char *sql,
+                                 const char **args,
+                                 apr_array_header_t **rows)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    *rows = apr_array_make(p, 4, sizeof(const char **));
+    if ((err = ledger_extra_stmt(l, p, what, sql, &st))) {
+        return err;
+    }
+    return ledger_read_rows(l, p, what, st, args, *rows);
+}
+
+const char *hmb_ledger_sql_run(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *what, const char *sql,
+                               int *nrows)
+{
+    int n = 0, rv = apr_dbd_query(l->driver, l->handle, &n, sql);
+
+    if (rv) {
+        return ledger_fail(l, p, what, rv);
+    }
+    if (nrows) {
+        *nrows = n;
+    }
+    return NULL;
+}
+
+int hmb_ledger_is_sqlite(const hmb_ledger_t *l)
+{
+    return ledger_is_sqlite(l);
+}
+
+const char *hmb_ledger_failed(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *what, const char *why)
+{
+    l->trans_failed = 1;
+    l->err_data = 0;
+    return apr_psprintf(p, "ledger: %s: %s", what,
+                        hmb_one_line(p, why ? why : "failed", 0));
+}
+
+const char *hmb_ledger_fen_str(apr_pool_t *p, hmb_fen_t v)
+{
+    return ledger_fen_str(p, v);
+}
+
+const char *hmb_ledger_now(apr_pool_t *p)
+{
+    return ledger_now(p);
 }
 
 hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
@@ -863,6 +992,9 @@ static const char *ledger_apply_migrations(hmb_ledger_t *l, apr_pool_t *p)
                 return err;
             }
         }
+    }
+    if (version < HMB_SCHEMA_AUDIT && (err = hmb_audit_backfill(l, p))) {
+        return err;
     }
     return ledger_exec_sql(l, p, "record schema version",
                            apr_psprintf(p,
@@ -1209,7 +1341,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
     const char *args[25];
-    const char *kind, *year = NULL, *ver = NULL;
+    const char *kind, *year = NULL, *ver = NULL, *now = ledger_now(p);
     const char *err;
     int i;
 
@@ -1247,7 +1379,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     args[13] = hmb_rea_name(c->rea);
     args[14] = ledger_fen_str(p, c->hmb_pay);
     args[15] = c->hmbinfo;
-    args[16] = ledger_now(p);
+    args[16] = now;
     args[17] = c->origin ? c->origin : "desk";
     args[18] = c->msg;
     args[19] = c->decided_by;
@@ -1304,7 +1436,8 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
             return err;
         }
     }
-    return NULL;
+    /* chained to the person's previous claim, under the same lock */
+    return hmb_audit_claim(l, p, c, now);
 }
 
 /* A claim row (STMT_CLAIM_FIND's columns) with its liabilities and
@@ -1647,6 +1780,8 @@ const char *hmb_ledger_probe(hmb_ledger_t *l, apr_pool_t *p)
                             " 'INSERT')"
                             " AND has_table_privilege('hmb_claim_insurer',"
                             " 'INSERT')"
+                            " AND has_table_privilege('hmb_claim_audit',"
+                            " 'SELECT, INSERT')"
                             " AND has_table_privilege('hmb_total',"
                             " 'INSERT, UPDATE')"
                             " AND has_table_privilege('hmb_enrollment',"
