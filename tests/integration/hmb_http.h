@@ -120,7 +120,9 @@ const char *hmb_it_run(apr_pool_t *p, const char *const *argv,
 /* The sample upstream on 127.0.0.1:port serving fixtures, with its pid and
  * log files where given, more arguments from extra (NULL-terminated, or
  * NULL); it exits with its parent, or after max_seconds. Returns once it
- * listens. */
+ * listens. max_seconds is only a fail-safe: on a loaded CI machine a test
+ * group can take many times its usual time, and an upstream that stops
+ * first turns the rest of the run into 503s (3600 at every caller). */
 const char *hmb_it_start_upstream(apr_pool_t *p, apr_port_t port,
                                   const char *fixtures, const char *pidfile,
                                   const char *logfile, int max_seconds,

@@ -267,7 +267,7 @@ const char *wl_setup(const char *tag, const char *seed_var, int ninst)
                                                 NULL),
                                     apr_pstrcat(p, dir, "/upstream.log",
                                                 NULL),
-                                    900, more, &wl.up_proc);
+                                    3600, more, &wl.up_proc);
     }
     if (why) {
         wl_stop_servers();

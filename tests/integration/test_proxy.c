@@ -50,7 +50,7 @@ static const char *start_upstream(const char *fixtures, const char *name,
                                               env.rundir, name),
                                  apr_psprintf(env.pool, "%s/logs/%s.log",
                                               env.rundir, name),
-                                 600, NULL, proc);
+                                 3600, NULL, proc);
 }
 
 static const char *harness(const char *cmd, const char *extra)

@@ -287,7 +287,7 @@ static int group_setup(void **state)
                                                 NULL),
                                     apr_pstrcat(p, dir, "/upstream.log",
                                                 NULL),
-                                    300, NULL, &env.up_proc);
+                                    3600, NULL, &env.up_proc);
     }
     if (!why) {
         const char *conf = module_conf(p, 0, db);
