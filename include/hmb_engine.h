@@ -117,6 +117,9 @@ typedef struct {
     const char *decided_by;         /* a correction's operator */
     const char *why;                /* ... and reason */
     const char *created_at;         /* when it was recorded (UTC) */
+    /* for the insurer's views (hmb_rollup.h), recorded with the claim */
+    const char *admdvs;             /* the enrollment's county, or NULL */
+    const char *flags;              /* supervision flags "a,b", or NULL */
 } hmb_claim_t;
 
 /* One liability's year-to-date total. */

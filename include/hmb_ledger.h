@@ -13,7 +13,7 @@
 #include "hmb_enroll.h"
 #include "hmb_engine.h"
 
-#define HMB_LEDGER_SCHEMA_VERSION 3
+#define HMB_LEDGER_SCHEMA_VERSION 5
 
 typedef struct hmb_ledger_conn_t hmb_ledger_conn_t;
 
@@ -29,6 +29,8 @@ typedef struct {
     hmb_ledger_conn_t *conn;        /* our state on this connection */
     int err_data;                   /* the last error was bad data, not
                                      * an unavailable database */
+    int utc_offset_min;             /* local days of the rollups: minutes
+                                     * east of UTC (wrap: +08:00) */
 } hmb_ledger_t;
 
 /* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then
@@ -138,6 +140,20 @@ const char *hmb_ledger_enroll_row(hmb_ledger_t *l, apr_pool_t *p,
  * the write lock and write; PostgreSQL: the grants), changing nothing.
  * NULL or the reason. */
 const char *hmb_ledger_probe(hmb_ledger_t *l, apr_pool_t *p);
+
+/* For a unit with statements of its own (hmb_ledger_rollup.c): prepare
+ * one on this connection, once per label (kept with the connection),
+ * run it, or read all its rows (column values, NULL for SQL NULL). A failure
+ * spoils the open transaction as the ledger's own statements do. */
+const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *label, const char *sql,
+                               apr_dbd_prepared_t **st);
+const char *hmb_ledger_run(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                           apr_dbd_prepared_t *st, int *nrows,
+                           const char **args);
+const char *hmb_ledger_rows(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                            apr_dbd_prepared_t *st, const char **args,
+                            apr_array_header_t **rows);
 
 /* The file of an SQLite ledger, NULL for other drivers. */
 const char *hmb_ledger_sqlite_path(hmb_ledger_t *l, apr_pool_t *p);

@@ -16,6 +16,9 @@
 #include <apr_time.h>
 
 #include "hmb_ledger.h"
+#include "hmb_rollup.h"
+#include "hmb_ledger_audit.h"
+#include "hmb_ledger_int.h"
 #include "hmb_util.h"
 
 /* sqlite3.h's SQLITE_BUSY, as apr_dbd's sqlite3 driver returns it */
@@ -199,10 +202,17 @@ static const char *const hmb_migration_3[] = {
     NULL
 };
 
+/* Version 4: the rollups (hmb_ledger_rollup.c). Version 5: the audit
+ * trail (hmb_ledger_audit.c); the claims already recorded are chained by
+ * hmb_audit_backfill() in the same transaction. */
+#define HMB_SCHEMA_AUDIT 5
+
 static const char *const *const hmb_migrations[] = {
     hmb_migration_1,
     hmb_migration_2,
-    hmb_migration_3
+    hmb_migration_3,
+    hmb_rollup_schema,
+    hmb_audit_migration
 };
 
 #define HMB_NMIGRATIONS \
@@ -365,6 +375,7 @@ struct hmb_ledger_conn_t {
     int schema_ok;                  /* schema checked or brought up */
     int own;                        /* opened by hmb_ledger_open */
     apr_dbd_transaction_t *pg_trans;/* see hmb_ledger_begin */
+    apr_hash_t *extra;              /* other units' statements, by label */
 };
 
 static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
@@ -416,6 +427,9 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
 
         for (i = 0; i < STMT_COUNT; i++) {
             l->conn->stmts[i] = NULL;
+        }
+        if (l->conn->extra) {
+            apr_hash_clear(l->conn->extra);
         }
     }
     l->trans_failed = 1;
@@ -511,17 +525,55 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     return NULL;
 }
 
+const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *label, const char *sql,
+                               apr_dbd_prepared_t **st)
+{
+    const char *err;
+    int rv;
+
+    /* the drivers fill in a statement they are given: none */
+    *st = l->conn->extra ? apr_hash_get(l->conn->extra, label,
+                                        APR_HASH_KEY_STRING) : NULL;
+    if (*st) {
+        return NULL;
+    }
+    if ((err = ledger_conn_setup(l, p))) {
+        return err;
+    }
+    /* unnamed, like ours (see ledger_stmt) */
+    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql, NULL, st);
+    if (rv) {
+        *st = NULL;
+        return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
+    }
+    if (!l->conn->extra) {
+        l->conn->extra = apr_hash_make(l->pool);
+    }
+    apr_hash_set(l->conn->extra, apr_pstrdup(l->pool, label),
+                 APR_HASH_KEY_STRING, *st);
+    return NULL;
+}
+
 static const char *ledger_exec(hmb_ledger_t *l, apr_pool_t *p,
                                const char *what, hmb_stmt_e s, int *nrows,
                                const char **args)
 {
     apr_dbd_prepared_t *st;
     const char *err;
-    int n = 0, rv;
 
     if ((err = ledger_stmt(l, p, s, &st))) {
         return err;
     }
+    return hmb_ledger_run(l, p, what, st, nrows, args);
+}
+
+const char *hmb_ledger_run(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                           apr_dbd_prepared_t *st, int *nrows,
+                           const char **args)
+{
+    int n = 0, rv;
+
     rv = apr_dbd_pquery(l->driver, p, l->handle, &n, st, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -538,15 +590,24 @@ static const char *ledger_query(hmb_ledger_t *l, apr_pool_t *p,
                                 const char **args, apr_array_header_t **rows)
 {
     apr_dbd_prepared_t *st;
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
     const char *err;
-    int rv, ncols;
 
     *rows = apr_array_make(p, 4, sizeof(const char **));
     if ((err = ledger_stmt(l, p, s, &st))) {
         return err;
     }
+    return hmb_ledger_rows(l, p, what, st, args, rows);
+}
+
+const char *hmb_ledger_rows(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                            apr_dbd_prepared_t *st, const char **args,
+                            apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv, ncols;
+
+    *rows = apr_array_make(p, 4, sizeof(const char **));
     rv = apr_dbd_pselect(l->driver, p, l->handle, &res, st, 1, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -636,6 +697,76 @@ static const char *ledger_now(apr_pool_t *p)
                         t.tm_hour, t.tm_min, t.tm_sec);
 }
 
+/* ---- for the ledger's other units (hmb_ledger_int.h) ---- */
+
+const char *hmb_ledger_sql_exec(hmb_ledger_t *l, apr_pool_t *p,
+                                const char *what, const char *sql,
+                                const char **args, int *nrows)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    /* the text is the label: one statement per text and connection */
+    if ((err = hmb_ledger_prepare(l, p, sql, sql, &st))) {
+        return err;
+    }
+    return hmb_ledger_run(l, p, what, st, nrows, args);
+}
+
+const char *hmb_ledger_sql_query(hmb_ledger_t *l, apr_pool_t *p,
+                                 const char *what, const char *sql,
+                                 const char **args,
+                                 apr_array_header_t **rows)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    *rows = apr_array_make(p, 4, sizeof(const char **));
+    if ((err = hmb_ledger_prepare(l, p, sql, sql, &st))) {
+        return err;
+    }
+    return hmb_ledger_rows(l, p, what, st, args, rows);
+}
+
+const char *hmb_ledger_sql_run(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *what, const char *sql,
+                               int *nrows)
+{
+    int n = 0, rv = apr_dbd_query(l->driver, l->handle, &n, sql);
+
+    if (rv) {
+        return ledger_fail(l, p, what, rv);
+    }
+    if (nrows) {
+        *nrows = n;
+    }
+    return NULL;
+}
+
+int hmb_ledger_is_sqlite(const hmb_ledger_t *l)
+{
+    return ledger_is_sqlite(l);
+}
+
+const char *hmb_ledger_failed(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *what, const char *why)
+{
+    l->trans_failed = 1;
+    l->err_data = 0;
+    return apr_psprintf(p, "ledger: %s: %s", what,
+                        hmb_one_line(p, why ? why : "failed", 0));
+}
+
+const char *hmb_ledger_fen_str(apr_pool_t *p, hmb_fen_t v)
+{
+    return ledger_fen_str(p, v);
+}
+
+const char *hmb_ledger_now(apr_pool_t *p)
+{
+    return ledger_now(p);
+}
+
 hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
                               apr_dbd_t *handle, apr_pool_t *conn_pool)
 {
@@ -647,6 +778,7 @@ hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
     l->pool = conn_pool;
     l->driver_name = apr_dbd_name(driver);
     l->trans = NULL;
+    l->utc_offset_min = HMB_ROLLUP_OFFSET_DEFAULT;
     return l;
 }
 
@@ -863,6 +995,9 @@ static const char *ledger_apply_migrations(hmb_ledger_t *l, apr_pool_t *p)
                 return err;
             }
         }
+    }
+    if (version < HMB_SCHEMA_AUDIT && (err = hmb_audit_backfill(l, p))) {
+        return err;
     }
     return ledger_exec_sql(l, p, "record schema version",
                            apr_psprintf(p,
@@ -1132,6 +1267,9 @@ const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
         }
     }
     apr_pool_destroy(rp);
+    if (!err) {
+        err = hmb_rollup_enrollments(l, p);
+    }
     if (err) {
         hmb_ledger_rollback(l, p);
         return err;
@@ -1209,7 +1347,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
     const char *args[25];
-    const char *kind, *year = NULL, *ver = NULL;
+    const char *kind, *year = NULL, *ver = NULL, *now = ledger_now(p);
     const char *err;
     int i;
 
@@ -1247,7 +1385,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     args[13] = hmb_rea_name(c->rea);
     args[14] = ledger_fen_str(p, c->hmb_pay);
     args[15] = c->hmbinfo;
-    args[16] = ledger_now(p);
+    args[16] = now;
     args[17] = c->origin ? c->origin : "desk";
     args[18] = c->msg;
     args[19] = c->decided_by;
@@ -1304,7 +1442,12 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
             return err;
         }
     }
-    return NULL;
+    /* the insurer's figures move with the claim */
+    if ((err = hmb_rollup_claim(l, p, c, now))) {
+        return err;
+    }
+    /* chained to the person's previous claim, under the same lock */
+    return hmb_audit_claim(l, p, c, now);
 }
 
 /* A claim row (STMT_CLAIM_FIND's columns) with its liabilities and
@@ -1647,8 +1790,14 @@ const char *hmb_ledger_probe(hmb_ledger_t *l, apr_pool_t *p)
                             " 'INSERT')"
                             " AND has_table_privilege('hmb_claim_insurer',"
                             " 'INSERT')"
+                            " AND has_table_privilege('hmb_claim_audit',"
+                            " 'SELECT, INSERT')"
                             " AND has_table_privilege('hmb_total',"
                             " 'INSERT, UPDATE')"
+                            " AND has_table_privilege('hmb_rollup',"
+                            " 'INSERT, UPDATE')"
+                            " AND has_table_privilege('hmb_claim_tag',"
+                            " 'INSERT')"
                             " AND has_table_privilege('hmb_enrollment',"
                             " 'SELECT, UPDATE')"
                             " THEN 'ok' ELSE 'denied' END", &v);

@@ -199,6 +199,16 @@ static hmb_claim_t *hmb_claim_of(hmb_job_t *j, const hmb_decision_t *d,
     return c;
 }
 
+/* What the insurer's views keep with a new claim: the county of the
+ * enrollment. */
+static const char *hmb_settle_tag(hmb_job_t *j, const hmb_plan_t *plan,
+                                  const hmb_enrollment_t *enr,
+                                  const hmb_decision_t *d, hmb_claim_t *c)
+{
+    c->admdvs = enr ? enr->admdvs : NULL;
+    return NULL;
+}
+
 /* DOMAIN.md, "Identity and conflicts": a repeat is the same settlement
  * only with the same person and visit. */
 static int hmb_same_settlement(const hmb_claim_t *c,
@@ -386,6 +396,9 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
     claim = hmb_claim_of(j, d, 'S', id, j->rs->setl_id, j->rs->psn_no, text);
     /* what a correction needs to decide it again */
     claim->msg = hmb_response_pack(j->p, j->rs);
+    if ((err = hmb_settle_tag(j, plan, enr, d, claim)) != NULL) {
+        return hmb_ledger_failed(j, err);
+    }
     if ((err = hmb_ledger_record_claim(l, j->p, claim)) != NULL) {
         hmb_ledger_rollback(l, j->p);
         *retry = 1;
@@ -619,7 +632,8 @@ const char *hmb_settle_redecide(apr_pool_t *p, const hmb_settle_ctx_t *ctx,
     fix->msg = orig->msg;
     fix->decided_by = who;
     fix->why = why;
-    if ((err = hmb_ledger_record_claim(l, p, fix))) {
+    if ((err = hmb_settle_tag(j, plan, enr, d, fix))
+        || (err = hmb_ledger_record_claim(l, p, fix))) {
         hmb_ledger_rollback(l, p);
         return err;
     }

@@ -51,6 +51,9 @@ typedef struct {
     /* the settlement schema, compiled once per configuration at
      * post_config for HuiminbaoStrict */
     const hmb_message_schema_t *schema;
+    /* local days of the rollups and the dashboard: minutes east of UTC
+     * (HuiminbaoUTCOffset); HMB_UNSET: the default, +08:00 */
+    int utc_offset;
 } hmb_srv_conf_t;
 
 #define HMB_UNSET (-1)
@@ -76,6 +79,9 @@ hmb_srv_conf_t *hmb_srv_conf(const server_rec *s);
 hmb_dir_conf_t *hmb_dir_conf(const request_rec *r);
 const char *hmb_spool_dir(const server_rec *s);
 int hmb_spool_keep(const server_rec *s);
+
+/* HuiminbaoUTCOffset, in minutes east of UTC. */
+int hmb_utc_offset(const server_rec *s);
 
 /* Today's date (YYYY-MM-DD) where the server runs. */
 const char *hmb_today(apr_pool_t *p);

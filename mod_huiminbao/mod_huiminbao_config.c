@@ -10,6 +10,7 @@
 
 #include "mod_huiminbao.h"
 #include "hmb_plan.h"
+#include "hmb_rollup.h"
 #include "hmb_xml.h"
 
 hmb_srv_conf_t *hmb_srv_conf(const server_rec *s)
@@ -37,6 +38,14 @@ int hmb_spool_keep(const server_rec *s)
                                        : sc->spool_keep;
 }
 
+int hmb_utc_offset(const server_rec *s)
+{
+    const hmb_srv_conf_t *sc = hmb_srv_conf(s);
+
+    return sc->utc_offset == HMB_UNSET ? HMB_ROLLUP_OFFSET_DEFAULT
+                                       : sc->utc_offset;
+}
+
 apr_off_t hmb_max_body(const hmb_dir_conf_t *d)
 {
     return d->max_body == HMB_UNSET ? HMB_DEFAULT_MAX_BODY : d->max_body;
@@ -53,6 +62,7 @@ void *hmb_create_srv_conf(apr_pool_t *p, server_rec *s)
     hmb_srv_conf_t *sc = apr_pcalloc(p, sizeof(hmb_srv_conf_t));
 
     sc->spool_keep = HMB_UNSET;
+    sc->utc_offset = HMB_UNSET;
     return sc;
 }
 
@@ -69,6 +79,8 @@ void *hmb_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->spool_dir = add->spool_dir ? add->spool_dir : base->spool_dir;
     conf->spool_keep = add->spool_keep != HMB_UNSET ? add->spool_keep
                                                     : base->spool_keep;
+    conf->utc_offset = add->utc_offset != HMB_UNSET ? add->utc_offset
+                                                    : base->utc_offset;
     return conf;
 }
 
@@ -165,6 +177,16 @@ static const char *hmb_cmd_spool_keep(cmd_parms *cmd, void *dummy,
     }
     sc->spool_keep = (int)days;
     return NULL;
+}
+
+static const char *hmb_cmd_utc_offset(cmd_parms *cmd, void *dummy,
+                                      const char *arg)
+{
+    hmb_srv_conf_t *sc = hmb_srv_conf(cmd->server);
+    const char *err = hmb_rollup_offset_parse(arg, &sc->utc_offset);
+
+    return err ? apr_psprintf(cmd->pool, "%s takes %s, not '%s'",
+                              cmd->cmd->name, err, arg) : NULL;
 }
 
 /* A size in bytes, with an optional K or M suffix (1024-based), as
@@ -283,6 +305,10 @@ const command_rec hmb_cmds[] = {
                    RSRC_CONF | ACCESS_CONF,
                    "FUND_PAY_TYPE \"NAME\" of a <setldetail> line for the "
                    "payout, or Off"),
+    AP_INIT_TAKE1("HuiminbaoUTCOffset", hmb_cmd_utc_offset, NULL,
+                  RSRC_CONF,
+                  "The local time of the rollups' days and the dashboard, "
+                  "as +HH:MM east of UTC (default +08:00)"),
     AP_INIT_FLAG("HuiminbaoStrict", ap_set_flag_slot,
                  (void *)APR_OFFSETOF(hmb_dir_conf_t, strict),
                  RSRC_CONF | ACCESS_CONF,

@@ -384,6 +384,7 @@ hmb_ledger_t *hmb_request_ledger(request_rec *r)
         return NULL;
     }
     l = hmb_ledger_wrap(r->pool, dbd->driver, dbd->handle, dbd->pool);
+    l->utc_offset_min = hmb_utc_offset(r->server);
     /* Created and migrated at child start (or by hmbctl migrate), never
      * here; a ledger that is not what this build writes is checked once
      * per connection, so that nothing is written to the wrong schema. */

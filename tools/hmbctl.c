@@ -21,77 +21,18 @@
 #include "hmb_spool.h"
 #include "hmb_util.h"
 #include "hmb_xml.h"
+#include "hmb_rollup.h"
+#include "hmbctl.h"
 
-#define HMBCTL_OK 0
-#define HMBCTL_REJECTED 1
-#define HMBCTL_USAGE 2
-#define HMBCTL_MAX_FILE (64 * 1024 * 1024)
-#define HMBCTL_PROGRESS_ROWS 10000
-
-/* Options, as bits: each command lists those it takes. */
-enum {
-    O_PLAN = 1 << 0,
-    O_REQUEST = 1 << 1,
-    O_FUND_LINE = 1 << 2,
-    O_STRICT = 1 << 3,
-    O_DRY_RUN = 1 << 4,
-    O_SPOOL = 1 << 5,
-    O_KEEP = 1 << 6,
-    O_PLAN_CODE = 1 << 7,
-    O_YEAR = 1 << 8,
-    O_ENCODING = 1 << 9,
-    O_SETL_ID = 1 << 10,
-    O_FROM = 1 << 11,
-    O_TO = 1 << 12,
-    O_WHY = 1 << 13,
-    O_BY = 1 << 14,
-    O_FORMAT = 1 << 15,
-    O_SHOW_PSN = 1 << 16
-};
-
-typedef struct {
-    apr_pool_t *p;
-    const char *ledger_spec;
-    apr_array_header_t *plans;      /* hmb_plan_t * */
-    const char *request;
-    const char *spool;
-    const char *fund_type;
-    const char *fund_name;
-    const char *plan_code;
-    int year;
-    const char *encoding;
-    apr_array_header_t *setl_ids;   /* const char * */
-    const char *from;
-    const char *to;
-    const char *why;
-    const char *by;
-    const char *format;
-    int keep_days;
-    int strict;
-    int dry_run;
-    int show_psn;
-    unsigned given;                 /* O_* bits seen */
-    apr_array_header_t *args;       /* positional */
-} hmbctl_t;
-
-typedef struct {
-    const char *name;
-    int (*run)(hmbctl_t *c);
-    unsigned options;
-    const char *usage;
-    const char *help;
-} hmbctl_cmd_t;
-
-static const hmbctl_cmd_t *hmbctl_current;
+const hmbctl_cmd_t *hmbctl_current;
 
 static const char *const hmbctl_ledger_note =
 "The ledger is --ledger DRIVER:PARAMS (or $HMB_LEDGER), an apr_dbd driver\n"
 "and its parameters: sqlite3:/var/lib/huiminbao/ledger.db or\n"
 "pgsql:host=127.0.0.1 dbname=hmb user=hmb\n";
 
-static int usage(const char *why);
 
-static int rejected(const char *what)
+int rejected(const char *what)
 {
     fprintf(stderr, "hmbctl: %s\n", what);
     return HMBCTL_REJECTED;
@@ -110,7 +51,7 @@ static const char *read_file(apr_pool_t *p, const char *path,
     return NULL;
 }
 
-static int open_ledger_ex(hmbctl_t *c, int flags, hmb_ledger_t **l)
+int open_ledger_ex(hmbctl_t *c, int flags, hmb_ledger_t **l)
 {
     const char *err;
 
@@ -120,6 +61,7 @@ static int open_ledger_ex(hmbctl_t *c, int flags, hmb_ledger_t **l)
     if ((err = hmb_ledger_open_ex(c->p, c->ledger_spec, flags, l)) != NULL) {
         return rejected(err);
     }
+    (*l)->utc_offset_min = c->utc_offset;
     return HMBCTL_OK;
 }
 
@@ -128,7 +70,7 @@ static int open_ledger(hmbctl_t *c, hmb_ledger_t **l)
     return open_ledger_ex(c, 0, l);
 }
 
-static int need_plans(hmbctl_t *c)
+int need_plans(hmbctl_t *c)
 {
     const char *err;
 
@@ -317,6 +259,10 @@ static int cmd_enroll(hmbctl_t *c)
     }
     if (progress && rows >= HMBCTL_PROGRESS_ROWS) {
         fputs("\n", stderr);
+    }
+    if (!err) {
+        /* premiums by county and payer, for the loss ratio */
+        err = hmb_rollup_enrollments(l, c->p);
     }
     if (err) {
         err = apr_pstrdup(c->p, err);
@@ -517,7 +463,7 @@ static int cmd_redecide(hmbctl_t *c)
 }
 
 /* A CSV field: quoted when it has to be. */
-static const char *csv_field(apr_pool_t *p, const char *s)
+const char *csv_field(apr_pool_t *p, const char *s)
 {
     const char *q;
     char *out, *w;
@@ -797,6 +743,13 @@ static const hmbctl_cmd_t hmbctl_cmds[] = {
      "Create the ledger's schema, or bring it to this build's version.\n"
      "httpd's children do this when they start; run it before starting a\n"
      "new build against a shared ledger.\n"},
+    {"rollup", cmd_rollup, O_UTC_OFFSET,
+     "rollup check|rebuild [--utc-offset +08:00]",
+     "The rollups behind the dashboard, reports and exports are kept with\n"
+     "each claim. check recomputes them from the claims and says where the\n"
+     "tables differ (exit 1); rebuild replaces them with what the claims\n"
+     "give. Run rebuild after migrating a ledger that holds claims, and\n"
+     "after changing HuiminbaoUTCOffset (give the same offset here).\n"},
     {"check-ledger", cmd_check_ledger, 0,
      "check-ledger",
      "Check that the ledger exists, has this build's schema, and that this\n"
@@ -805,7 +758,7 @@ static const hmbctl_cmd_t hmbctl_cmds[] = {
     {NULL}
 };
 
-static int usage(const char *why)
+int usage(const char *why)
 {
     FILE *out = why ? stderr : stdout;
     const hmbctl_cmd_t *cmd;
@@ -884,7 +837,9 @@ int main(int argc, const char *const *argv)
         {"--year", O_YEAR, 1}, {"--encoding", O_ENCODING, 1},
         {"--setl-id", O_SETL_ID, 1}, {"--from", O_FROM, 1},
         {"--to", O_TO, 1}, {"--why", O_WHY, 1}, {"--by", O_BY, 1},
-        {"--format", O_FORMAT, 1}, {"--show-psn-no", O_SHOW_PSN, 0}
+        {"--format", O_FORMAT, 1}, {"--show-psn-no", O_SHOW_PSN, 0},
+        {"--utc-offset", O_UTC_OFFSET, 1}, {"--flags", O_FLAGS, 0},
+        {"--month", O_MONTH, 1}, {"--out", O_OUT, 1}
     };
     apr_pool_t *p;
     hmbctl_t c;
@@ -902,6 +857,7 @@ int main(int argc, const char *const *argv)
     c.setl_ids = apr_array_make(p, 4, sizeof(const char *));
     c.ledger_spec = getenv("HMB_LEDGER");
     c.keep_days = 90;
+    c.utc_offset = HMB_ROLLUP_OFFSET_DEFAULT;
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL, *bad = NULL;
@@ -993,6 +949,17 @@ int main(int argc, const char *const *argv)
             c.format = v;
             break;
         case O_SHOW_PSN:  c.show_psn = 1; break;
+        case O_UTC_OFFSET:
+            bad = hmb_rollup_offset_parse(v, &c.utc_offset);
+            break;
+        case O_FLAGS:     c.flags = 1; break;
+        case O_MONTH:
+            bad = strlen(v) == 7 && hmb_date_valid(apr_pstrcat(p, v, "-01",
+                                                               NULL))
+                  ? NULL : "a month YYYY-MM";
+            c.month = v;
+            break;
+        case O_OUT:       c.out = v; break;
         }
         if (bad) {
             return usage(apr_psprintf(p, "%s takes %s, not '%s'", a, bad,

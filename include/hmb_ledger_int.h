@@ -1,0 +1,39 @@
+/* For the ledger's own units only (hmb_ledger_*.c): statements of their
+ * own on the ledger's connection, prepared lazily and kept with the
+ * connection like hmb_ledger.c's, and the ledger's conventions. Not for
+ * the module or hmbctl, which go through hmb_ledger.h. */
+#ifndef HMB_LEDGER_INT_H
+#define HMB_LEDGER_INT_H
+
+#include "hmb_ledger.h"
+
+/* A statement with parameters (%s, as apr_dbd_prepare takes them), kept
+ * prepared on the connection under its text's address: pass a constant
+ * string. nrows may be NULL. */
+const char *hmb_ledger_sql_exec(hmb_ledger_t *l, apr_pool_t *p,
+                                const char *what, const char *sql,
+                                const char **args, int *nrows);
+
+/* Rows as arrays of column values (NULL for SQL NULL), read to the end. */
+const char *hmb_ledger_sql_query(hmb_ledger_t *l, apr_pool_t *p,
+                                 const char *what, const char *sql,
+                                 const char **args,
+                                 apr_array_header_t **rows);
+
+/* One statement without parameters, not kept. */
+const char *hmb_ledger_sql_run(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *what, const char *sql,
+                               int *nrows);
+
+int hmb_ledger_is_sqlite(const hmb_ledger_t *l);
+
+/* A driver's error after a call that failed outside these helpers (a
+ * native one): the transaction is spoilt, as with theirs. */
+const char *hmb_ledger_failed(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *what, const char *why);
+
+/* What the ledger writes for a money amount and for "now" (UTC). */
+const char *hmb_ledger_fen_str(apr_pool_t *p, hmb_fen_t v);
+const char *hmb_ledger_now(apr_pool_t *p);
+
+#endif

@@ -1,0 +1,199 @@
+/* The insurer's and the bureau's figures: rollups per plan, year, local
+ * day and group (all claims, hospital, county, liability, co-insurer,
+ * reason, supervision flag), kept in the same transaction as each claim,
+ * so that every view costs O(days x groups) and never a scan of claims.
+ *
+ * hmb_rollup.c holds what is pure (which rows a claim adds to, local
+ * days); hmb_ledger_rollup.c the tables and their statements. */
+#ifndef HMB_ROLLUP_H
+#define HMB_ROLLUP_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include "hmb_engine.h"
+#include "hmb_ledger.h"
+
+/* ---- the figures of a group ------------------------------------------ */
+
+typedef enum {
+    HMB_FIG_CLAIMS,                 /* settlements recorded (kind S) */
+    HMB_FIG_PAID,                   /* ... decided paid */
+    HMB_FIG_INELIGIBLE,             /* ... decided ineligible */
+    HMB_FIG_CORRECTIONS,            /* corrections (kind C) */
+    HMB_FIG_REVERSALS,              /* reversals (kind R) */
+    HMB_FIG_PAYOUT,                 /* fen, net: S + C - R */
+    HMB_FIG_REVERSED,               /* fen taken back by reversals */
+    HMB_FIG_ELIG,                   /* fen of eligible amounts, net */
+    HMB_FIG_DEDC,                   /* fen of deductible consumed, net */
+    HMB_FIG_DEDC_HITS,              /* liabilities where the deductible
+                                     * took part of the eligible amount */
+    HMB_FIG_CAP_HITS,               /* liabilities paid less than their
+                                     * ratio gives: a cap was reached */
+    HMB_FIG_REPLAYED,               /* deferred at the desk, settled by a
+                                     * replay */
+    HMB_FIG_OWED_CLAIMS,            /* paid after the desk, net of their
+                                     * reversals */
+    HMB_FIG_OWED,                   /* fen of those */
+    HMB_FIG_FLAGGED,                /* claims with a supervision flag */
+    HMB_FIG_COUNT
+} hmb_fig_e;
+
+typedef struct {
+    apr_int64_t v[HMB_FIG_COUNT];
+} hmb_figs_t;
+
+/* The column and JSON name of a figure ("claims", "payout_fen"...). */
+const char *hmb_fig_name(hmb_fig_e f);
+/* 1 for amounts in fen. */
+int hmb_fig_is_money(hmb_fig_e f);
+void hmb_figs_add(hmb_figs_t *to, const hmb_figs_t *from);
+
+typedef enum {
+    HMB_DIM_ALL,                    /* one group, "" */
+    HMB_DIM_HOSPITAL,               /* fixmedins_code */
+    HMB_DIM_COUNTY,                 /* the enrollment's admdvs */
+    HMB_DIM_LIABILITY,              /* liab_code */
+    HMB_DIM_INSURER,                /* insurer_code */
+    HMB_DIM_REASON,                 /* rea_code of ineligible claims */
+    HMB_DIM_FLAG,                   /* supervision flag */
+    HMB_DIM_COUNT
+} hmb_dim_e;
+
+/* "all", "hospital", "county", "liability", "insurer", "reason", "flag" */
+const char *hmb_dim_name(hmb_dim_e d);
+int hmb_dim_parse(const char *name, hmb_dim_e *d);
+
+typedef struct {
+    const char *plan_code;          /* "" for claims priced by no plan */
+    int plan_year;
+    const char *day;                /* YYYY-MM-DD, local */
+    hmb_dim_e dim;
+    const char *grp;
+    hmb_figs_t f;
+} hmb_rollup_row_t;
+
+/* ---- local days --------------------------------------------------------- */
+
+/* China Standard Time, the default of HuiminbaoUTCOffset and of
+ * hmbctl --utc-offset. */
+#define HMB_ROLLUP_OFFSET_DEFAULT (8 * 60)
+
+/* "+08:00", "-05:30", "0": minutes east of UTC, -12:00 to +14:00.
+ * Returns NULL or why not. */
+const char *hmb_rollup_offset_parse(const char *s, int *minutes);
+
+/* The local day (YYYY-MM-DD) of a ledger time ("YYYY-MM-DDTHH:MM:SSZ",
+ * UTC, as claims are recorded), NULL when it is not one. */
+const char *hmb_rollup_day(apr_pool_t *p, const char *created_at,
+                           int offset_min);
+
+/* The local day of an instant. */
+const char *hmb_rollup_day_of(apr_pool_t *p, apr_time_t t, int offset_min);
+
+/* The day n days after (n < 0: before) a valid YYYY-MM-DD. */
+const char *hmb_rollup_day_add(apr_pool_t *p, const char *day, int n);
+
+/* ---- what one claim adds ------------------------------------------------ */
+
+/* What the rows of a claim depend on beyond the claim itself. */
+typedef struct {
+    const char *day;                /* its local day */
+    const char *admdvs;             /* the county it counts in ("" unknown) */
+    const char *flags;              /* supervision flags, "a,b" or "" */
+    /* a reversal: the origin of the claim it reverses, whose payout it
+     * takes back ("desk", "replay", "redecide"); NULL otherwise */
+    const char *reversed_origin;
+} hmb_rollup_ctx_t;
+
+/* Whether a claim of this kind is rolled up at all (markers are not). */
+int hmb_rollup_counts(const hmb_claim_t *c);
+
+/* The rows (hmb_rollup_row_t) claim c adds, in the order of their key
+ * (dim, grp): the order every writer locks them in. */
+apr_array_header_t *hmb_rollup_rows(apr_pool_t *p, const hmb_claim_t *c,
+                                    const hmb_rollup_ctx_t *x);
+
+/* ---- the ledger's side (hmb_ledger_rollup.c) -------------------------- */
+
+/* The tables: a schema migration (hmb_ledger.c runs it). */
+extern const char *const hmb_rollup_schema[];
+
+/* The hook in hmb_ledger_record_claim: the claim's tag (county, flags,
+ * day) and its rollup rows, in the caller's transaction. created_at is
+ * the time recorded with the claim. */
+const char *hmb_rollup_claim(hmb_ledger_t *l, apr_pool_t *p,
+                             const hmb_claim_t *c, const char *created_at);
+
+/* The enrollments' summary (persons and premiums by plan, year, county
+ * and payer), computed again; inside the import's transaction. */
+const char *hmb_rollup_enrollments(hmb_ledger_t *l, apr_pool_t *p);
+
+/* Recompute every rollup and tag day from the claims, with offset_min.
+ * apply 0: change nothing, and say in *diffs (const char *, one line
+ * each) where the tables differ; apply 1: replace them. *nclaims gets
+ * the number of claims read. */
+const char *hmb_rollup_rebuild(hmb_ledger_t *l, apr_pool_t *p, int offset_min,
+                               int apply, apr_array_header_t **diffs,
+                               apr_int64_t *nclaims);
+
+/* Sums of plan_code/year from day `from` to `to` (inclusive; NULL: open)
+ * in dimension dim: one row per group (by_day 0) or per day (by_day 1,
+ * grp then ""), ordered by group or day. */
+const char *hmb_rollup_read(hmb_ledger_t *l, apr_pool_t *p,
+                            const char *plan_code, int plan_year,
+                            const char *from, const char *to, hmb_dim_e dim,
+                            int by_day, apr_array_header_t **rows);
+
+/* Enrollments of plan_code/year by county and payer. */
+typedef struct {
+    const char *admdvs;
+    const char *payer;
+    apr_int64_t persons;
+    hmb_fen_t premium;
+} hmb_premium_row_t;
+
+const char *hmb_rollup_premiums(hmb_ledger_t *l, apr_pool_t *p,
+                                const char *plan_code, int plan_year,
+                                apr_array_header_t **rows);
+
+/* A claim as the views list it. */
+typedef struct {
+    const char *hmb_setl_id;
+    char kind;
+    const char *setl_id;
+    const char *psn_no;             /* as stored: mask it before showing */
+    const char *fixmedins_code;
+    const char *setl_time;
+    const char *day;
+    const char *admdvs;
+    hmb_fen_t hmb_pay;
+    const char *flags;
+} hmb_rollup_claim_t;
+
+/* The k largest payouts of each of the days given (const char *), merged
+ * and cut to k: O(days x k) through an index. */
+const char *hmb_rollup_largest(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *plan_code, int plan_year,
+                               const apr_array_header_t *days, int k,
+                               apr_array_header_t **claims);
+
+/* Flagged claims from day `from` to `to` (NULL: open), the latest first,
+ * at most limit (0: all). */
+const char *hmb_rollup_flagged(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *plan_code, int plan_year,
+                               const char *from, const char *to, int limit,
+                               apr_array_header_t **claims);
+
+/* A person's earlier settlements for the supervision flags: kind S,
+ * not reversed, setl_time from lo to hi (inclusive). */
+typedef struct {
+    const char *setl_id;
+    const char *mdtrt_id;
+    const char *setl_time;
+} hmb_visit_t;
+
+const char *hmb_rollup_visits(hmb_ledger_t *l, apr_pool_t *p,
+                              const char *psn_no, const char *lo,
+                              const char *hi, apr_array_header_t **visits);
+
+#endif
