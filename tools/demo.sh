@@ -72,7 +72,7 @@ echo "== apache2 with mod_huiminbao on 127.0.0.1:$port"
 echo "== settling discharges through http://127.0.0.1:$port/fsi/api"
 for req in "$top"/conf/conformance/*.req.xml; do
     name=$(basename "$req" .req.xml)
-    infno=$(sed -n 's/.*<infno>\([0-9]*\)<.*/\1/p' "$req")
+    infno=$(LC_ALL=C sed -n 's/.*<infno>\([0-9]*\)<.*/\1/p' "$req")
     curl -sS --max-time 10 -H 'Content-Type: text/xml; charset=UTF-8' \
         --data-binary "@$req" -o "$run/out/$name.xml" \
         "http://127.0.0.1:$port/fsi/api/$infno"

@@ -336,6 +336,17 @@ int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
 
 /* --- what the integration tests of the module share --------------------- */
 
+char *hmb_it_make_rundir(apr_pool_t *p, const char *name)
+{
+    char *dir = apr_psprintf(p, "%s/tmp-%s-XXXXXX", HMB_BUILDDIR, name);
+
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "setup: cannot create %s\n", dir);
+        return NULL;
+    }
+    return dir;
+}
+
 void hmb_it_leave_rundir(const char *rundir, int failed)
 {
     apr_pool_t *p;

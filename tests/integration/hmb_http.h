@@ -95,6 +95,10 @@ int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
 #define HMB_IT_HMBCTL_BIN   HMB_BUILDDIR "/hmbctl"
 #define HMB_IT_MAX_ARGS     40
 
+/* A new run directory HMB_BUILDDIR/tmp-NAME-XXXXXX in p, or NULL after
+ * saying why on stderr. */
+char *hmb_it_make_rundir(apr_pool_t *p, const char *name);
+
 /* At the end of a test program: its run directory (none when "") kept
  * for inspection when a test failed or HMB_KEEP_RUNDIR is set, removed
  * otherwise. */
@@ -126,6 +130,15 @@ const char *hmb_it_envelope(apr_pool_t *p, const char *infno,
 
 /* The text of the first <name> element in xml, NULL when there is none. */
 const char *hmb_it_field(apr_pool_t *p, const char *xml, const char *name);
+
+/* In a CMocka test: needle is in text, or the test fails saying so. */
+#define assert_has(text, needle) \
+    do { \
+        const char *t_ = (text), *n_ = (needle); \
+        if (!t_ || !strstr(t_, n_)) { \
+            fail_msg("'%s' not in: %s", n_, t_ ? t_ : "(null)"); \
+        } \
+    } while (0)
 
 /* The first line of text holding needle, and also when it is not NULL. */
 const char *hmb_it_line_with(apr_pool_t *p, const char *text,
