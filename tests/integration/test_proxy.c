@@ -1,6 +1,6 @@
 /* Integration: the test infrastructure itself, without mod_huiminbao.
  *
- * Two hmb_upstream servers (the fixture one and the template one) behind
+ * Two hmb-sandbox servers (the fixture one and the template one) behind
  * Debian's apache2 started by harness.sh with plain ProxyPass locations.
  * Everything the module's own integration tests will rely on is checked
  * here: bodies come back byte-identical, chunked and gzip answers pass,
