@@ -188,6 +188,9 @@ typedef struct hmb_msg_reader_t hmb_msg_reader_t;
 /* A reader for one XML message, freed with the pool. */
 hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind);
 
+/* The kind a reader was made for. */
+hmb_msg_kind_e hmb_msg_reader_kind(const hmb_msg_reader_t *r);
+
 /* A reader for a message in the given wire format. charset is what the
  * transport says the bytes are (Content-Type's charset; NULL: UTF-8); a
  * JSON message in GBK, GB18030 or GB2312 is converted to be read, and

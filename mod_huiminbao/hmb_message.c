@@ -534,6 +534,11 @@ static const char *hmb_msg_finish(hmb_msg_reader_t *r, const char *root)
     return NULL;
 }
 
+hmb_msg_kind_e hmb_msg_reader_kind(const hmb_msg_reader_t *r)
+{
+    return r->raw.kind;
+}
+
 const char *hmb_msg_finish_raw(hmb_msg_reader_t *r, const char *root,
                                const hmb_msg_raw_t **raw, apr_pool_t **p)
 {
