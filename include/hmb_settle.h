@@ -34,8 +34,10 @@ typedef struct {
     /* decide and render as usual, record nothing (hmbctl settle
      * --dry-run) */
     int dry_run;
-    /* the request's transport charset (JSON only; NULL: UTF-8) */
+    /* the request's and (hmb_settle_message) the response's transport
+     * charset (JSON only; NULL: UTF-8) */
     const char *req_charset;
+    const char *resp_charset;
     /* an answer the platform signed is rewritten (HuiminbaoSigned
      * Rewrite); 0: it passes untouched and a payout is deferred for the
      * insurer (docs/json.md, "Signed answers") */

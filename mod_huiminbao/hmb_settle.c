@@ -907,7 +907,8 @@ hmb_settle_result_t *hmb_settle_message(apr_pool_t *p,
                                         const char *resp, apr_size_t resp_len)
 {
     hmb_msg_reader_t *r = hmb_settle_reader(p, req, req_len,
-                                            ctx->req_charset, NULL);
+                                            ctx->req_charset,
+                                            ctx->resp_charset);
     hmb_settle_result_t *res;
     apr_size_t n, nf = 0, at, fat = 0;
     char *out;
