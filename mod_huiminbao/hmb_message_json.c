@@ -257,6 +257,11 @@ static int hmb_js_key(void *ctx, const unsigned char *key, size_t len)
             }
         }
         else if (x->raw->kind == HMB_MSG_RESPONSE
+                 && strcmp(name, "hmbinfo") == 0) {
+            /* ours already: a second module, or a forgery */
+            x->raw->n_ours++;
+        }
+        else if (x->raw->kind == HMB_MSG_RESPONSE
                  && strcmp(name, "setldetail") == 0) {
             if (++x->list_keys == 1) {
                 x->key = HMB_JK_LIST;
