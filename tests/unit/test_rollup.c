@@ -234,7 +234,8 @@ static int setup_pgsql(void **state)
                       "DROP TABLE IF EXISTS hmb_claim_insurer,"
                       " hmb_claim_liab, hmb_claim, hmb_total,"
                       " hmb_enrollment, hmb_meta, hmb_rollup,"
-                      " hmb_claim_tag, hmb_rollup_enroll");
+                      " hmb_claim_tag, hmb_rollup_enroll,"
+                      " hmb_claim_wire, hmb_memo_fee, hmb_memo_status");
     }
     return 0;
 }
