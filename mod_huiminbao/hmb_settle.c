@@ -929,7 +929,9 @@ hmb_settle_result_t *hmb_settle_message(apr_pool_t *p,
     }
     out = apr_palloc(p, resp_len + nf + n + 1);
     memcpy(out, resp, fat);
-    memcpy(out + fat, res->fund_insert, nf);
+    if (nf) {
+        memcpy(out + fat, res->fund_insert, nf);
+    }
     memcpy(out + fat + nf, resp + fat, at - fat);
     memcpy(out + at + nf, res->insert, n);
     memcpy(out + at + nf + n, resp + at, resp_len - at);

@@ -545,6 +545,42 @@ static void test_fee_detail_from_2301(void **state)
     assert_has(read_log(p), "fee_upload remembered (2 rows)");
 }
 
+/* A 2304 without psn_insu_stas uses what 1101 said of the person's
+ * insurance: suspended (2) pays nothing. */
+static void test_status_from_1101(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *req1101 = envelope(p, "1101", "J1101",
+        "{\"data\":{\"mdtrt_cert_type\":\"02\",\"mdtrt_cert_no\":\"x\","
+        "\"psn_cert_type\":\"01\",\"certno\":\"x\"}}");
+    static const char up1101[] =
+        "{\"infcode\":0,\"output\":{\"baseinfo\":{\"psn_no\":\"" PSN2
+        "\",\"psn_name\":\"x\"},\"insuinfo\":[{\"insutype\":\"390\","
+        "\"psn_insu_stas\":\"2\",\"balc\":0}],\"idetinfo\":[]}}";
+    const char *req2304 = envelope(p, "2304", "J2304B",
+        "{\"data\":{\"psn_no\":\"" PSN2 "\",\"mdtrt_id\":\"MJ2\"}}");
+    static const char up2304[] =
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":\"SJ2\","
+        "\"mdtrt_id\":\"MJ2\",\"psn_no\":\"" PSN2 "\",\"insutype\":\"390\","
+        "\"setl_time\":\"2024-06-02 10:00:00\",\"med_type\":\"21\","
+        "\"medfee_sumamt\":10000.00,\"fulamt_ownpay_amt\":4000.00,"
+        "\"overlmt_selfpay\":0,\"fund_pay_sumamt\":5000.00,"
+        "\"psn_part_amt\":5000.00},\"feedetail\":[{\"feedetl_sn\":\"1\","
+        "\"med_list_codg\":\"" CAT_CODE "\",\"fulamt_ownpay_amt\":4000.00,"
+        "\"overlmt_amt\":0}]}}";
+    yajl_val h;
+
+    answer(p, "J1101", up1101, sizeof(up1101) - 1, NULL);
+    untouched(p, "J1101", req1101, up1101, sizeof(up1101) - 1);
+    answer(p, "J2304B", up2304, sizeof(up2304) - 1, NULL);
+    h = settle(p, "J2304B", req2304, strlen(req2304),
+               "Content-Type: application/json", up2304,
+               sizeof(up2304) - 1, NULL);
+    assert_str(member(h, "hmb_stas"), "ineligible");
+    assert_str(member(h, "hmb_pay"), "0.00");
+    assert_has(read_log(p), "person_query remembered (1 rows)");
+}
+
 /* --- signed answers ------------------------------------------------------ */
 
 /* An answer the platform signed passes untouched (HuiminbaoSigned Pass,
@@ -594,6 +630,7 @@ int main(void)
         T(test_cancel_reduced),
         T(test_untouched_variants),
         T(test_fee_detail_from_2301),
+        T(test_status_from_1101),
         T(test_signed_passes),
         T(test_error_log_clean),
     };
