@@ -223,7 +223,11 @@ static hmb_claim_t *hmb_claim_of(hmb_job_t *j, const hmb_decision_t *d,
     c->rea = d->rea;
     c->hmb_pay = d->hmb_pay;
     c->hmbinfo = text;
-    c->origin = j->ctx->origin ? j->ctx->origin : "desk";
+    /* a signed answer went untouched: what it pays is owed by the
+     * insurer, as after a replay (hmbctl owed, the rollups) */
+    c->origin = j->ctx->origin ? j->ctx->origin
+              : j->rs->is_signed && !j->ctx->signed_rewrite ? "signed"
+              : "desk";
     c->liabs = apr_array_make(j->p, d->liabs->nelts + 1,
                               sizeof(hmb_claim_liab_t));
     for (i = 0; i < d->liabs->nelts; i++) {
@@ -612,7 +616,9 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
     if (!hmb_cancel_matches(j, claim)) {
         return hmb_mismatch(j, claim);
     }
-    if (!claim->plan_code || claim->rea != HMB_REA_NONE) {
+    if (!claim->plan_code
+        || (claim->rea != HMB_REA_NONE
+            && claim->rea != HMB_REA_SIGNED_RESPONSE)) {
         /* refused at the desk; what a correction paid since is what a
          * cancellation takes back */
         hmb_claim_t *fix;

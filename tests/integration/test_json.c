@@ -229,6 +229,22 @@ static char *fixture(apr_pool_t *p, const char *path, apr_size_t *len)
     return hmb_test_slurp(p, path, len);
 }
 
+/* hmbctl on the live ledger as the children's user; its output. */
+static char *hmbctl_live(apr_pool_t *p, ...)
+{
+    char *out;
+    va_list ap;
+    int code;
+
+    va_start(ap, p);
+    code = hmb_it_hmbctl_v(p, env.rundir, HTTPD_USER, env.ledger, &out, ap);
+    va_end(ap);
+    if (code != 0) {
+        fail_msg("hmbctl exited with %d: %s", code, out);
+    }
+    return out;
+}
+
 static char *read_log(apr_pool_t *p)
 {
     return hmb_test_slurp(p, apr_pstrcat(p, env.rundir, "/logs/error_log",
@@ -604,6 +620,27 @@ static void test_signed_passes(void **state)
     assert_has(read_log(p), "HMB00323");
     assert_has(read_log(p), "hmb_setl_id=HMB-SSIG1");
     assert_has(read_log(p), "rea_code=signed_response");
+    /* owed by the insurer */
+    assert_has(hmbctl_live(p, "owed", "--format", "csv", NULL), "HMB-SSIG1");
+    /* its cancellation takes back what it counted */
+    {
+        const char *creq = envelope(p, "2305", "JSIGX",
+                                    "{\"data\":{\"setl_id\":\"SSIG1\","
+                                    "\"psn_no\":\"" PSN1 "\","
+                                    "\"mdtrt_id\":\"MS1\"}}");
+        static const char cup[] =
+            "{\"infcode\":0,\"output\":{\"setlinfo\":{\"setl_id\":"
+            "\"SSIGX\",\"medfee_sumamt\":-60000.00,"
+            "\"psn_part_amt\":-30000.00}}}";
+        yajl_val h;
+
+        answer(p, "JSIGX", cup, sizeof(cup) - 1, NULL);
+        h = settle(p, "JSIGX", creq, strlen(creq),
+                   "Content-Type: application/json", cup, sizeof(cup) - 1,
+                   NULL);
+        assert_str(member(h, "hmb_stas"), "reversed");
+        assert_true(member(h, "hmb_pay")[0] == '-');
+    }
 }
 
 static void test_error_log_clean(void **state)
