@@ -306,7 +306,7 @@ static int group_setup(void **state)
 {
     apr_pool_t *p;
     const char *why = NULL, *db, *conf, *jsmb;
-    char *dir, *out;
+    char *dir;
 
     (void)state;
     memset(&env, 0, sizeof(env));
@@ -321,34 +321,20 @@ static int group_setup(void **state)
     env.rundir = dir;
     env.up = apr_pstrcat(p, dir, "/up", NULL);
     db = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
-    env.ledger = apr_pstrcat(p, "sqlite3:", db, NULL);
     jsmb = apr_pstrcat(p, dir, "/jsmb.xml", NULL);
-    if (apr_dir_make_recursive(apr_pstrcat(p, dir, "/ledger", NULL),
-                               APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS
-        || apr_dir_make_recursive(env.up, APR_FPROT_OS_DEFAULT, p)
-           != APR_SUCCESS) {
-        why = "cannot create the run directories";
+    if (apr_dir_make_recursive(env.up, APR_FPROT_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        why = "cannot create the upstream's directory";
     }
     if (!why) {
         why = write_catalog_plan(p, dir);
     }
     if (!why) {
-        const char *argv[] = {
-            HMB_IT_HMBCTL_BIN, "--ledger", env.ledger, "enroll", "--plan",
-            PLAN_2024, "--plan", jsmb,
-            apr_pstrcat(p, dir, "/enroll.csv", NULL), NULL
-        };
-        if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out)
-            != 0 || !strstr(out, "imported 2 ")) {
-            why = apr_pstrcat(p, "hmbctl enroll: ", out, NULL);
-        }
-    }
-    if (!why && geteuid() == 0) {
-        const char *argv[] = {
-            "/bin/chown", "-R", HTTPD_USER ":" HTTPD_USER,
-            apr_pstrcat(p, dir, "/ledger", NULL), NULL
-        };
-        why = hmb_it_run(p, argv, apr_time_from_sec(10));
+        const char *plans[] = { PLAN_2024, jsmb, NULL };
+
+        why = hmb_it_sqlite_ledger(p, dir, plans,
+                                   apr_pstrcat(p, dir, "/enroll.csv", NULL),
+                                   "imported 2 ", HTTPD_USER, &env.ledger);
     }
     if (!why) {
         why = hmb_it_free_port(p, &env.up_port);
