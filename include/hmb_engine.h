@@ -38,6 +38,8 @@ typedef enum {
     /* with deferred */
     HMB_REA_LEDGER_UNAVAILABLE,
     HMB_REA_NO_PLAN,
+    HMB_REA_SIGNED_RESPONSE,        /* computed, but the platform signed
+                                     * the answer: the insurer pays later */
     /* with no_claim */
     HMB_REA_UNKNOWN_SETTLEMENT,
     HMB_REA_SETTLEMENT_REVERSED,
@@ -177,6 +179,11 @@ typedef struct {
      * loaded: a settlement dated after it waits for its plan (deferred,
      * no_plan) instead of being refused */
     const char *plans_until;
+    /* the answer cannot carry hmbinfo (the platform signed it and the
+     * location passes signed answers untouched): a payout is decided as
+     * usual but is not the desk's to pay, so it is deferred,
+     * signed_response, for the insurer to pay the patient later */
+    int undelivered;
 } hmb_engine_input_t;
 
 /* Decide one settlement or pre-settlement. Never fails: bad input is the

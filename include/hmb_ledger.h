@@ -13,7 +13,7 @@
 #include "hmb_enroll.h"
 #include "hmb_engine.h"
 
-#define HMB_LEDGER_SCHEMA_VERSION 5
+#define HMB_LEDGER_SCHEMA_VERSION 6
 
 typedef struct hmb_ledger_conn_t hmb_ledger_conn_t;
 

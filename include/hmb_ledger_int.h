@@ -5,6 +5,7 @@
 #ifndef HMB_LEDGER_INT_H
 #define HMB_LEDGER_INT_H
 
+#include <apr_time.h>
 #include "hmb_ledger.h"
 
 /* A statement with parameters (%s, as apr_dbd_prepare takes them), kept
@@ -32,8 +33,16 @@ int hmb_ledger_is_sqlite(const hmb_ledger_t *l);
 const char *hmb_ledger_failed(hmb_ledger_t *l, apr_pool_t *p,
                               const char *what, const char *why);
 
+/* A column's integer; what makes no sense is bad data (never retried). */
+const char *hmb_ledger_i64(hmb_ledger_t *l, apr_pool_t *p,
+                           const char *table, const char *col,
+                           const char *s, apr_int64_t *out);
+
 /* What the ledger writes for a money amount and for "now" (UTC). */
 const char *hmb_ledger_fen_str(apr_pool_t *p, hmb_fen_t v);
 const char *hmb_ledger_now(apr_pool_t *p);
+/* A time as the ledger writes it: UTC, "YYYY-MM-DDTHH:MM:SSZ", which
+ * sorts as text. */
+const char *hmb_ledger_stamp(apr_pool_t *p, apr_time_t when);
 
 #endif

@@ -26,6 +26,21 @@ typedef enum {
 hmb_tx_e hmb_tx_from_infno(const char *infno);
 const char *hmb_tx_name(hmb_tx_e tx);
 
+/* Transactions that settle nothing but say what a later settlement may
+ * lack (docs/memo.md): the fee upload (its request's item codes, its
+ * answer's amounts), the upload's cancellation, the person query (the
+ * insurance status). */
+typedef enum {
+    HMB_MEMO_NONE = 0,
+    HMB_MEMO_FEES,                  /* 2301 */
+    HMB_MEMO_FEES_CANCEL,           /* 2302 */
+    HMB_MEMO_PERSON                 /* 1101 */
+} hmb_memo_e;
+
+/* HMB_MEMO_NONE for any other infno. */
+hmb_memo_e hmb_memo_from_infno(const char *infno);
+const char *hmb_memo_name(hmb_memo_e m);
+
 /* The wire formats: the same field names as XML elements or as JSON
  * members (docs/json.md). */
 typedef enum {
@@ -35,6 +50,8 @@ typedef enum {
                                      * (after blanks, a byte-order mark)
                                      * is JSON, anything else XML */
 } hmb_wire_e;
+
+typedef struct hmb_memo_fee_t hmb_memo_fee_t;
 
 typedef struct {
     const char *encoding;
@@ -49,7 +66,12 @@ typedef struct {
     const char *setl_id;
     const char *mdtrt_id;
     const char *psn_no;
+    const char *feedetl_sn;         /* 2302: the line to take back, NULL
+                                     * (or "0000") for all of them */
     hmb_tx_e tx;
+    hmb_memo_e memo;                /* tx is NONE then */
+    apr_array_header_t *uploads;    /* 2301: input/feedetail, as
+                                     * hmb_memo_fee_t without amounts */
 } hmb_request_t;
 
 typedef struct {
@@ -58,6 +80,34 @@ typedef struct {
     hmb_fen_t fulamt_ownpay_amt;
     hmb_fen_t overlmt_amt;
 } hmb_fee_t;
+
+/* A fee line of a 2301 upload: the visit and person of its request line,
+ * its code, and the amounts the answer gave it. */
+struct hmb_memo_fee_t {
+    const char *mdtrt_id;
+    const char *psn_no;             /* NULL when the line has none */
+    hmb_fee_t fee;
+};
+
+/* One insurance of a 1101 answer. */
+typedef struct {
+    const char *insutype;
+    int psn_insu_stas;
+} hmb_memo_status_t;
+
+/* What a 2301, 2302 or 1101 answer (with its request) says. */
+typedef struct {
+    hmb_memo_e what;
+    /* 0 when nothing is to be remembered (infcode not 0, an encrypted
+     * output); skip_reason says why */
+    int actionable;
+    const char *skip_reason;
+    apr_array_header_t *fees;       /* FEES: hmb_memo_fee_t */
+    const char *mdtrt_id;           /* FEES_CANCEL */
+    const char *feedetl_sn;         /* FEES_CANCEL: NULL for all lines */
+    const char *psn_no;             /* FEES_CANCEL, PERSON */
+    apr_array_header_t *status;     /* PERSON: hmb_memo_status_t */
+} hmb_memo_t;
 
 typedef struct {
     const char *encoding;           /* as declared; "UTF-8" when none */
@@ -97,6 +147,13 @@ typedef struct {
     int has_psn_cash_pay;
     int has_fee_detail;             /* at least one <feedetail> */
     apr_array_header_t *fees;       /* hmb_fee_t */
+    /* the platform signed the answer (a non-empty cainfo or signtype at
+     * the top): changing a byte breaks the signature */
+    int is_signed;
+    /* where fee detail and status came from when the message had none:
+     * NULL, or the transaction remembered ("2301", "1101") */
+    const char *fees_from;
+    const char *stas_from;
 } hmb_response_t;
 
 /* Bounds on what the readers accept. */
@@ -111,14 +168,28 @@ typedef struct {
 /* ---- reading ---------------------------------------------------------- */
 
 typedef enum {
-    HMB_MSG_REQUEST,
-    HMB_MSG_RESPONSE
+    HMB_MSG_REQUEST,                /* any HIS request envelope */
+    HMB_MSG_RESPONSE,               /* a settlement's answer */
+    HMB_MSG_FEE_RESULT,             /* 2301's answer: output/result[] */
+    HMB_MSG_PERSON,                 /* 1101's answer: output/baseinfo,
+                                     * output/insuinfo[] */
+    HMB_MSG_ACK                     /* an answer read for its infcode
+                                     * only (2302) */
 } hmb_msg_kind_e;
+
+/* The answer to expect for a request: RESPONSE for a settlement
+ * transaction (and without a request), FEE_RESULT, ACK or PERSON for
+ * what is remembered; -1 for any other infno, whose answer is not ours
+ * to read. */
+int hmb_msg_answer_kind(const hmb_request_t *rq);
 
 typedef struct hmb_msg_reader_t hmb_msg_reader_t;
 
 /* A reader for one XML message, freed with the pool. */
 hmb_msg_reader_t *hmb_msg_reader(apr_pool_t *p, hmb_msg_kind_e kind);
+
+/* The kind a reader was made for. */
+hmb_msg_kind_e hmb_msg_reader_kind(const hmb_msg_reader_t *r);
 
 /* A reader for a message in the given wire format. charset is what the
  * transport says the bytes are (Content-Type's charset; NULL: UTF-8); a
@@ -145,9 +216,24 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
  * second module settling it); finish refused it. */
 int hmb_msg_forged(const hmb_msg_reader_t *r);
 
+/* The end of a 2301, 2302 or 1101 answer (a reader of the kind
+ * hmb_msg_answer_kind gave), with its request. Returns NULL (see
+ * actionable) or a one-line reason. */
+const char *hmb_memo_finish(hmb_msg_reader_t *r, const hmb_request_t *rq,
+                            hmb_memo_t **memo);
+
+/* DOMAIN.md: fee lines whose amounts add up beyond any amount (each line
+ * is bounded, 20000 of them are not) are refused. NULL or the reason. */
+const char *hmb_fees_check_sum(apr_pool_t *p, const apr_array_header_t *fees);
+
 /* The same for a message in one piece. */
 const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,
                               hmb_request_t **req);
+/* ... in either wire format (HMB_WIRE_SNIFF: the first byte says), with
+ * the transport's charset as for hmb_msg_reader_wire. */
+const char *hmb_request_parse_wire(apr_pool_t *p, const char *buf,
+                                   apr_size_t len, hmb_wire_e wire,
+                                   const char *charset, hmb_request_t **req);
 const char *hmb_response_parse(apr_pool_t *p, const char *buf, apr_size_t len,
                                int allow_negative, hmb_response_t **resp);
 
@@ -201,12 +287,19 @@ typedef struct {
     const char *root;               /* name of the root object */
     const char *declared;           /* encoding declared, or NULL */
     const char *decoder;            /* encoding decoded with; NULL: UTF-8 */
+    /* what the kind reads: in the container, one object (and its other
+     * name) and one list of objects; NULL where the kind has none */
+    const char *container;          /* "input" / "output" */
+    const char *object_name;        /* "data", "setlinfo", "baseinfo" */
+    const char *object_alt;         /* "mdtrtinfo" (requests) */
+    const char *list_name;          /* "feedetail", "result", "insuinfo" */
+    const char *const *list_fields;
     hmb_msg_scope_t top;            /* request envelope / response */
     int n_container;                /* <input> / <output> */
     int n_object;                   /* <data> / <setlinfo> */
     hmb_msg_scope_t object;         /* data / setlinfo (the first) */
-    apr_array_header_t *fees;       /* hmb_msg_scope_t, response only */
-    int too_many_fees;
+    apr_array_header_t *items;      /* hmb_msg_scope_t, the list's */
+    int too_many_items;
     int n_ours;                     /* <hmbinfo> already in the container */
     apr_off_t splice_at;            /* end tag of the container, or -1 */
     /* JSON only (XML leaves them 0, NULL and -1): */
@@ -253,8 +346,54 @@ int hmb_msg_scope_find(const hmb_msg_scope_t *sc, const char *name);
 /* Field names each object is read for. */
 extern const char *const hmb_msg_request_fields[];
 extern const char *const hmb_msg_data_fields[];
+extern const char *const hmb_msg_upload_fields[];
 extern const char *const hmb_msg_response_fields[];
 extern const char *const hmb_msg_setlinfo_fields[];
 extern const char *const hmb_msg_fee_fields[];
+extern const char *const hmb_msg_result_fields[];
+extern const char *const hmb_msg_baseinfo_fields[];
+extern const char *const hmb_msg_insuinfo_fields[];
+
+/* ---- for the checks (hmb_message.c, hmb_message_memo.c) --------------- */
+
+/* The fields of one scope, checked. */
+typedef struct {
+    apr_pool_t *p;
+    const hmb_msg_scope_t *sc;
+    hmb_wire_e wire;
+} hmb_msg_check_t;
+
+/* An identifier or code: printable ASCII, no space or quote, bounded.
+ * *out is NULL when absent (an error when required). */
+const char *hmb_msg_check_id(const hmb_msg_check_t *c, const char *name,
+                             int required, const char **out);
+
+/* An amount in fen, as the wire writes amounts; *present says whether it
+ * was there. */
+const char *hmb_msg_check_amount(const hmb_msg_check_t *c, const char *name,
+                                 int required, int allow_negative,
+                                 hmb_fen_t *out, int *present);
+
+/* A status (psn_insu_stas): one digit 0-9; -1 when absent. */
+const char *hmb_msg_check_digit(const hmb_msg_check_t *c, const char *name,
+                                int *out);
+
+/* A name as the wire writes it in error lines: <name>, "name". */
+const char *hmb_msg_wire_name(apr_pool_t *p, hmb_wire_e wire,
+                              const char *name);
+
+/* The end of the bytes: the reader's verdict, the encoding and the root
+ * (NULL: any); then the raw table, and the reader's pool. */
+const char *hmb_msg_finish_raw(hmb_msg_reader_t *r, const char *root,
+                               const hmb_msg_raw_t **raw, apr_pool_t **p);
+
+/* The answer's infcode: NULL and *skip NULL when it is 0; *skip the
+ * reason to leave the answer alone otherwise. */
+const char *hmb_msg_infcode(apr_pool_t *p, const hmb_msg_raw_t *raw,
+                            const char **infcode, const char **skip);
+
+/* The 2301 request's input/feedetail lines into q->uploads. */
+const char *hmb_memo_request(apr_pool_t *p, const hmb_msg_raw_t *raw,
+                             hmb_request_t *q);
 
 #endif

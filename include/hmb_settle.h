@@ -34,6 +34,16 @@ typedef struct {
     /* decide and render as usual, record nothing (hmbctl settle
      * --dry-run) */
     int dry_run;
+    /* the request's and (hmb_settle_message) the response's transport
+     * charset (JSON only; NULL: UTF-8) */
+    const char *req_charset;
+    const char *resp_charset;
+    /* an answer the platform signed is rewritten (HuiminbaoSigned
+     * Rewrite); 0: it passes untouched and a payout is deferred for the
+     * insurer (docs/json.md, "Signed answers") */
+    int signed_rewrite;
+    /* days what 2301 and 1101 said is kept and used (0: the default) */
+    int memo_keep_days;
 } hmb_settle_ctx_t;
 
 typedef struct {
@@ -43,6 +53,16 @@ typedef struct {
     int forged;                     /* ... an <hmbinfo> was there already */
     const char *insert;             /* SPLICED, DEFERRED: the text ... */
     apr_size_t splice_at;           /* ... and where it goes */
+    /* JSON: the fund line goes in output's setldetail array, before
+     * splice_at; NULL when there is none */
+    const char *fund_insert;
+    apr_size_t fund_at;
+    /* decided and recorded, but the answer left untouched: the platform
+     * signed it (HuiminbaoSigned Pass) */
+    int withheld;
+    /* a 2301, 2302 or 1101 remembered: rows written or removed */
+    hmb_memo_e memo;
+    int memo_rows;
     const char *out;                /* hmb_settle_message: the new body */
     apr_size_t out_len;
     hmb_tx_e tx;
@@ -56,6 +76,15 @@ typedef struct {
     int duplicate;                  /* stored result returned */
     const hmb_decision_t *decision;
 } hmb_settle_result_t;
+
+/* The reader for the answer to request req (its kind: a settlement's,
+ * or a 2301's, 1101's, 2302's), in either wire format (the first byte
+ * says) with the transport's charset for JSON. A request that cannot be
+ * read gets a settlement reader: hmb_settle_read says why it passes. */
+hmb_msg_reader_t *hmb_settle_reader(apr_pool_t *p, const char *req,
+                                    apr_size_t req_len,
+                                    const char *req_charset,
+                                    const char *resp_charset);
 
 /* The response has been fed to resp (a reader of HMB_MSG_RESPONSE);
  * req is the request envelope's bytes. req may be NULL (hmbctl without

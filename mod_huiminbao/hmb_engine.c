@@ -33,6 +33,9 @@ static const struct {
     {"no_plan",
      "{plan}结算日期{ref}的年度方案尚未载入，赔付暂缓计算，将由承保机构"
      "事后结算，不影响本次基本医保结算"},
+    {"signed_response",
+     "医保结算结果带有平台签名，{plan}赔付{ref}元不在本次结算中抵扣，"
+     "将由承保机构另行支付"},
     {"unknown_settlement", "原结算无惠民保赔付，无需冲回"},
     {"settlement_reversed", "该结算已撤销（{ref}），惠民保不予赔付"},
     {"setl_id_conflict",
@@ -478,6 +481,19 @@ hmb_decision_t *hmb_engine_decide(apr_pool_t *p, const hmb_engine_input_t *in)
         }
     }
 
+    if (in->undelivered && d->stas == HMB_STAS_PAID) {
+        /* Not paid at the desk: the patient owes what the basic
+         * settlement left, and the payout is the insurer's to make. */
+        hmb_fen_t pay = d->hmb_pay;
+
+        d->stas = HMB_STAS_DEFERRED;
+        d->rea = HMB_REA_SIGNED_RESPONSE;
+        d->hmb_pay = 0;
+        hmb_engine_owes(d, resp);
+        d->hmb_pay = pay;
+        d->memo = hmb_rea_memo(p, d->rea, plan->name, hmb_money_str(p, pay));
+        return d;
+    }
     hmb_engine_owes(d, resp);
     d->memo = hmb_engine_memo(p, plan, d, capped);
     return d;

@@ -18,6 +18,8 @@
 #include "hmb_ledger.h"
 #include "hmb_rollup.h"
 #include "hmb_ledger_audit.h"
+#include "hmb_ledger_memo.h"
+#include "hmb_ledger_wire.h"
 #include "hmb_ledger_int.h"
 #include "hmb_util.h"
 
@@ -204,15 +206,24 @@ static const char *const hmb_migration_3[] = {
 
 /* Version 4: the rollups (hmb_ledger_rollup.c). Version 5: the audit
  * trail (hmb_ledger_audit.c); the claims already recorded are chained by
- * hmb_audit_backfill() in the same transaction. */
+ * hmb_audit_backfill() in the same transaction. Version 6: what 2301
+ * and 1101 said (hmb_ledger_memo.c) and each claim's JSON answer
+ * (hmb_ledger_wire.c). */
 #define HMB_SCHEMA_AUDIT 5
+
+static const char *const hmb_migration_6[] = {
+    HMB_LEDGER_MEMO_SCHEMA,
+    HMB_LEDGER_WIRE_SCHEMA,
+    NULL
+};
 
 static const char *const *const hmb_migrations[] = {
     hmb_migration_1,
     hmb_migration_2,
     hmb_migration_3,
     hmb_rollup_schema,
-    hmb_audit_migration
+    hmb_audit_migration,
+    hmb_migration_6
 };
 
 #define HMB_NMIGRATIONS \
@@ -689,9 +700,14 @@ static const char *ledger_fen_str(apr_pool_t *p, hmb_fen_t v)
  * deciding anything. */
 static const char *ledger_now(apr_pool_t *p)
 {
+    return hmb_ledger_stamp(p, apr_time_now());
+}
+
+const char *hmb_ledger_stamp(apr_pool_t *p, apr_time_t when)
+{
     apr_time_exp_t t;
 
-    apr_time_exp_gmt(&t, apr_time_now());
+    apr_time_exp_gmt(&t, when);
     return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02dZ",
                         t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
                         t.tm_hour, t.tm_min, t.tm_sec);
@@ -755,6 +771,13 @@ const char *hmb_ledger_failed(hmb_ledger_t *l, apr_pool_t *p,
     l->err_data = 0;
     return apr_psprintf(p, "ledger: %s: %s", what,
                         hmb_one_line(p, why ? why : "failed", 0));
+}
+
+const char *hmb_ledger_i64(hmb_ledger_t *l, apr_pool_t *p,
+                           const char *table, const char *col,
+                           const char *s, apr_int64_t *out)
+{
+    return ledger_i64(l, p, table, col, s, out);
 }
 
 const char *hmb_ledger_fen_str(apr_pool_t *p, hmb_fen_t v)
@@ -1800,6 +1823,12 @@ const char *hmb_ledger_probe(hmb_ledger_t *l, apr_pool_t *p)
                             " 'INSERT')"
                             " AND has_table_privilege('hmb_enrollment',"
                             " 'SELECT, UPDATE')"
+                            " AND has_table_privilege('hmb_claim_wire',"
+                            " 'SELECT, INSERT')"
+                            " AND has_table_privilege('hmb_memo_fee',"
+                            " 'SELECT, INSERT, UPDATE, DELETE')"
+                            " AND has_table_privilege('hmb_memo_status',"
+                            " 'SELECT, INSERT, UPDATE, DELETE')"
                             " THEN 'ok' ELSE 'denied' END", &v);
     if (err) {
         return err;

@@ -38,6 +38,54 @@ hmb_tx_e hmb_tx_from_infno(const char *infno)
     return HMB_TX_NONE;
 }
 
+hmb_memo_e hmb_memo_from_infno(const char *infno)
+{
+    if (!infno) {
+        return HMB_MEMO_NONE;
+    }
+    if (strcmp(infno, "2301") == 0) {
+        return HMB_MEMO_FEES;
+    }
+    if (strcmp(infno, "2302") == 0) {
+        return HMB_MEMO_FEES_CANCEL;
+    }
+    if (strcmp(infno, "1101") == 0) {
+        return HMB_MEMO_PERSON;
+    }
+    return HMB_MEMO_NONE;
+}
+
+const char *hmb_memo_name(hmb_memo_e m)
+{
+    switch (m) {
+    case HMB_MEMO_FEES:
+        return "fee_upload";
+    case HMB_MEMO_FEES_CANCEL:
+        return "fee_upload_cancel";
+    case HMB_MEMO_PERSON:
+        return "person_query";
+    default:
+        return "none";
+    }
+}
+
+int hmb_msg_answer_kind(const hmb_request_t *rq)
+{
+    if (!rq || rq->tx != HMB_TX_NONE) {
+        return HMB_MSG_RESPONSE;
+    }
+    switch (rq->memo) {
+    case HMB_MEMO_FEES:
+        return HMB_MSG_FEE_RESULT;
+    case HMB_MEMO_FEES_CANCEL:
+        return HMB_MSG_ACK;
+    case HMB_MEMO_PERSON:
+        return HMB_MSG_PERSON;
+    default:
+        return -1;
+    }
+}
+
 const char *hmb_tx_name(hmb_tx_e tx)
 {
     switch (tx) {
@@ -61,11 +109,16 @@ const char *const hmb_msg_request_fields[] = {
 };
 
 const char *const hmb_msg_data_fields[] = {
-    "setl_id", "psn_no", "mdtrt_id", NULL
+    "setl_id", "psn_no", "mdtrt_id", "feedetl_sn", NULL
+};
+
+/* a line of the 2301 request's input/feedetail */
+const char *const hmb_msg_upload_fields[] = {
+    "feedetl_sn", "mdtrt_id", "psn_no", "med_list_codg", NULL
 };
 
 const char *const hmb_msg_response_fields[] = {
-    "infcode", "err_msg", NULL
+    "infcode", "err_msg", "cainfo", "signtype", NULL
 };
 
 const char *const hmb_msg_setlinfo_fields[] = {
@@ -77,6 +130,20 @@ const char *const hmb_msg_setlinfo_fields[] = {
 
 const char *const hmb_msg_fee_fields[] = {
     "feedetl_sn", "med_list_codg", "fulamt_ownpay_amt", "overlmt_amt", NULL
+};
+
+/* a line of the 2301 answer's output/result */
+const char *const hmb_msg_result_fields[] = {
+    "feedetl_sn", "fulamt_ownpay_amt", "overlmt_amt", NULL
+};
+
+/* the 1101 answer's output/baseinfo and each output/insuinfo */
+const char *const hmb_msg_baseinfo_fields[] = {
+    "psn_no", NULL
+};
+
+const char *const hmb_msg_insuinfo_fields[] = {
+    "insutype", "psn_insu_stas", NULL
 };
 
 void hmb_msg_scope_init(apr_pool_t *p, hmb_msg_scope_t *sc, const char *path,
@@ -107,15 +174,9 @@ int hmb_msg_scope_find(const hmb_msg_scope_t *sc, const char *name)
 /* ------------------------------------------------------------------ */
 /* Checking fields                                                     */
 
-typedef struct {
-    apr_pool_t *p;
-    const hmb_msg_scope_t *sc;
-    hmb_wire_e wire;
-} hmb_msg_check_t;
-
 /* A name in an error line as the wire writes it: <psn_no>, "psn_no". */
-static const char *hmb_msg_name(apr_pool_t *p, hmb_wire_e wire,
-                                const char *name)
+const char *hmb_msg_wire_name(apr_pool_t *p, hmb_wire_e wire,
+                              const char *name)
 {
     return wire == HMB_WIRE_JSON ? apr_pstrcat(p, "\"", name, "\"", NULL)
                                  : apr_pstrcat(p, "<", name, ">", NULL);
@@ -148,7 +209,7 @@ static const char *hmb_msg_text(const hmb_msg_check_t *c, const char *name,
     *out = NULL;
     if (f && f->count > 1) {
         return apr_psprintf(c->p, "%s: more than one %s", c->sc->path,
-                            hmb_msg_name(c->p, c->wire, name));
+                            hmb_msg_wire_name(c->p, c->wire, name));
     }
     if (!f || !f->count) {
         return required ? hmb_msg_err(c, name, "missing") : NULL;
@@ -180,9 +241,8 @@ static const char *hmb_msg_value(const hmb_msg_check_t *c, const char *name,
     return hmb_show(c->p, v);
 }
 
-/* An identifier or code: printable ASCII, no space, no quote, bounded. */
-static const char *hmb_msg_id(const hmb_msg_check_t *c, const char *name,
-                              int required, const char **out)
+const char *hmb_msg_check_id(const hmb_msg_check_t *c, const char *name,
+                             int required, const char **out)
 {
     const char *err, *v, *s;
 
@@ -208,9 +268,9 @@ static const char *hmb_msg_id(const hmb_msg_check_t *c, const char *name,
     return NULL;
 }
 
-static const char *hmb_msg_amount(const hmb_msg_check_t *c, const char *name,
-                                  int required, int allow_negative,
-                                  hmb_fen_t *out, int *present)
+const char *hmb_msg_check_amount(const hmb_msg_check_t *c, const char *name,
+                                 int required, int allow_negative,
+                                 hmb_fen_t *out, int *present)
 {
     const hmb_msg_field_t *f = hmb_msg_field(c, name);
     const char *err, *v;
@@ -235,6 +295,23 @@ static const char *hmb_msg_amount(const hmb_msg_check_t *c, const char *name,
     if (present) {
         *present = 1;
     }
+    return NULL;
+}
+
+const char *hmb_msg_check_digit(const hmb_msg_check_t *c, const char *name,
+                                int *out)
+{
+    const char *err, *v;
+
+    *out = -1;
+    if ((err = hmb_msg_text(c, name, 0, &v)) || !v) {
+        return err;
+    }
+    if (strlen(v) != 1 || v[0] < '0' || v[0] > '9') {
+        return hmb_msg_err(c, name, apr_psprintf(c->p, "\"%s\" is not a "
+                           "status digit 0-9", hmb_show(c->p, v)));
+    }
+    *out = v[0] - '0';
     return NULL;
 }
 
@@ -307,27 +384,56 @@ static apr_size_t hmb_msg_sniff(hmb_msg_reader_t *r, const char *buf,
     return 0;
 }
 
+/* What each kind of message reads: the object and the list of objects
+ * in its container, and their fields. */
+static const struct {
+    const char *object, *object_path;
+    const char *const *object_fields;
+    const char *list;
+    const char *const *list_fields;
+} hmb_msg_shapes[] = {
+    /* HMB_MSG_REQUEST: settlements' data, 2302's data, 2301's lines */
+    {"data", "input/data", hmb_msg_data_fields, "feedetail",
+     hmb_msg_upload_fields},
+    /* HMB_MSG_RESPONSE */
+    {"setlinfo", "setlinfo", hmb_msg_setlinfo_fields, "feedetail",
+     hmb_msg_fee_fields},
+    /* HMB_MSG_FEE_RESULT */
+    {NULL, NULL, NULL, "result", hmb_msg_result_fields},
+    /* HMB_MSG_PERSON */
+    {"baseinfo", "output/baseinfo", hmb_msg_baseinfo_fields, "insuinfo",
+     hmb_msg_insuinfo_fields},
+    /* HMB_MSG_ACK */
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
 hmb_msg_reader_t *hmb_msg_reader_wire(apr_pool_t *p, hmb_msg_kind_e kind,
                                       hmb_wire_e wire, const char *charset)
 {
     hmb_msg_reader_t *r = apr_pcalloc(p, sizeof(*r));
     int request = kind == HMB_MSG_REQUEST;
+    static const char *const none[] = {NULL};
 
     r->p = p;
     r->charset = charset;
     r->raw.kind = kind;
     r->raw.splice_at = -1;
     r->raw.list_at = -1;
+    r->raw.container = request ? "input" : "output";
+    r->raw.object_name = hmb_msg_shapes[kind].object;
+    /* one region sends the request's data as input.mdtrtinfo */
+    r->raw.object_alt = request ? "mdtrtinfo" : NULL;
+    r->raw.list_name = hmb_msg_shapes[kind].list;
+    r->raw.list_fields = hmb_msg_shapes[kind].list_fields;
     hmb_msg_scope_init(p, &r->raw.top, request ? "request" : "response",
                        request ? hmb_msg_request_fields
                                : hmb_msg_response_fields);
-    hmb_msg_scope_init(p, &r->raw.object, request ? "input/data"
-                                                  : "setlinfo",
-                       request ? hmb_msg_data_fields
-                               : hmb_msg_setlinfo_fields);
-    if (!request) {
-        r->raw.fees = apr_array_make(p, 8, sizeof(hmb_msg_scope_t));
-    }
+    hmb_msg_scope_init(p, &r->raw.object,
+                       hmb_msg_shapes[kind].object_path
+                           ? hmb_msg_shapes[kind].object_path : "output",
+                       hmb_msg_shapes[kind].object_fields
+                           ? hmb_msg_shapes[kind].object_fields : none);
+    r->raw.items = apr_array_make(p, 8, sizeof(hmb_msg_scope_t));
     if (wire != HMB_WIRE_SNIFF) {
         hmb_msg_use(r, wire);
     }
@@ -397,12 +503,12 @@ static const char *hmb_msg_finish(hmb_msg_reader_t *r, const char *root)
         hmb_msg_use(r, HMB_WIRE_XML);
     }
     r->err = r->format->finish(r->state);
-    if (r->raw.too_many_fees) {
+    if (r->raw.too_many_items) {
         /* the reader stopped there: that is the reason, not its stop */
-        return r->err = apr_psprintf(r->p, "output: more than %d %s lines",
-                                     HMB_MESSAGE_MAX_FEES,
-                                     hmb_msg_name(r->p, r->raw.wire,
-                                                  "feedetail"));
+        return r->err = apr_psprintf(r->p, "%s: more than %d %s lines",
+                                     r->raw.container, HMB_MESSAGE_MAX_FEES,
+                                     hmb_msg_wire_name(r->p, r->raw.wire,
+                                                       r->raw.list_name));
     }
     if (r->err) {
         return r->err;
@@ -428,6 +534,19 @@ static const char *hmb_msg_finish(hmb_msg_reader_t *r, const char *root)
     return NULL;
 }
 
+hmb_msg_kind_e hmb_msg_reader_kind(const hmb_msg_reader_t *r)
+{
+    return r->raw.kind;
+}
+
+const char *hmb_msg_finish_raw(hmb_msg_reader_t *r, const char *root,
+                               const hmb_msg_raw_t **raw, apr_pool_t **p)
+{
+    *raw = &r->raw;
+    *p = r->p;
+    return hmb_msg_finish(r, root);
+}
+
 const char *hmb_request_finish(hmb_msg_reader_t *r, hmb_request_t **req)
 {
     hmb_msg_check_t env, data;
@@ -446,48 +565,82 @@ const char *hmb_request_finish(hmb_msg_reader_t *r, hmb_request_t **req)
     env.wire = data.wire = r->raw.wire;
     env.sc = &r->raw.top;
     data.sc = &r->raw.object;
-    if ((err = hmb_msg_id(&env, "infno", 1, &q->infno))) {
+    if ((err = hmb_msg_check_id(&env, "infno", 1, &q->infno))) {
         return err;
     }
     q->tx = hmb_tx_from_infno(q->infno);
-    if (q->tx == HMB_TX_NONE) {
+    q->memo = q->tx == HMB_TX_NONE ? hmb_memo_from_infno(q->infno)
+                                   : HMB_MEMO_NONE;
+    if (q->tx == HMB_TX_NONE && q->memo == HMB_MEMO_NONE) {
         /* Not ours: nothing else in it is looked at, so an unusual
          * query message never shows up as an error. */
         *req = q;
         return NULL;
     }
-    if ((err = hmb_msg_id(&env, "msgid", 0, &q->msgid))
-        || (err = hmb_msg_id(&env, "fixmedins_code", 0, &q->fixmedins_code))
+    if ((err = hmb_msg_check_id(&env, "msgid", 0, &q->msgid))
+        || (err = hmb_msg_check_id(&env, "fixmedins_code", 0,
+                                   &q->fixmedins_code))
         || (err = hmb_msg_text(&env, "fixmedins_name", 0,
                                &q->fixmedins_name))
-        || (err = hmb_msg_id(&env, "insuplc_admdvs", 0, &q->insuplc_admdvs))
+        || (err = hmb_msg_check_id(&env, "insuplc_admdvs", 0,
+                                   &q->insuplc_admdvs))
         || (err = hmb_msg_text(&env, "inf_time", 0, &q->inf_time))) {
         return err;
     }
+    if (q->memo == HMB_MEMO_PERSON) {
+        /* the answer names the person: nothing of the query's data (a
+         * card, a certificate number) is needed or looked at */
+        *req = q;
+        return NULL;
+    }
     if (r->raw.n_container > 1) {
         return apr_pstrcat(r->p, "request: more than one ",
-                           hmb_msg_name(r->p, r->raw.wire, "input"), NULL);
+                           hmb_msg_wire_name(r->p, r->raw.wire, "input"),
+                           NULL);
     }
     if (r->raw.shape) {
         return r->raw.shape;
     }
     if (r->raw.n_object > 1) {
         return apr_pstrcat(r->p, "request/input: more than one ",
-                           hmb_msg_name(r->p, r->raw.wire, "data"), NULL);
+                           hmb_msg_wire_name(r->p, r->raw.wire, "data"),
+                           NULL);
     }
-    cancel = q->tx == HMB_TX_CANCEL;
-    if (!r->raw.n_object) {
-        if (cancel) {
-            return apr_psprintf(r->p, "request/input/data: missing (infno "
-                                "%s names the settlement to cancel there)",
-                                q->infno);
+    if (q->memo == HMB_MEMO_FEES) {
+        if ((err = hmb_memo_request(r->p, &r->raw, q))) {
+            return err;
         }
         *req = q;
         return NULL;
     }
-    if ((err = hmb_msg_id(&data, "setl_id", cancel, &q->setl_id))
-        || (err = hmb_msg_id(&data, "psn_no", cancel, &q->psn_no))
-        || (err = hmb_msg_id(&data, "mdtrt_id", 0, &q->mdtrt_id))) {
+    /* a cancellation names the settlement, and 2302 the visit, there */
+    cancel = q->tx == HMB_TX_CANCEL || q->memo == HMB_MEMO_FEES_CANCEL;
+    if (!r->raw.n_object) {
+        if (cancel) {
+            return apr_psprintf(r->p, "request/input/data: missing (infno "
+                                "%s names %s there)", q->infno,
+                                q->memo ? "the visit whose fee lines it "
+                                          "cancels"
+                                        : "the settlement to cancel");
+        }
+        *req = q;
+        return NULL;
+    }
+    if (q->memo == HMB_MEMO_FEES_CANCEL) {
+        if ((err = hmb_msg_check_id(&data, "mdtrt_id", 1, &q->mdtrt_id))
+            || (err = hmb_msg_check_id(&data, "psn_no", 0, &q->psn_no))
+            || (err = hmb_msg_check_id(&data, "feedetl_sn", 0,
+                                       &q->feedetl_sn))) {
+            return err;
+        }
+        *req = q;
+        return NULL;
+    }
+    if ((err = hmb_msg_check_id(&data, "setl_id", q->tx == HMB_TX_CANCEL,
+                                &q->setl_id))
+        || (err = hmb_msg_check_id(&data, "psn_no", q->tx == HMB_TX_CANCEL,
+                                   &q->psn_no))
+        || (err = hmb_msg_check_id(&data, "mdtrt_id", 0, &q->mdtrt_id))) {
         return err;
     }
     *req = q;
@@ -498,44 +651,43 @@ static const char *hmb_msg_fees(hmb_msg_reader_t *r, hmb_response_t *s)
 {
     int i;
 
-    s->fees = apr_array_make(r->p, r->raw.fees->nelts ? r->raw.fees->nelts
-                                                      : 1, sizeof(hmb_fee_t));
-    for (i = 0; i < r->raw.fees->nelts; i++) {
+    s->fees = apr_array_make(r->p, r->raw.items->nelts ? r->raw.items->nelts
+                                                       : 1,
+                             sizeof(hmb_fee_t));
+    for (i = 0; i < r->raw.items->nelts; i++) {
         hmb_msg_check_t c;
         hmb_fee_t *fee = apr_array_push(s->fees);
         const char *err;
 
         c.p = r->p;
         c.wire = r->raw.wire;
-        c.sc = &APR_ARRAY_IDX(r->raw.fees, i, hmb_msg_scope_t);
+        c.sc = &APR_ARRAY_IDX(r->raw.items, i, hmb_msg_scope_t);
         /* Refund lines carry negative amounts. */
-        if ((err = hmb_msg_id(&c, "feedetl_sn", 0, &fee->feedetl_sn))
-            || (err = hmb_msg_id(&c, "med_list_codg", 1,
-                                 &fee->med_list_codg))
-            || (err = hmb_msg_amount(&c, "fulamt_ownpay_amt", 0, 1,
-                                     &fee->fulamt_ownpay_amt, NULL))
-            || (err = hmb_msg_amount(&c, "overlmt_amt", 0, 1,
-                                     &fee->overlmt_amt, NULL))) {
+        if ((err = hmb_msg_check_id(&c, "feedetl_sn", 0, &fee->feedetl_sn))
+            || (err = hmb_msg_check_id(&c, "med_list_codg", 1,
+                                       &fee->med_list_codg))
+            || (err = hmb_msg_check_amount(&c, "fulamt_ownpay_amt", 0, 1,
+                                           &fee->fulamt_ownpay_amt, NULL))
+            || (err = hmb_msg_check_amount(&c, "overlmt_amt", 0, 1,
+                                           &fee->overlmt_amt, NULL))) {
             return err;
         }
     }
-    s->has_fee_detail = r->raw.fees->nelts > 0;
+    s->has_fee_detail = r->raw.items->nelts > 0;
     return NULL;
 }
 
-/* DOMAIN.md: fee lines adding up to more than any amount may be are not
- * read (each line is bounded; 20000 of them are not). */
-static const char *hmb_msg_fee_sum(hmb_response_t *s)
+const char *hmb_fees_check_sum(apr_pool_t *p, const apr_array_header_t *fees)
 {
     hmb_fen_t sum = 0;
     int i;
 
-    for (i = 0; i < s->fees->nelts; i++) {
-        const hmb_fee_t *f = &APR_ARRAY_IDX(s->fees, i, hmb_fee_t);
+    for (i = 0; i < fees->nelts; i++) {
+        const hmb_fee_t *f = &APR_ARRAY_IDX(fees, i, hmb_fee_t);
 
         sum += f->fulamt_ownpay_amt + f->overlmt_amt;
         if (sum > HMB_FEN_MAX || sum < -HMB_FEN_MAX) {
-            return apr_psprintf(s->fees->pool, "output: the fee lines up to "
+            return apr_psprintf(p, "output: the fee lines up to "
                                 "feedetail[%d] add up to more than "
                                 "9999999999.99", i + 1);
         }
@@ -543,70 +695,110 @@ static const char *hmb_msg_fee_sum(hmb_response_t *s)
     return NULL;
 }
 
+/* A cancellation's answer (allow_negative) may be a reduced setlinfo:
+ * without psn_no, med_type or setl_time, some amounts left out. The
+ * claim it cancels is found by the request (setl_id, psn_no), so none of
+ * these is needed; what is there is still checked. */
 static const char *hmb_msg_setlinfo(apr_pool_t *p, const hmb_msg_raw_t *raw,
                                     int allow_negative, hmb_response_t *r)
 {
     hmb_msg_check_t c;
-    const char *err, *stas;
+    const char *err;
+    int full = !allow_negative;
 
     c.p = p;
     c.sc = &raw->object;
     c.wire = raw->wire;
-    if ((err = hmb_msg_id(&c, "psn_no", 1, &r->psn_no))
-        || (err = hmb_msg_id(&c, "setl_id", 0, &r->setl_id))
-        || (err = hmb_msg_id(&c, "mdtrt_id", 0, &r->mdtrt_id))
-        || (err = hmb_msg_id(&c, "med_type", 1, &r->med_type))
-        || (err = hmb_msg_id(&c, "dise_codg", 0, &r->dise_codg))
-        || (err = hmb_msg_id(&c, "insutype", 0, &r->insutype))
-        || (err = hmb_msg_text(&c, "setl_time", 1, &r->setl_time))) {
+    if ((err = hmb_msg_check_id(&c, "psn_no", full, &r->psn_no))
+        || (err = hmb_msg_check_id(&c, "setl_id", 0, &r->setl_id))
+        || (err = hmb_msg_check_id(&c, "mdtrt_id", 0, &r->mdtrt_id))
+        || (err = hmb_msg_check_id(&c, "med_type", full, &r->med_type))
+        || (err = hmb_msg_check_id(&c, "dise_codg", 0, &r->dise_codg))
+        || (err = hmb_msg_check_id(&c, "insutype", 0, &r->insutype))
+        || (err = hmb_msg_text(&c, "setl_time", full, &r->setl_time))) {
         return err;
     }
-    if (!hmb_time_valid(r->setl_time)) {
+    if (r->setl_time && !hmb_time_valid(r->setl_time)) {
         return hmb_msg_err(&c, "setl_time", apr_psprintf(p,
                            "\"%s\" is not a valid time YYYY-MM-DD HH:MM:SS",
                            hmb_show(p, r->setl_time)));
     }
-    if ((err = hmb_msg_text(&c, "psn_insu_stas", 0, &stas))) {
-        return err;
-    }
-    r->psn_insu_stas = -1;
-    if (stas) {
-        if (strlen(stas) != 1 || stas[0] < '0' || stas[0] > '9') {
-            return hmb_msg_err(&c, "psn_insu_stas", apr_psprintf(p,
-                               "\"%s\" is not a status digit 0-9",
-                               hmb_show(p, stas)));
-        }
-        r->psn_insu_stas = stas[0] - '0';
-    }
-    if ((err = hmb_msg_amount(&c, "medfee_sumamt", 1, allow_negative,
-                              &r->medfee_sumamt, NULL))
-        || (err = hmb_msg_amount(&c, "fulamt_ownpay_amt", 1, allow_negative,
-                                 &r->fulamt_ownpay_amt, NULL))
-        || (err = hmb_msg_amount(&c, "overlmt_selfpay", 1, allow_negative,
-                                 &r->overlmt_selfpay, NULL))
-        || (err = hmb_msg_amount(&c, "fund_pay_sumamt", 0, allow_negative,
-                                 &r->fund_pay_sumamt,
-                                 &r->has_fund_pay_sumamt))
-        || (err = hmb_msg_amount(&c, "psn_part_amt", 0, allow_negative,
-                                 &r->psn_part_amt, &r->has_psn_part_amt))
-        || (err = hmb_msg_amount(&c, "psn_cash_pay", 0, allow_negative,
-                                 &r->psn_cash_pay, &r->has_psn_cash_pay))) {
+    if ((err = hmb_msg_check_digit(&c, "psn_insu_stas", &r->psn_insu_stas))
+        || (err = hmb_msg_check_amount(&c, "medfee_sumamt", full,
+                                       allow_negative, &r->medfee_sumamt,
+                                       NULL))
+        || (err = hmb_msg_check_amount(&c, "fulamt_ownpay_amt", full,
+                                       allow_negative,
+                                       &r->fulamt_ownpay_amt, NULL))
+        || (err = hmb_msg_check_amount(&c, "overlmt_selfpay", full,
+                                       allow_negative, &r->overlmt_selfpay,
+                                       NULL))
+        || (err = hmb_msg_check_amount(&c, "fund_pay_sumamt", 0,
+                                       allow_negative, &r->fund_pay_sumamt,
+                                       &r->has_fund_pay_sumamt))
+        || (err = hmb_msg_check_amount(&c, "psn_part_amt", 0,
+                                       allow_negative, &r->psn_part_amt,
+                                       &r->has_psn_part_amt))
+        || (err = hmb_msg_check_amount(&c, "psn_cash_pay", 0,
+                                       allow_negative, &r->psn_cash_pay,
+                                       &r->has_psn_cash_pay))) {
         return err;
     }
     /* The burden is psn_part_amt, or what the funds left of the total. */
-    if (!r->has_psn_part_amt && !r->has_fund_pay_sumamt) {
+    if (full && !r->has_psn_part_amt && !r->has_fund_pay_sumamt) {
         return "setlinfo/psn_part_amt: missing, and no fund_pay_sumamt "
                "to derive it from";
     }
     return NULL;
 }
 
+const char *hmb_msg_infcode(apr_pool_t *p, const hmb_msg_raw_t *raw,
+                            const char **infcode, const char **skip)
+{
+    hmb_msg_check_t top;
+    const char *err, *err_msg;
+
+    *skip = NULL;
+    top.p = p;
+    top.sc = &raw->top;
+    top.wire = raw->wire;
+    if ((err = hmb_msg_check_id(&top, "infcode", 1, infcode))) {
+        return err;
+    }
+    if (strcmp(*infcode, "0") != 0) {
+        /* err_msg is the settlement server's word to the HIS, and often
+         * names the person (a certificate number, a name): its length
+         * is all the log gets */
+        if (hmb_msg_text(&top, "err_msg", 0, &err_msg)) {
+            err_msg = NULL;
+        }
+        *skip = err_msg
+            ? apr_psprintf(p, "infcode %s (err_msg of %" APR_SIZE_T_FMT
+                           " bytes, not logged)", *infcode, strlen(err_msg))
+            : apr_psprintf(p, "infcode %s", *infcode);
+    }
+    return NULL;
+}
+
+/* The platform's signature over the answer: cainfo or signtype with
+ * text. Whatever they hold, a byte changed breaks it. */
+static int hmb_msg_signed(apr_pool_t *p, const hmb_msg_raw_t *raw)
+{
+    hmb_msg_check_t top;
+    const char *v;
+
+    top.p = p;
+    top.sc = &raw->top;
+    top.wire = raw->wire;
+    return (!hmb_msg_text(&top, "cainfo", 0, &v) && v)
+           || (!hmb_msg_text(&top, "signtype", 0, &v) && v);
+}
+
 const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
                                 hmb_response_t **resp)
 {
-    hmb_msg_check_t top;
     hmb_response_t *s;
-    const char *err, *err_msg, *output, *setlinfo;
+    const char *err, *output, *setlinfo;
 
     *resp = NULL;
     if ((err = hmb_msg_finish(r, "response"))) {
@@ -618,28 +810,16 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
     s->wire = r->raw.wire;
     s->fund_at = -1;
     s->fees = apr_array_make(r->p, 1, sizeof(hmb_fee_t));
-    top.p = r->p;
-    top.sc = &r->raw.top;
-    top.wire = r->raw.wire;
-    if ((err = hmb_msg_id(&top, "infcode", 1, &s->infcode))) {
+    if ((err = hmb_msg_infcode(r->p, &r->raw, &s->infcode,
+                               &s->skip_reason))) {
         return err;
     }
-    if (strcmp(s->infcode, "0") != 0) {
-        /* err_msg is the settlement server's word to the HIS, and often
-         * names the person (a certificate number, a name): its length
-         * is all the log gets */
-        if (hmb_msg_text(&top, "err_msg", 0, &err_msg)) {
-            err_msg = NULL;
-        }
-        s->skip_reason = err_msg
-            ? apr_psprintf(r->p, "infcode %s (err_msg of %" APR_SIZE_T_FMT
-                           " bytes, not logged)", s->infcode,
-                           strlen(err_msg))
-            : apr_psprintf(r->p, "infcode %s", s->infcode);
+    if (s->skip_reason) {
         *resp = s;
         return NULL;
     }
-    output = hmb_msg_name(r->p, r->raw.wire, "output");
+    s->is_signed = hmb_msg_signed(r->p, &r->raw);
+    output = hmb_msg_wire_name(r->p, r->raw.wire, "output");
     if (r->raw.n_container > 1) {
         return apr_pstrcat(r->p, "response: more than one ", output, NULL);
     }
@@ -655,7 +835,7 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
     if (r->raw.shape) {
         return r->raw.shape;
     }
-    setlinfo = hmb_msg_name(r->p, r->raw.wire, "setlinfo");
+    setlinfo = hmb_msg_wire_name(r->p, r->raw.wire, "setlinfo");
     if (r->raw.n_object > 1) {
         return apr_pstrcat(r->p, "output: more than one ", setlinfo, NULL);
     }
@@ -682,7 +862,8 @@ const char *hmb_response_finish(hmb_msg_reader_t *r, int allow_negative,
     s->fund_at = r->raw.list_at;
     s->fund_comma = r->raw.list_items > 0;
     if ((err = hmb_msg_setlinfo(r->p, &r->raw, allow_negative, s))
-        || (err = hmb_msg_fees(r, s)) || (err = hmb_msg_fee_sum(s))) {
+        || (err = hmb_msg_fees(r, s))
+        || (err = hmb_fees_check_sum(r->p, s->fees))) {
         return err;
     }
     s->actionable = 1;
@@ -695,13 +876,21 @@ int hmb_msg_forged(const hmb_msg_reader_t *r)
     return r->raw.n_ours > 0;
 }
 
-const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,
-                              hmb_request_t **req)
+const char *hmb_request_parse_wire(apr_pool_t *p, const char *buf,
+                                   apr_size_t len, hmb_wire_e wire,
+                                   const char *charset, hmb_request_t **req)
 {
-    hmb_msg_reader_t *r = hmb_msg_reader(p, HMB_MSG_REQUEST);
+    hmb_msg_reader_t *r = hmb_msg_reader_wire(p, HMB_MSG_REQUEST, wire,
+                                              charset);
 
     hmb_msg_feed(r, buf, len);
     return hmb_request_finish(r, req);
+}
+
+const char *hmb_request_parse(apr_pool_t *p, const char *buf, apr_size_t len,
+                              hmb_request_t **req)
+{
+    return hmb_request_parse_wire(p, buf, len, HMB_WIRE_XML, NULL, req);
 }
 
 const char *hmb_response_parse(apr_pool_t *p, const char *buf, apr_size_t len,

@@ -24,8 +24,9 @@ typedef enum {
     HMB_JS_TOP,                     /* the envelope */
     HMB_JS_CONTAINER,               /* the first "input" / "output" */
     HMB_JS_OBJECT,                  /* the first "data" / "setlinfo" */
-    HMB_JS_FEES,                    /* output's "feedetail" array */
-    HMB_JS_FEE,                     /* one fee line in it */
+    HMB_JS_FEES,                    /* the container's list ("feedetail",
+                                     * "result", "insuinfo") */
+    HMB_JS_FEE,                     /* one object in it */
     HMB_JS_LIST                     /* output's "setldetail" array */
 } hmb_js_role_e;
 
@@ -57,8 +58,9 @@ typedef struct {
     hmb_msg_raw_t *raw;
     const char *name;               /* "request" / "response" */
     const char *container;          /* "input" / "output" */
-    const char *object;             /* "data" / "setlinfo" */
+    const char *object;             /* "data", "setlinfo", ...; or NULL */
     const char *object_alt;         /* "mdtrtinfo" / NULL */
+    const char *list;               /* "feedetail", ...; or NULL */
     const char *charset;            /* as the transport said, or NULL */
     yajl_handle yh;
     int depth;
@@ -235,7 +237,7 @@ static int hmb_js_key(void *ctx, const unsigned char *key, size_t len)
         break;
     case HMB_JS_CONTAINER:
         x->key_name = apr_pstrdup(x->p, name);
-        if (strcmp(name, x->object) == 0
+        if ((x->object && strcmp(name, x->object) == 0)
             || (x->object_alt && strcmp(name, x->object_alt) == 0)) {
             if (++x->object_keys == 1) {
                 x->key = HMB_JK_OBJECT;
@@ -244,15 +246,23 @@ static int hmb_js_key(void *ctx, const unsigned char *key, size_t len)
                 x->raw->n_object = x->object_keys;
             }
         }
-        else if (x->raw->fees && strcmp(name, "feedetail") == 0) {
+        else if (x->list && strcmp(name, x->list) == 0) {
             if (++x->fee_keys == 1) {
                 x->key = HMB_JK_FEES;
             }
             else {
-                hmb_js_shape(x, "output: more than one \"feedetail\"");
+                hmb_js_shape(x, apr_psprintf(x->p, "%s: more than one "
+                                             "\"%s\"", x->container,
+                                             x->list));
             }
         }
-        else if (x->raw->fees && strcmp(name, "setldetail") == 0) {
+        else if (x->raw->kind == HMB_MSG_RESPONSE
+                 && strcmp(name, "hmbinfo") == 0) {
+            /* ours already: a second module, or a forgery */
+            x->raw->n_ours++;
+        }
+        else if (x->raw->kind == HMB_MSG_RESPONSE
+                 && strcmp(name, "setldetail") == 0) {
             if (++x->list_keys == 1) {
                 x->key = HMB_JK_LIST;
             }
@@ -327,8 +337,9 @@ static hmb_js_role_e hmb_js_keyed(hmb_msg_json_t *x, const char *what,
         if (array) {
             return HMB_JS_FEES;
         }
-        hmb_js_shape(x, apr_psprintf(x->p, "output/feedetail: %s, expected "
-                                     "an array of objects", what));
+        hmb_js_shape(x, apr_psprintf(x->p, "%s/%s: %s, expected an array "
+                                     "of objects", x->container, x->list,
+                                     what));
         break;
     case HMB_JK_LIST:
         if (array) {
@@ -355,8 +366,9 @@ static hmb_js_role_e hmb_js_item(hmb_msg_json_t *x, hmb_js_frame_t *f,
         return HMB_JS_OTHER;
     }
     if (strcmp(what, "an object") != 0) {
-        hmb_js_shape(x, apr_psprintf(x->p, "output/feedetail[%d]: %s, "
-                                     "expected an object", f->items, what));
+        hmb_js_shape(x, apr_psprintf(x->p, "%s/%s[%d]: %s, expected an "
+                                     "object", x->container, x->list,
+                                     f->items, what));
         return HMB_JS_OTHER;
     }
     return HMB_JS_FEE;
@@ -445,17 +457,17 @@ static int hmb_js_open(hmb_msg_json_t *x, int array)
         f->scope = &raw->object;
     }
     else if (role == HMB_JS_FEE) {
-        if (raw->fees->nelts >= HMB_MESSAGE_MAX_FEES) {
+        if (raw->items->nelts >= HMB_MESSAGE_MAX_FEES) {
             /* the checks say so; nothing more is worth reading */
-            raw->too_many_fees = 1;
-            hmb_js_refuse(x, "too many fee lines");
+            raw->too_many_items = 1;
+            hmb_js_refuse(x, "too many lines");
             return 0;
         }
-        f->scope = apr_array_push(raw->fees);
+        f->scope = apr_array_push(raw->items);
         hmb_msg_scope_init(x->p, f->scope,
-                           apr_psprintf(x->p, "feedetail[%d]",
-                                        raw->fees->nelts),
-                           hmb_msg_fee_fields);
+                           apr_psprintf(x->p, "%s[%d]", x->list,
+                                        raw->items->nelts),
+                           raw->list_fields);
     }
     return !x->stopped;
 }
@@ -712,10 +724,10 @@ const hmb_msg_format_t *hmb_msg_json_reader(apr_pool_t *p, hmb_msg_raw_t *raw,
     x->p = p;
     x->raw = raw;
     x->name = request ? "request" : "response";
-    x->container = request ? "input" : "output";
-    x->object = request ? "data" : "setlinfo";
-    /* one region sends the request's data as input.mdtrtinfo */
-    x->object_alt = request ? "mdtrtinfo" : NULL;
+    x->container = raw->container;
+    x->object = raw->object_name;
+    x->object_alt = raw->object_alt;
+    x->list = raw->list_name;
     x->charset = charset;
     raw->wire = HMB_WIRE_JSON;
     *state = x;

@@ -14,7 +14,7 @@ typedef struct {
     hmb_msg_raw_t *raw;
     hmb_xml_stream_t *stream;
     const char *container;          /* "input" / "output" */
-    const char *object;             /* "data" / "setlinfo" */
+    const char *object;             /* "data", "setlinfo", ...; or NULL */
     int in_container;               /* inside the first container */
     hmb_msg_scope_t *scope;         /* the object being read */
     hmb_msg_scope_t *cap_scope;     /* the field being read ... */
@@ -73,26 +73,28 @@ static void hmb_msg_xml_start(void *baton, hmb_xml_stream_t *s, int depth,
         if (!x->in_container) {
             break;
         }
-        if (strcmp(name, x->object) == 0) {
+        if ((x->object && strcmp(name, x->object) == 0)
+            || (raw->object_alt && strcmp(name, raw->object_alt) == 0)) {
             if (++raw->n_object == 1) {
                 x->scope = &raw->object;
             }
         }
-        else if (raw->fees && strcmp(name, "hmbinfo") == 0) {
+        else if (raw->kind == HMB_MSG_RESPONSE
+                 && strcmp(name, "hmbinfo") == 0) {
             raw->n_ours++;
         }
-        else if (raw->fees && strcmp(name, "feedetail") == 0) {
-            if (raw->fees->nelts >= HMB_MESSAGE_MAX_FEES) {
+        else if (raw->list_name && strcmp(name, raw->list_name) == 0) {
+            if (raw->items->nelts >= HMB_MESSAGE_MAX_FEES) {
                 /* the checks say so; nothing more is worth reading */
-                raw->too_many_fees = 1;
-                hmb_xml_stream_stop(s, "too many fee lines");
+                raw->too_many_items = 1;
+                hmb_xml_stream_stop(s, "too many lines");
                 break;
             }
-            x->scope = apr_array_push(raw->fees);
+            x->scope = apr_array_push(raw->items);
             hmb_msg_scope_init(x->p, x->scope,
-                               apr_psprintf(x->p, "feedetail[%d]",
-                                            raw->fees->nelts),
-                               hmb_msg_fee_fields);
+                               apr_psprintf(x->p, "%s[%d]", raw->list_name,
+                                            raw->items->nelts),
+                               raw->list_fields);
         }
         break;
     case 4:
@@ -121,7 +123,7 @@ static void hmb_msg_xml_end(void *baton, hmb_xml_stream_t *s, int depth,
     }
     else if (depth == 2 && x->in_container) {
         x->in_container = 0;
-        if (x->raw->kind == HMB_MSG_RESPONSE) {
+        if (x->raw->kind != HMB_MSG_REQUEST) {
             x->raw->splice_at = hmb_xml_stream_end_tag_offset(s);
         }
     }
@@ -202,8 +204,8 @@ const hmb_msg_format_t *hmb_msg_xml_reader(apr_pool_t *p, hmb_msg_raw_t *raw,
 
     x->p = p;
     x->raw = raw;
-    x->container = request ? "input" : "output";
-    x->object = request ? "data" : "setlinfo";
+    x->container = raw->container;
+    x->object = raw->object_name;
     /* error lines start with the root we expect, as they always have */
     x->stream = hmb_xml_stream_open(p, request ? "request" : "response",
                                     HMB_XML_MAX_DEPTH, &hmb_msg_xml_handler,

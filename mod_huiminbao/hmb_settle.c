@@ -9,6 +9,8 @@
 
 #include "hmb_settle.h"
 #include "hmb_hmbinfo.h"
+#include "hmb_ledger_memo.h"
+#include "hmb_ledger_wire.h"
 #include "hmb_plan.h"
 #include "hmb_util.h"
 
@@ -20,6 +22,14 @@ typedef struct {
     hmb_settle_result_t *res;
 } hmb_job_t;
 
+/* A decision's answer in both wire formats: what a repeat answers is kept
+ * for either (docs/json.md). JSON's without the ',' before it. */
+typedef struct {
+    const char *xml;                /* fund line, then <hmbinfo> */
+    const char *json;               /* "hmbinfo":{...} */
+    const char *json_fund;          /* {...} for setldetail, or "" */
+} hmb_text_t;
+
 static hmb_settle_result_t *hmb_pass(hmb_job_t *j, int is_error,
                                      const char *reason)
 {
@@ -29,12 +39,16 @@ static hmb_settle_result_t *hmb_pass(hmb_job_t *j, int is_error,
     return j->res;
 }
 
-/* The text goes in before </output>. */
+/* The text goes in before </output>, or in JSON as the last member of
+ * "output" (the fund line as the last element of its "setldetail"). An
+ * answer the platform signed keeps every byte unless the location says
+ * otherwise. */
 static hmb_settle_result_t *hmb_emit(hmb_job_t *j, hmb_outcome_e outcome,
                                      const hmb_decision_t *d,
-                                     const char *text)
+                                     const hmb_text_t *t)
 {
     hmb_settle_result_t *res = j->res;
+    const hmb_response_t *rs = j->rs;
 
     res->outcome = outcome;
     res->decision = d;
@@ -43,19 +57,36 @@ static hmb_settle_result_t *hmb_emit(hmb_job_t *j, hmb_outcome_e outcome,
         res->rea = d->rea;
         res->hmb_pay = d->hmb_pay;
     }
-    res->insert = text;
-    res->splice_at = j->rs->splice_at;
+    res->splice_at = rs->splice_at;
+    if (rs->wire == HMB_WIRE_JSON) {
+        res->insert = apr_pstrcat(j->p, rs->splice_comma ? "," : "",
+                                  t->json, NULL);
+        if (*t->json_fund && rs->fund_at >= 0) {
+            res->fund_insert = apr_pstrcat(j->p, rs->fund_comma ? "," : "",
+                                           t->json_fund, NULL);
+            res->fund_at = (apr_size_t)rs->fund_at;
+        }
+    }
+    else {
+        res->insert = t->xml;
+    }
+    if (rs->is_signed && !j->ctx->signed_rewrite) {
+        res->withheld = 1;
+        res->insert = NULL;
+        res->fund_insert = NULL;
+    }
     return res;
 }
 
 /* What goes in for a decision: the fund line when configured, then
- * <hmbinfo>. */
-static const char *hmb_render(hmb_job_t *j, const hmb_decision_t *d,
-                              const char *hmb_setl_id,
-                              const char *orig_setl_id,
-                              const char *orig_hmb_setl_id)
+ * hmbinfo. */
+static const hmb_text_t *hmb_render(hmb_job_t *j, const hmb_decision_t *d,
+                                    const char *hmb_setl_id,
+                                    const char *orig_setl_id,
+                                    const char *orig_hmb_setl_id)
 {
     hmb_hmbinfo_ctx_t hc;
+    hmb_text_t *t = apr_palloc(j->p, sizeof(*t));
 
     memset(&hc, 0, sizeof(hc));
     hc.hmb_setl_id = hmb_setl_id;
@@ -65,8 +96,22 @@ static const char *hmb_render(hmb_job_t *j, const hmb_decision_t *d,
     hc.orig_hmb_setl_id = orig_hmb_setl_id;
     hc.fund_pay_type = j->ctx->fund_pay_type;
     hc.fund_pay_type_name = j->ctx->fund_pay_type_name;
-    return apr_pstrcat(j->p, hmb_hmbinfo_fund_line(j->p, d, &hc),
-                       hmb_hmbinfo_render(j->p, d, &hc), NULL);
+    t->xml = apr_pstrcat(j->p, hmb_hmbinfo_fund_line(j->p, d, &hc),
+                         hmb_hmbinfo_render(j->p, d, &hc), NULL);
+    t->json = hmb_hmbinfo_render_json(j->p, d, &hc, 0);
+    t->json_fund = hmb_hmbinfo_fund_line_json(j->p, d, &hc, 0);
+    return t;
+}
+
+/* A claim and its JSON answer, in the open transaction. */
+static const char *hmb_record(hmb_job_t *j, const hmb_claim_t *c,
+                              const hmb_text_t *t)
+{
+    const char *err = hmb_ledger_record_claim(j->ctx->ledger, j->p, c);
+
+    return err ? err : hmb_ledger_wire_record(j->ctx->ledger, j->p,
+                                              c->hmb_setl_id, t->json,
+                                              t->json_fund);
 }
 
 /* A decision that pays or reverses nothing, shown as it is. */
@@ -178,7 +223,11 @@ static hmb_claim_t *hmb_claim_of(hmb_job_t *j, const hmb_decision_t *d,
     c->rea = d->rea;
     c->hmb_pay = d->hmb_pay;
     c->hmbinfo = text;
-    c->origin = j->ctx->origin ? j->ctx->origin : "desk";
+    /* a signed answer went untouched: what it pays is owed by the
+     * insurer, as after a replay (hmbctl owed, the rollups) */
+    c->origin = j->ctx->origin ? j->ctx->origin
+              : j->rs->is_signed && !j->ctx->signed_rewrite ? "signed"
+              : "desk";
     c->liabs = apr_array_make(j->p, d->liabs->nelts + 1,
                               sizeof(hmb_claim_liab_t));
     for (i = 0; i < d->liabs->nelts; i++) {
@@ -243,14 +292,32 @@ static hmb_settle_result_t *hmb_mismatch(hmb_job_t *j, const hmb_claim_t *c)
                       j->rq->setl_id, NULL);
 }
 
-/* The stored answer, as the desk was first told it. */
+/* The stored answer, as the desk was first told it, in the format it
+ * asks in now. */
 static hmb_settle_result_t *hmb_duplicate(hmb_job_t *j, const hmb_claim_t *c)
 {
     hmb_settle_result_t *res = j->res;
+    hmb_text_t t;
+    const char *err;
 
     res->duplicate = 1;
     res->hmb_setl_id = c->hmb_setl_id;
-    hmb_emit(j, HMB_OUT_SPLICED, NULL, c->hmbinfo);
+    t.xml = c->hmbinfo;
+    t.json = t.json_fund = "";
+    if (j->rs->wire == HMB_WIRE_JSON) {
+        if ((err = hmb_ledger_wire_find(j->ctx->ledger, j->p,
+                                        c->hmb_setl_id, &t.json,
+                                        &t.json_fund))) {
+            return hmb_ledger_failed(j, err);
+        }
+        if (!t.json) {
+            return hmb_pass(j, 1, apr_pstrcat(j->p, "a repeat of ",
+                                              c->hmb_setl_id, ", recorded "
+                                              "before its JSON answer was "
+                                              "kept", NULL));
+        }
+    }
+    hmb_emit(j, HMB_OUT_SPLICED, NULL, &t);
     res->stas = c->stas;
     res->rea = c->rea;
     res->hmb_pay = c->hmb_pay;
@@ -272,6 +339,8 @@ static const hmb_decision_t *hmb_decide(hmb_job_t *j, hmb_tx_e tx,
     in.resp = j->rs;
     in.fixmedins_code = j->rq ? j->rq->fixmedins_code : NULL;
     in.plans_until = hmb_plan_set_until(j->ctx->plans);
+    /* a signed answer passes untouched: the desk cannot pay the payout */
+    in.undelivered = j->rs->is_signed && !j->ctx->signed_rewrite;
     return hmb_engine_decide(j->p, &in);
 }
 
@@ -286,6 +355,53 @@ static int hmb_people_differ(const hmb_job_t *j)
 #define HMB_PEOPLE_DIFFER "request and response name different people " \
                           "(psn_no)"
 
+/* docs/memo.md: a settlement without fee detail or status of its own
+ * (the national platform's 2304 carries neither) uses what the visit's
+ * 2301 uploads and the person's 1101 said, when the ledger remembers
+ * them. The message's own always wins. */
+static const char *hmb_recall(hmb_job_t *j)
+{
+    hmb_ledger_t *l = j->ctx->ledger;
+    const hmb_response_t *rs = j->rs;
+    hmb_response_t *got;
+    apr_array_header_t *fees = NULL;
+    const char *mdtrt_id, *err;
+    int stas = -1, foreign = 0;
+
+    mdtrt_id = rs->mdtrt_id ? rs->mdtrt_id : j->rq ? j->rq->mdtrt_id : NULL;
+    if (!rs->has_fee_detail && mdtrt_id
+        && (err = hmb_ledger_memo_fees(l, j->p, mdtrt_id, rs->psn_no,
+                                       j->rq ? j->rq->fixmedins_code : NULL,
+                                       j->ctx->memo_keep_days, &fees,
+                                       &foreign))) {
+        return err;
+    }
+    if (fees && fees->nelts && hmb_fees_check_sum(j->p, fees)) {
+        /* as a message with such lines would be: not read */
+        fees = NULL;
+    }
+    if (rs->psn_insu_stas < 0 && rs->psn_no
+        && (err = hmb_ledger_memo_status(l, j->p, rs->psn_no, rs->insutype,
+                                         j->ctx->memo_keep_days, &stas))) {
+        return err;
+    }
+    if ((!fees || !fees->nelts) && stas < 0) {
+        return NULL;
+    }
+    got = apr_pmemdup(j->p, rs, sizeof(*rs));
+    if (fees && fees->nelts) {
+        got->fees = fees;
+        got->has_fee_detail = 1;
+        got->fees_from = "2301";
+    }
+    if (stas >= 0) {
+        got->psn_insu_stas = stas;
+        got->stas_from = "1101";
+    }
+    j->rs = got;
+    return NULL;
+}
+
 static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
 {
     const hmb_plan_t *plan;
@@ -297,7 +413,8 @@ static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
     if (hmb_people_differ(j)) {
         return hmb_pass(j, 1, HMB_PEOPLE_DIFFER);
     }
-    if ((err = hmb_pick_plan(j, &plan, &enr)) != NULL
+    if ((err = hmb_recall(j)) != NULL
+        || (err = hmb_pick_plan(j, &plan, &enr)) != NULL
         || (enr && (err = hmb_ledger_read_ytd(j->ctx->ledger, j->p, plan,
                                               j->rs->psn_no, &ytd)))) {
         return hmb_ledger_failed(j, err);
@@ -317,13 +434,15 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
     hmb_claim_t *existing, *reversal, *claim;
     hmb_ytd_t *ytd = NULL;
     const hmb_decision_t *d;
-    const char *err, *text, *id;
+    const hmb_text_t *text;
+    const char *err, *id;
 
     *retry = 0;
     if ((err = hmb_ledger_begin(l, j->p)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    if ((err = hmb_pick_plan(j, &plan, &enr)) != NULL) {
+    if ((err = hmb_recall(j)) != NULL
+        || (err = hmb_pick_plan(j, &plan, &enr)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
     /* lock first, so that a concurrent twin is seen once it commits */
@@ -379,7 +498,7 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
         return hmb_ledger_failed(j, err);
     }
     d = hmb_decide(j, HMB_TX_SETTLE, plan, enr, ytd);
-    if (d->stas == HMB_STAS_DEFERRED) {
+    if (d->stas == HMB_STAS_DEFERRED && d->rea == HMB_REA_NO_PLAN) {
         /* no plan loaded for its date yet: nothing recorded, spooled, and
          * settled by a replay once the plan is there */
         hmb_ledger_rollback(l, j->p);
@@ -393,13 +512,14 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
     }
     id = apr_pstrcat(j->p, "HMB-", j->rs->setl_id, NULL);
     text = hmb_render(j, d, id, NULL, NULL);
-    claim = hmb_claim_of(j, d, 'S', id, j->rs->setl_id, j->rs->psn_no, text);
+    claim = hmb_claim_of(j, d, 'S', id, j->rs->setl_id, j->rs->psn_no,
+                         text->xml);
     /* what a correction needs to decide it again */
     claim->msg = hmb_response_pack(j->p, j->rs);
     if ((err = hmb_settle_tag(j, plan, enr, d, claim)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    if ((err = hmb_ledger_record_claim(l, j->p, claim)) != NULL) {
+    if ((err = hmb_record(j, claim, text)) != NULL) {
         hmb_ledger_rollback(l, j->p);
         *retry = 1;
         j->res->reason = err;
@@ -436,7 +556,8 @@ static hmb_settle_result_t *hmb_cancel_unsettled(hmb_job_t *j)
     const char *orig = j->rq->setl_id;
     hmb_claim_t *marker;
     hmb_decision_t *d;
-    const char *err, *text, *id;
+    const hmb_text_t *text;
+    const char *err, *id;
 
     if ((err = hmb_ledger_find_marker(l, j->p, orig, j->rq->psn_no,
                                       &marker)) != NULL) {
@@ -453,8 +574,8 @@ static hmb_settle_result_t *hmb_cancel_unsettled(hmb_job_t *j)
     d = hmb_engine_refuse(j->p, HMB_STAS_NO_CLAIM,
                           HMB_REA_UNKNOWN_SETTLEMENT, NULL, j->rs, NULL);
     text = hmb_render(j, d, id, orig, NULL);
-    err = hmb_ledger_record_claim(l, j->p, hmb_claim_of(j, d, 'M', id, orig,
-                                                        j->rq->psn_no, text));
+    err = hmb_record(j, hmb_claim_of(j, d, 'M', id, orig, j->rq->psn_no,
+                                     text->xml), text);
     if (err) {
         /* most likely a twin of this cancellation got there first */
         hmb_ledger_rollback(l, j->p);
@@ -480,7 +601,8 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
     hmb_engine_reversal_t in;
     const hmb_plan_t *plan;
     hmb_decision_t *d;
-    const char *err, *text, *id;
+    const hmb_text_t *text;
+    const char *err, *id;
 
     if ((err = hmb_ledger_begin(l, j->p)) != NULL) {
         return hmb_ledger_failed(j, err);
@@ -494,7 +616,9 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
     if (!hmb_cancel_matches(j, claim)) {
         return hmb_mismatch(j, claim);
     }
-    if (!claim->plan_code || claim->rea != HMB_REA_NONE) {
+    if (!claim->plan_code
+        || (claim->rea != HMB_REA_NONE
+            && claim->rea != HMB_REA_SIGNED_RESPONSE)) {
         /* refused at the desk; what a correction paid since is what a
          * cancellation takes back */
         hmb_claim_t *fix;
@@ -534,9 +658,9 @@ static hmb_settle_result_t *hmb_cancel(hmb_job_t *j)
     text = hmb_render(j, d, id, orig, claim->hmb_setl_id);
     {
         hmb_claim_t *rev = hmb_claim_of(j, d, 'R', id, orig, claim->psn_no,
-                                        text);
+                                        text->xml);
         rev->reverses = claim->hmb_setl_id;
-        if ((err = hmb_ledger_record_claim(l, j->p, rev)) != NULL
+        if ((err = hmb_record(j, rev, text)) != NULL
             || (err = hmb_commit(j)) != NULL) {
             return hmb_ledger_failed(j, err);
         }
@@ -560,7 +684,8 @@ const char *hmb_settle_redecide(apr_pool_t *p, const hmb_settle_ctx_t *ctx,
     hmb_ytd_t *ytd = NULL;
     const hmb_decision_t *d;
     hmb_job_t job, *j = &job;
-    const char *err, *text;
+    const hmb_text_t *text;
+    const char *err;
 
     *out = r;
     r->setl_id = setl_id;
@@ -626,14 +751,15 @@ const char *hmb_settle_redecide(apr_pool_t *p, const hmb_settle_ctx_t *ctx,
     }
     r->hmb_setl_id = apr_pstrcat(p, "HMBC-", setl_id, NULL);
     text = hmb_render(j, d, r->hmb_setl_id, setl_id, orig->hmb_setl_id);
-    fix = hmb_claim_of(j, d, 'C', r->hmb_setl_id, setl_id, rs->psn_no, text);
+    fix = hmb_claim_of(j, d, 'C', r->hmb_setl_id, setl_id, rs->psn_no,
+                       text->xml);
     fix->reverses = orig->hmb_setl_id;
     fix->origin = "redecide";
     fix->msg = orig->msg;
     fix->decided_by = who;
     fix->why = why;
     if ((err = hmb_settle_tag(j, plan, enr, d, fix))
-        || (err = hmb_ledger_record_claim(l, p, fix))) {
+        || (err = hmb_record(j, fix, text))) {
         hmb_ledger_rollback(l, p);
         return err;
     }
@@ -647,6 +773,70 @@ const char *hmb_settle_redecide(apr_pool_t *p, const hmb_settle_ctx_t *ctx,
     r->what = apr_pstrcat(p, dry_run ? "would pay " : "paid ",
                           hmb_money_str(p, d->hmb_pay), NULL);
     return NULL;
+}
+
+/* A 2301, 2302 or 1101 answer: remembered in its own transaction; the
+ * answer always passes untouched. */
+static hmb_settle_result_t *hmb_remember(hmb_job_t *j, hmb_msg_reader_t *resp)
+{
+    hmb_ledger_t *l = j->ctx->ledger;
+    const hmb_request_t *rq = j->rq;
+    hmb_memo_t *m;
+    const char *err;
+    int rows = 0;
+
+    j->res->memo = rq->memo;
+    if ((int)hmb_msg_reader_kind(resp) != hmb_msg_answer_kind(rq)) {
+        return hmb_pass(j, 1, apr_pstrcat(j->p, "the answer to infno ",
+                                          rq->infno, " was read as another "
+                                          "transaction's", NULL));
+    }
+    if ((err = hmb_memo_finish(resp, rq, &m))) {
+        return hmb_pass(j, 1, apr_pstrcat(j->p, "response: ", err, NULL));
+    }
+    j->res->psn_no = m->psn_no ? m->psn_no : rq->psn_no;
+    if (!m->actionable) {
+        return hmb_pass(j, 0, apr_pstrcat(j->p, hmb_memo_name(rq->memo),
+                                          " not remembered: ",
+                                          m->skip_reason, NULL));
+    }
+    if (!l || j->ctx->dry_run) {
+        return hmb_pass(j, !l, apr_pstrcat(j->p, hmb_memo_name(rq->memo),
+                                           " not remembered: ",
+                                           l ? "dry run"
+                                             : "ledger unavailable", NULL));
+    }
+    if ((err = hmb_ledger_begin(l, j->p))
+        || (err = hmb_ledger_memo_record(l, j->p, m, rq->fixmedins_code,
+                                         rq->msgid, j->ctx->memo_keep_days,
+                                         &rows))
+        || (err = hmb_ledger_commit(l, j->p))) {
+        hmb_ledger_rollback(l, j->p);
+        return hmb_pass(j, 1, apr_pstrcat(j->p, hmb_memo_name(rq->memo),
+                                          " not remembered: ", err, NULL));
+    }
+    j->res->memo_rows = rows;
+    return hmb_pass(j, 0, apr_psprintf(j->p, "%s remembered (%d rows)",
+                                       hmb_memo_name(rq->memo), rows));
+}
+
+hmb_msg_reader_t *hmb_settle_reader(apr_pool_t *p, const char *req,
+                                    apr_size_t req_len,
+                                    const char *req_charset,
+                                    const char *resp_charset)
+{
+    hmb_request_t *rq = NULL;
+    int kind = HMB_MSG_RESPONSE;
+
+    if (req && !hmb_request_parse_wire(p, req, req_len, HMB_WIRE_SNIFF,
+                                       req_charset, &rq)) {
+        kind = hmb_msg_answer_kind(rq);
+        if (kind < 0) {
+            kind = HMB_MSG_RESPONSE;
+        }
+    }
+    return hmb_msg_reader_wire(p, (hmb_msg_kind_e)kind, HMB_WIRE_SNIFF,
+                               resp_charset);
 }
 
 hmb_settle_result_t *hmb_settle_read(apr_pool_t *p,
@@ -667,12 +857,16 @@ hmb_settle_result_t *hmb_settle_read(apr_pool_t *p,
     j->res = apr_pcalloc(p, sizeof(hmb_settle_result_t));
 
     if (req) {
-        if ((err = hmb_request_parse(p, req, req_len, &rq)) != NULL) {
+        if ((err = hmb_request_parse_wire(p, req, req_len, HMB_WIRE_SNIFF,
+                                          ctx->req_charset, &rq)) != NULL) {
             return hmb_pass(j, 1, apr_pstrcat(p, "request: ", err, NULL));
         }
         j->rq = rq;
         j->res->tx = rq->tx;
         j->res->fixmedins_code = rq->fixmedins_code;
+        if (rq->memo != HMB_MEMO_NONE) {
+            return hmb_remember(j, resp);
+        }
         if (rq->tx == HMB_TX_NONE) {
             return hmb_pass(j, 0, apr_pstrcat(p, "infno ", rq->infno,
                                               " is not a settlement", NULL));
@@ -718,25 +912,37 @@ hmb_settle_result_t *hmb_settle_message(apr_pool_t *p,
                                         const char *req, apr_size_t req_len,
                                         const char *resp, apr_size_t resp_len)
 {
-    hmb_msg_reader_t *r = hmb_msg_reader(p, HMB_MSG_RESPONSE);
+    hmb_msg_reader_t *r = hmb_settle_reader(p, req, req_len,
+                                            ctx->req_charset,
+                                            ctx->resp_charset);
     hmb_settle_result_t *res;
-    apr_size_t n, at;
+    apr_size_t n, nf = 0, at, fat = 0;
     char *out;
 
     hmb_msg_feed(r, resp, resp_len);
     res = hmb_settle_read(p, ctx, req, req_len, r, resp, resp_len);
-    if (res->outcome != HMB_OUT_SPLICED && res->outcome != HMB_OUT_DEFERRED) {
+    if ((res->outcome != HMB_OUT_SPLICED && res->outcome != HMB_OUT_DEFERRED)
+        || !res->insert) {
         return res;
     }
-    /* every upstream byte kept, the text in between */
+    /* every upstream byte kept, the text(s) in between; a fund line goes
+     * before the splice point */
     at = res->splice_at;
     n = strlen(res->insert);
-    out = apr_palloc(p, resp_len + n + 1);
-    memcpy(out, resp, at);
-    memcpy(out + at, res->insert, n);
-    memcpy(out + at + n, resp + at, resp_len - at);
-    out[resp_len + n] = '\0';
+    if (res->fund_insert) {
+        fat = res->fund_at;
+        nf = strlen(res->fund_insert);
+    }
+    out = apr_palloc(p, resp_len + nf + n + 1);
+    memcpy(out, resp, fat);
+    if (nf) {
+        memcpy(out + fat, res->fund_insert, nf);
+    }
+    memcpy(out + fat + nf, resp + fat, at - fat);
+    memcpy(out + at + nf, res->insert, n);
+    memcpy(out + at + nf + n, resp + at, resp_len - at);
+    out[resp_len + nf + n] = '\0';
     res->out = out;
-    res->out_len = resp_len + n;
+    res->out_len = resp_len + nf + n;
     return res;
 }

@@ -67,6 +67,8 @@ typedef struct {
     int fund_set;                   /* HuiminbaoFundLine seen (On or Off) */
     const char *fund_pay_type;      /* NULL: no fund line */
     const char *fund_pay_type_name;
+    int signed_rewrite;             /* HuiminbaoSigned: 1 Rewrite, 0 Pass */
+    int memo_keep;                  /* HuiminbaoMemoKeep, days */
 } hmb_dir_conf_t;
 
 extern const command_rec hmb_cmds[];

@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "mod_huiminbao.h"
+#include "hmb_ledger_memo.h"
 #include "hmb_plan.h"
 #include "hmb_rollup.h"
 #include "hmb_xml.h"
@@ -92,6 +93,8 @@ void *hmb_create_dir_conf(apr_pool_t *p, char *dir)
     d->max_body = HMB_UNSET;
     d->max_request = HMB_UNSET;
     d->strict = HMB_UNSET;
+    d->signed_rewrite = HMB_UNSET;
+    d->memo_keep = HMB_UNSET;
     return d;
 }
 
@@ -107,6 +110,10 @@ void *hmb_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     d->max_request = add->max_request != HMB_UNSET ? add->max_request
                                                     : base->max_request;
     d->strict = add->strict != HMB_UNSET ? add->strict : base->strict;
+    d->signed_rewrite = add->signed_rewrite != HMB_UNSET
+                        ? add->signed_rewrite : base->signed_rewrite;
+    d->memo_keep = add->memo_keep != HMB_UNSET ? add->memo_keep
+                                                : base->memo_keep;
     if (add->fund_set) {
         d->fund_set = 1;
         d->fund_pay_type = add->fund_pay_type;
@@ -277,6 +284,41 @@ static const char *hmb_cmd_fund_line(cmd_parms *cmd, void *conf,
     return NULL;
 }
 
+/* An answer the platform signed: left as it came (Pass), or rewritten
+ * like any other (Rewrite), which breaks the signature. */
+static const char *hmb_cmd_signed(cmd_parms *cmd, void *conf,
+                                  const char *arg)
+{
+    hmb_dir_conf_t *d = conf;
+
+    if (strcasecmp(arg, "Pass") == 0) {
+        d->signed_rewrite = 0;
+    }
+    else if (strcasecmp(arg, "Rewrite") == 0) {
+        d->signed_rewrite = 1;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s takes Pass or Rewrite",
+                            cmd->cmd->name);
+    }
+    return NULL;
+}
+
+static const char *hmb_cmd_memo_keep(cmd_parms *cmd, void *conf,
+                                     const char *arg)
+{
+    hmb_dir_conf_t *d = conf;
+    char *end;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+
+    if (*end || n < 1 || n > HMB_MEMO_KEEP_MAX) {
+        return apr_psprintf(cmd->pool, "%s takes a number of days, 1 to %d",
+                            cmd->cmd->name, HMB_MEMO_KEEP_MAX);
+    }
+    d->memo_keep = (int)n;
+    return NULL;
+}
+
 const command_rec hmb_cmds[] = {
     AP_INIT_TAKE1("HuiminbaoPlan", hmb_cmd_plan, NULL, RSRC_CONF,
                   "A plan file (XML) to price by; repeat for several plans "
@@ -314,5 +356,14 @@ const command_rec hmb_cmds[] = {
                  RSRC_CONF | ACCESS_CONF,
                  "On to validate each message against the settlement "
                  "schema"),
+    AP_INIT_TAKE1("HuiminbaoSigned", hmb_cmd_signed, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Pass (default) to leave answers the platform signed "
+                  "untouched, deferring their payout; Rewrite to add "
+                  "hmbinfo anyway"),
+    AP_INIT_TAKE1("HuiminbaoMemoKeep", hmb_cmd_memo_keep, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Days the fee lines of 2301 and the status of 1101 are "
+                  "kept for later settlements (default 180)"),
     {NULL}
 };

@@ -123,23 +123,52 @@ void hmb_filter_child_ledger(apr_pool_t *p, server_rec *s)
     }
 }
 
-/* text/xml, application/xml and any TYPE/SUBTYPE+xml; parameters
- * ignored. */
-static int hmb_is_xml_type(const char *ct)
+/* A settlement message's type: text/xml, application/xml, text/json,
+ * application/json, any TYPE/SUBTYPE+xml or +json; parameters ignored.
+ * Which of the two a body is, its first byte says (a JSON answer sent
+ * as text/xml, as some gateways do, is still read as JSON). */
+static int hmb_is_message_type(const char *ct)
 {
+    static const char *const exact[] = {
+        "text/xml", "application/xml", "text/json", "application/json",
+        NULL
+    };
     apr_size_t n, slash;
+    int i;
 
     if (!ct) {
         return 0;
     }
     n = strcspn(ct, "; \t");
-    if ((n == 8 && strncasecmp(ct, "text/xml", 8) == 0)
-        || (n == 15 && strncasecmp(ct, "application/xml", 15) == 0)) {
-        return 1;
+    for (i = 0; exact[i]; i++) {
+        if (n == strlen(exact[i]) && strncasecmp(ct, exact[i], n) == 0) {
+            return 1;
+        }
     }
     slash = strcspn(ct, "/");
-    return slash > 0 && slash + 1 < n && n >= 4 && n - slash - 1 > 4
-           && strncasecmp(ct + n - 4, "+xml", 4) == 0;
+    if (slash == 0 || slash + 1 >= n) {
+        return 0;
+    }
+    return (n - slash - 1 > 4 && strncasecmp(ct + n - 4, "+xml", 4) == 0)
+           || (n - slash - 1 > 5
+               && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+/* The charset parameter of a Content-Type, NULL without one. */
+static const char *hmb_charset(apr_pool_t *p, const char *ct)
+{
+    const char *s = ct ? ap_strcasestr(ct, "charset=") : NULL;
+    apr_size_t n;
+
+    if (!s) {
+        return NULL;
+    }
+    s += 8;
+    if (*s == '"') {
+        s++;
+    }
+    n = strcspn(s, "\"; \t");
+    return n ? apr_pstrmemdup(p, s, n) : NULL;
 }
 
 /* The response's own encoding, from wherever the handler put it. */
@@ -205,7 +234,7 @@ static int hmb_decide(ap_filter_t *f, hmb_req_ctx_t *ctx,
     if (r->header_only || r->status < 200 || r->status >= 300
         || r->status == HTTP_NO_CONTENT
         || r->status == HTTP_PARTIAL_CONTENT
-        || !hmb_is_xml_type(r->content_type)) {
+        || !hmb_is_message_type(r->content_type)) {
         ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, HMBLOGNO(00301)
                       "not a candidate: status %d, type %s%s", r->status,
                       r->content_type
@@ -250,7 +279,16 @@ static int hmb_decide(ap_filter_t *f, hmb_req_ctx_t *ctx,
      * set it again when the whole body goes on. */
     apr_table_unset(r->headers_out, "Content-Length");
     ctx->bb = apr_brigade_create(r->pool, f->c->bucket_alloc);
-    ctx->reader = hmb_msg_reader(r->pool, HMB_MSG_RESPONSE);
+    /* the request says which answer this is (a settlement's, or one
+     * whose content is remembered); the capture has read it by now when
+     * the handler is a proxy */
+    ctx->reader = hmb_settle_reader(r->pool,
+                                    ctx->req_eos ? ctx->req_buf : NULL,
+                                    ctx->req_len,
+                                    hmb_charset(r->pool,
+                                                apr_table_get(r->headers_in,
+                                                              "Content-Type")),
+                                    hmb_charset(r->pool, r->content_type));
     return 1;
 }
 
@@ -334,21 +372,31 @@ static void hmb_account(request_rec *r, const hmb_settle_result_t *res,
 }
 
 /* The whole body and EOS in one brigade: the upstream's bytes as
- * collected, with insert (when not NULL) put in at the splice point. Only
- * the bucket holding the splice point is split; nothing is copied. */
+ * collected, with the result's insert (when not NULL) put in at the
+ * splice point, and a JSON fund line at its own point before it. Only
+ * the buckets holding those points are split; nothing is copied. */
 static apr_status_t hmb_send(ap_filter_t *f, hmb_req_ctx_t *ctx,
-                             const char *insert, apr_size_t at)
+                             const hmb_settle_result_t *res)
 {
     request_rec *r = f->r;
     apr_bucket_brigade *bb = ctx->bb;
     apr_bucket_alloc_t *ba = f->c->bucket_alloc;
+    const char *insert = res ? res->insert : NULL;
+    const char *fund = insert ? res->fund_insert : NULL;
 
     if (insert) {
-        apr_size_t n = strlen(insert);
-        apr_bucket *after, *b;
+        apr_size_t n = strlen(insert), nf = fund ? strlen(fund) : 0;
+        apr_size_t at = res->splice_at;
+        apr_bucket *after, *fund_after = NULL, *b;
 
-        if (apr_brigade_partition(bb, (apr_off_t)at, &after)
-            != APR_SUCCESS) {
+        /* the later point first: splitting there moves no earlier
+         * offset */
+        if (apr_brigade_partition(bb, (apr_off_t)at, &after) != APR_SUCCESS
+            || (fund && (res->fund_at > at
+                         || apr_brigade_partition(bb,
+                                                  (apr_off_t)res->fund_at,
+                                                  &fund_after)
+                            != APR_SUCCESS))) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, HMBLOGNO(00319)
                           "response passed untouched: the splice point %"
                           APR_SIZE_T_FMT " is not inside the body", at);
@@ -357,7 +405,11 @@ static apr_status_t hmb_send(ap_filter_t *f, hmb_req_ctx_t *ctx,
         else {
             b = apr_bucket_pool_create(insert, n, r->pool, ba);
             APR_BUCKET_INSERT_BEFORE(after, b);
-            ap_set_content_length(r, ctx->resp_len + (apr_off_t)n);
+            if (fund) {
+                b = apr_bucket_pool_create(fund, nf, r->pool, ba);
+                APR_BUCKET_INSERT_BEFORE(fund_after, b);
+            }
+            ap_set_content_length(r, ctx->resp_len + (apr_off_t)(n + nf));
             /* Another body, so the original's validators do not hold. */
             apr_table_unset(r->headers_out, "ETag");
             apr_table_unset(r->headers_out, "Content-MD5");
@@ -412,7 +464,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
     const char *err, *path;
 
     if (ctx->resp_len == 0) {
-        return hmb_send(f, ctx, NULL, 0);
+        return hmb_send(f, ctx, NULL);
     }
 
     /* Without the envelope the transaction is unknown: a cancellation
@@ -430,7 +482,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
             hmb_count(&c->passed);
             hmb_count(&c->pass_errors);
         }
-        return hmb_send(f, ctx, NULL, 0);
+        return hmb_send(f, ctx, NULL);
     }
 
     memset(&sc, 0, sizeof(sc));
@@ -441,6 +493,10 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
     if (!sc.ledger && c) {
         hmb_count(&c->no_ledger);
     }
+    sc.req_charset = hmb_charset(r->pool, apr_table_get(r->headers_in,
+                                                        "Content-Type"));
+    sc.signed_rewrite = dconf->signed_rewrite == 1;
+    sc.memo_keep_days = dconf->memo_keep > 0 ? dconf->memo_keep : 0;
     if (dconf->fund_pay_type) {
         sc.fund_pay_type = dconf->fund_pay_type;
         sc.fund_pay_type_name = dconf->fund_pay_type_name;
@@ -473,6 +529,12 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
                 hmb_count(&c->conflicts);
             }
         }
+        else if (res->withheld) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, HMBLOGNO(00323)
+                          "recorded, answer left untouched (signed by the "
+                          "platform, HuiminbaoSigned Pass): %s",
+                          hmb_decision_fields(r, res, 1, us));
+        }
         else {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, HMBLOGNO(00307)
                           "spliced %s", hmb_decision_fields(r, res, 1, us));
@@ -481,7 +543,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         if (c) {
             hmb_count(&c->spliced);
         }
-        return hmb_send(f, ctx, res->insert, res->splice_at);
+        return hmb_send(f, ctx, res);
 
     case HMB_OUT_DEFERRED:
         if (!buf) {
@@ -507,7 +569,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
             if (c) {
                 hmb_count(&c->spool_failures);
             }
-            return hmb_send(f, ctx, NULL, 0);
+            return hmb_send(f, ctx, NULL);
         }
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, HMBLOGNO(00309)
                       "deferred to %s: %s", ap_escape_logitem(r->pool, path),
@@ -516,7 +578,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         if (c) {
             hmb_count(&c->deferred);
         }
-        return hmb_send(f, ctx, res->insert, res->splice_at);
+        return hmb_send(f, ctx, res);
 
     case HMB_OUT_PASS:
         if (res->forged) {
@@ -546,7 +608,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         if (c) {
             hmb_count(&c->passed);
         }
-        return hmb_send(f, ctx, NULL, 0);
+        return hmb_send(f, ctx, NULL);
 
     case HMB_OUT_FAILED:
         break;
@@ -562,7 +624,7 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
     if (c) {
         hmb_count(&c->failures);
     }
-    return hmb_send(f, ctx, NULL, 0);
+    return hmb_send(f, ctx, NULL);
 }
 
 /* Bytes appended to the brigade's last heap bucket while it has room,

@@ -10,6 +10,10 @@
  *                      its msgid is answered with DIR/NAME.resp.xml, and
  *                      DIR/NAME.opts (optional) as below
  *   --fixtures DIR     DIR/<msgid>.xml is the response, sent byte for byte
+ *                      (the msgid of a JSON request is its "msgid" member);
+ *                      DIR/<msgid>.json the same for a JSON answer (when
+ *                      there is no .xml), sent as application/json unless
+ *                      .opts says otherwise
  *
  *   DIR/<msgid>.opts   optional, one option per line:
  *                        chunked            Transfer-Encoding: chunked, uneven
@@ -519,6 +523,30 @@ static const char *up_element_text(apr_pool_t *p, const char *body,
     return apr_pstrmemdup(p, start, (apr_size_t)(end - start));
 }
 
+/* A JSON request's "msgid":"..." (the first such key; a test peer needs
+ * no more), or NULL. */
+static const char *up_json_msgid(apr_pool_t *p, const char *body,
+                                 apr_size_t len)
+{
+    static const char key[] = "\"msgid\"";
+    const char *s = memmem(body, len, key, sizeof(key) - 1);
+    const char *end = body + len, *v;
+
+    if (!s) {
+        return NULL;
+    }
+    for (s += sizeof(key) - 1; s < end && (*s == ' ' || *s == ':'); s++) {
+    }
+    if (s >= end || *s != '"') {
+        return NULL;
+    }
+    v = ++s;
+    while (s < end && *s != '"') {
+        s++;
+    }
+    return s < end ? apr_pstrmemdup(p, v, (apr_size_t)(s - v)) : NULL;
+}
+
 /* Letters, digits, '_', '-', '.', not starting with '.': a file name that
  * cannot leave the fixture directory. */
 static int up_msgid_ok(const char *id)
@@ -987,7 +1015,7 @@ static int up_handle(up_conn_t *c, up_request_t *req)
     char *body;
     apr_size_t body_len;
     up_opts_t o;
-    int templated = 0, gzipped = 0, close;
+    int templated = 0, gzipped = 0, close, json = 0;
     apr_status_t rv;
 
     if (strcmp(req->method, "POST")) {
@@ -1008,6 +1036,9 @@ static int up_handle(up_conn_t *c, up_request_t *req)
     }
 
     msgid = up_element_text(p, req->body, req->body_len, "msgid");
+    if (!msgid) {
+        msgid = up_json_msgid(p, req->body, req->body_len);
+    }
     if (msgid) {
         msgid = apr_pstrdup(p, msgid);
         apr_collapse_spaces((char *)msgid, msgid);
@@ -1034,6 +1065,11 @@ static int up_handle(up_conn_t *c, up_request_t *req)
         opts_path = apr_pstrcat(p, srv->fixtures, "/", msgid, ".opts", NULL);
     }
     rv = up_slurp(p, path, &body, &body_len);
+    if (APR_STATUS_IS_ENOENT(rv) && !srv->cases) {
+        path = apr_pstrcat(p, srv->fixtures, "/", msgid, ".json", NULL);
+        rv = up_slurp(p, path, &body, &body_len);
+        json = rv == APR_SUCCESS;
+    }
     if (APR_STATUS_IS_ENOENT(rv) && !srv->cases) {
         char *tpl;
         apr_size_t tpl_len;
@@ -1062,6 +1098,7 @@ static int up_handle(up_conn_t *c, up_request_t *req)
     }
 
     ctype = o.content_type ? o.content_type
+          : json ? "application/json"
           : apr_pstrcat(p, "text/xml; charset=",
                         up_declared_encoding(p, body, body_len), NULL);
 

@@ -14,8 +14,8 @@ FUZZ_CC ?= clang
 
 # The core units the harnesses reach: no ledger, no httpd.
 CORE = hmb_money hmb_util hmb_xml hmb_plan hmb_message hmb_message_xml \
-       hmb_message_json hmb_enroll hmb_engine hmb_hmbinfo hmb_hmbinfo_json
-HARNESSES = fuzz_message fuzz_plan
+       hmb_message_json hmb_message_memo hmb_enroll hmb_engine hmb_hmbinfo hmb_hmbinfo_json
+HARNESSES = fuzz_message fuzz_plan fuzz_json
 
 # -fno-sanitize-recover: UBSan's findings (signed overflow) must stop the
 # run like ASan's, so that libFuzzer keeps the input.

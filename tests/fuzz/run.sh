@@ -64,23 +64,24 @@ replay() {
 
 case $mode in
     run)
-        for name in fuzz_message fuzz_plan; do
+        for name in fuzz_message fuzz_plan fuzz_json; do
             fuzz "$name" "${FUZZ_SECONDS:-120}"
         done
         ;;
     smoke)
         # a fixed seed: the same mutations on every fresh machine
-        for name in fuzz_message fuzz_plan; do
+        for name in fuzz_message fuzz_plan fuzz_json; do
             fuzz "$name" "${FUZZ_SMOKE_SECONDS:-15}" -seed=1
         done
         replay fuzz_message "$corpus/message" \
             "$top/tests/fuzz/regressions/message"
         replay fuzz_plan "$corpus/plan" "$top/tests/fuzz/regressions/plan"
+        replay fuzz_json "$corpus/json"
         ;;
     cover)
         prof=${LLVM_PROFDATA:-llvm-profdata}
         cov=${LLVM_COV:-llvm-cov}
-        for name in fuzz_message fuzz_plan; do
+        for name in fuzz_message fuzz_plan fuzz_json; do
             short=${name#fuzz_}
             rm -f "$out/cov/$name.profraw"
             LLVM_PROFILE_FILE="$out/cov/$name.profraw" \

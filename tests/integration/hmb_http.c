@@ -552,3 +552,42 @@ const char *hmb_it_status_value(apr_pool_t *p, apr_port_t port,
     *value = e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : s;
     return NULL;
 }
+
+const char *hmb_it_sqlite_ledger(apr_pool_t *p, const char *dir,
+                                 const char *const *plans, const char *csv,
+                                 const char *expect, const char *user,
+                                 const char **ledger)
+{
+    const char *argv[HMB_IT_MAX_ARGS + 1], *ldir;
+    char *out;
+    int n = 0;
+
+    ldir = apr_pstrcat(p, dir, "/ledger", NULL);
+    *ledger = apr_pstrcat(p, "sqlite3:", ldir, "/ledger.db", NULL);
+    if (apr_dir_make_recursive(ldir, APR_FPROT_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        return "cannot create the ledger's directory";
+    }
+    argv[n++] = HMB_IT_HMBCTL_BIN;
+    argv[n++] = "--ledger";
+    argv[n++] = *ledger;
+    argv[n++] = "enroll";
+    for (; *plans && n < HMB_IT_MAX_ARGS - 2; plans++) {
+        argv[n++] = "--plan";
+        argv[n++] = *plans;
+    }
+    argv[n++] = csv;
+    argv[n] = NULL;
+    if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out) != 0
+        || !strstr(out, expect)) {
+        return apr_pstrcat(p, "hmbctl enroll: ", out, NULL);
+    }
+    if (geteuid() == 0) {
+        const char *chown[] = {
+            "/bin/chown", "-R", apr_pstrcat(p, user, ":", user, NULL), ldir,
+            NULL
+        };
+        return hmb_it_run(p, chown, apr_time_from_sec(10));
+    }
+    return NULL;
+}

@@ -114,6 +114,15 @@ int hmb_it_capture(apr_pool_t *p, const char *dir, const char *as_user,
                    const char *const *argv, apr_interval_time_t timeout,
                    char **out);
 
+/* A new SQLite ledger at DIR/ledger/ledger.db (*ledger its spec),
+ * enrolled by `hmbctl enroll` from csv under the NULL-terminated plan
+ * files (its output must hold expect), then given to user (when we are
+ * root) for the server's children to write. NULL or the reason. */
+const char *hmb_it_sqlite_ledger(apr_pool_t *p, const char *dir,
+                                 const char *const *plans, const char *csv,
+                                 const char *expect, const char *user,
+                                 const char **ledger);
+
 /* hmbctl --ledger LEDGER with the arguments in ap up to NULL, as
  * hmb_it_capture runs it. */
 int hmb_it_hmbctl_v(apr_pool_t *p, const char *dir, const char *as_user,

@@ -226,7 +226,7 @@ static int group_setup(void **state)
 {
     apr_pool_t *p;
     const char *why = NULL, *db;
-    char *dir, *out;
+    char *dir;
 
     (void)state;
     memset(&env, 0, sizeof(env));
@@ -240,29 +240,13 @@ static int group_setup(void **state)
     }
     env.rundir = dir;
     db = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
-    env.ledger = apr_pstrcat(p, "sqlite3:", db, NULL);
     env.conf = apr_pstrcat(p, dir, "/module.conf", NULL);
-    if (apr_dir_make_recursive(apr_pstrcat(p, dir, "/ledger", NULL),
-                               APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
-        why = "cannot create the ledger's directory";
-    }
     /* enrolled before the server starts, then given to its user */
-    if (!why) {
-        const char *argv[] = {
-            HMB_IT_HMBCTL_BIN, "--ledger", env.ledger, "enroll", "--plan",
-            PLAN_2024, "--plan", PLAN_2025, ENROLL_CSV, NULL
-        };
-        if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out)
-            != 0 || !strstr(out, "imported 3 ")) {
-            why = apr_pstrcat(p, "hmbctl enroll: ", out, NULL);
-        }
-    }
-    if (!why && geteuid() == 0) {
-        const char *argv[] = {
-            "/bin/chown", "-R", HTTPD_USER ":" HTTPD_USER,
-            apr_pstrcat(p, dir, "/ledger", NULL), NULL
-        };
-        why = hmb_it_run(p, argv, apr_time_from_sec(10));
+    {
+        const char *plans[] = { PLAN_2024, PLAN_2025, NULL };
+
+        why = hmb_it_sqlite_ledger(p, dir, plans, ENROLL_CSV, "imported 3 ",
+                                   HTTPD_USER, &env.ledger);
     }
     if (!why) {
         why = hmb_it_free_port(p, &env.up_port);

@@ -155,6 +155,14 @@ static inline const char *hmb_test_ledger(apr_pool_t *p, const char *tag,
     return hmb_ledger_import_enrollments(*ledger, p, rows, &count);
 }
 
+/* Every table of the ledger, for the PostgreSQL tests that start from an
+ * empty database: one list, so that a new table is added in one place. */
+#define HMB_TEST_PG_DROP_LEDGER \
+    "DROP TABLE IF EXISTS hmb_claim_wire, hmb_claim_audit, hmb_audit_root," \
+    " hmb_claim_insurer, hmb_claim_liab, hmb_claim, hmb_total," \
+    " hmb_enrollment, hmb_meta, hmb_rollup, hmb_claim_tag," \
+    " hmb_rollup_enroll, hmb_memo_fee, hmb_memo_status CASCADE"
+
 /* Per-test pool as CMocka state. */
 static inline int hmb_test_pool_setup(void **state)
 {

@@ -867,11 +867,7 @@ static void drop_pg_ledger(const char *target)
 
     assert_null(hmb_ledger_open(pool, target, &l));
     assert_int_equal(apr_dbd_query(l->driver, l->handle, &n,
-                                   "DROP TABLE IF EXISTS hmb_claim_audit,"
-                                   " hmb_audit_root, hmb_claim_insurer,"
-                                   " hmb_claim_liab, hmb_claim, hmb_total,"
-                                   " hmb_enrollment, hmb_meta, hmb_rollup,"
-                                   " hmb_claim_tag, hmb_rollup_enroll"), 0);
+                                   HMB_TEST_PG_DROP_LEDGER), 0);
 }
 
 /* SQLite to PostgreSQL, when HMB_TEST_PGSQL names a database. */

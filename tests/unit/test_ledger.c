@@ -3,6 +3,7 @@
  * (DOMAIN.md), in fen. */
 #include "hmb_test.h"
 #include "hmb_ledger.h"
+#include "hmb_ledger_memo.h"
 
 
 typedef struct {
@@ -140,10 +141,7 @@ static int setup_pgsql(void **state)
     st->driver = "pgsql";
     st->params = conninfo;
     st->spec = apr_pstrcat(st->pool, "pgsql:", conninfo, NULL);
-    raw_exec(st, "DROP TABLE IF EXISTS hmb_claim_audit, hmb_audit_root,"
-                 " hmb_claim_insurer, hmb_claim_liab,"
-                 " hmb_claim, hmb_total, hmb_enrollment, hmb_meta,"
-                 " hmb_rollup, hmb_claim_tag, hmb_rollup_enroll");
+    raw_exec(st, HMB_TEST_PG_DROP_LEDGER);
     return 0;
 }
 
@@ -1136,6 +1134,100 @@ static void test_migrate_v1(void **state)
     apr_pool_destroy(lp);
 }
 
+static void memo_fee(apr_array_header_t *a, const char *sn, const char *psn,
+                     const char *code, hmb_fen_t ful)
+{
+    hmb_memo_fee_t *f = apr_array_push(a);
+
+    memset(f, 0, sizeof(*f));
+    f->mdtrt_id = "V1";
+    f->psn_no = psn;
+    f->fee.feedetl_sn = sn;
+    f->fee.med_list_codg = code;
+    f->fee.fulamt_ownpay_amt = ful;
+}
+
+/* What 2301, 2302 and 1101 said (schema 6): kept per visit and person,
+ * another person's lines left out, a line taken back, a status per
+ * insutype, and nothing older than the retention used or kept. */
+static void test_memo(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_memo_t m;
+    apr_array_header_t *fees;
+    hmb_memo_status_t *ms;
+    int rows, foreign, stas;
+
+    memset(&m, 0, sizeof(m));
+    m.what = HMB_MEMO_FEES;
+    m.fees = apr_array_make(lp, 3, sizeof(hmb_memo_fee_t));
+    memo_fee(m.fees, "1", "P1", "A", 300000);
+    memo_fee(m.fees, "2", "P1", "B", -2510);
+    memo_fee(m.fees, "3", "P2", "C", 100);
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_memo_record(l, lp, &m, "H1", "MSG1", 0, &rows));
+    OK(hmb_ledger_commit(l, lp));
+    assert_int_equal(rows, 3);
+    OK(hmb_ledger_memo_fees(l, lp, "V1", "P1", "H1", 0, &fees, &foreign));
+    assert_int_equal(fees->nelts, 2);
+    assert_int_equal(foreign, 1);
+    assert_string_equal(APR_ARRAY_IDX(fees, 1, hmb_fee_t).med_list_codg,
+                        "B");
+    assert_int_equal(APR_ARRAY_IDX(fees, 1, hmb_fee_t).fulamt_ownpay_amt,
+                     -2510);
+    /* another institution's upload is not this visit's */
+    OK(hmb_ledger_memo_fees(l, lp, "V1", "P1", "H2", 0, &fees, &foreign));
+    assert_int_equal(fees->nelts, 0);
+
+    /* 2302 takes line 2 back */
+    memset(&m, 0, sizeof(m));
+    m.what = HMB_MEMO_FEES_CANCEL;
+    m.mdtrt_id = "V1";
+    m.feedetl_sn = "2";
+    m.psn_no = "P1";
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_memo_record(l, lp, &m, "H1", "MSG2", 0, &rows));
+    OK(hmb_ledger_commit(l, lp));
+    assert_int_equal(rows, 1);
+    OK(hmb_ledger_memo_fees(l, lp, "V1", "P1", "H1", 0, &fees, &foreign));
+    assert_int_equal(fees->nelts, 1);
+
+    /* 1101 */
+    memset(&m, 0, sizeof(m));
+    m.what = HMB_MEMO_PERSON;
+    m.psn_no = "P1";
+    m.status = apr_array_make(lp, 2, sizeof(hmb_memo_status_t));
+    ms = apr_array_push(m.status);
+    ms->insutype = "310";
+    ms->psn_insu_stas = 1;
+    ms = apr_array_push(m.status);
+    ms->insutype = "390";
+    ms->psn_insu_stas = 2;
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_memo_record(l, lp, &m, "H1", "MSG3", 0, &rows));
+    OK(hmb_ledger_commit(l, lp));
+    OK(hmb_ledger_memo_status(l, lp, "P1", "390", 0, &stas));
+    assert_int_equal(stas, 2);
+    /* two insurances and none named: no guess */
+    OK(hmb_ledger_memo_status(l, lp, "P1", NULL, 0, &stas));
+    assert_int_equal(stas, -1);
+
+    /* older than the retention: not used, and gone at the next write */
+    raw_exec(st, "UPDATE hmb_memo_fee SET recorded_at ="
+                 " '2000-01-01T00:00:00Z'");
+    OK(hmb_ledger_memo_fees(l, lp, "V1", "P1", "H1", 0, &fees, &foreign));
+    assert_int_equal(fees->nelts, 0);
+    assert_int_equal(raw_count(st, "hmb_memo_fee"), 2);
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_memo_record(l, lp, &m, "H1", "MSG4", 0, &rows));
+    OK(hmb_ledger_commit(l, lp));
+    assert_int_equal(raw_count(st, "hmb_memo_fee"), 0);
+    assert_int_equal(raw_count(st, "hmb_memo_status"), 2);
+    apr_pool_destroy(lp);
+}
+
 #define T(f, s) cmocka_unit_test_setup_teardown(f, s, teardown)
 #define ALL(s) \
     T(test_schema_created_once, s), \
@@ -1153,7 +1245,8 @@ static void test_migrate_v1(void **state)
     T(test_transactions_leave_nothing, s), \
     T(test_psn_seq, s), \
     T(test_migrate_v1, s), \
-    T(test_schema_change_heals, s)
+    T(test_schema_change_heals, s), \
+    T(test_memo, s)
 
 int main(void)
 {

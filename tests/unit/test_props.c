@@ -9,6 +9,8 @@
  *   - settle then cancel restores the ledger exactly
  *   - pre-settlement never writes
  *   - every upstream byte comes back around the inserted element
+ *   - the same seeded workload in JSON (issue 11) gives the same decisions
+ *     and an identical ledger
  * HMB_PROPS_SCALE=N divides the number of steps (valgrind runs). */
 #include "hmb_test.h"
 #include "hmb_settle.h"
@@ -45,6 +47,7 @@ typedef struct {
     settled_t *settled;
     int nsettled;
     int counts[6];
+    int json;                       /* the messages in JSON, not XML */
 } world_t;
 
 static unsigned rnd(world_t *w, unsigned n)
@@ -69,19 +72,37 @@ static const char *yuan(apr_pool_t *p, hmb_fen_t v)
     return hmb_money_str(p, v);
 }
 
-static void make_request(world_t *w, const char *infno, const char *data,
-                         const char **req, apr_size_t *len)
+/* A request; a cancellation names setl_id and the person psn. */
+static void make_request(world_t *w, const char *infno, const char *setl_id,
+                         int psn, const char **req, apr_size_t *len)
 {
+    if (w->json) {
+        *req = apr_psprintf(w->p,
+            "{\"infno\":\"%s\",\"msgid\":\"MSG%08d\","
+            "\"fixmedins_code\":\"H36090200001\","
+            "\"inf_time\":\"2024-06-01 10:00:00\",\"input\":{\"data\":"
+            "{%s%s%s%s%s}}}", infno, ++w->serial,
+            setl_id ? "\"setl_id\":\"" : "", setl_id ? setl_id : "",
+            setl_id ? "\",\"psn_no\":\"" : "",
+            setl_id ? psn_no(psn) : "", setl_id ? "\"" : "");
+        *len = strlen(*req);
+        return;
+    }
     *req = apr_psprintf(w->p,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<request>"
         "<infno>%s</infno><msgid>MSG%08d</msgid>"
         "<fixmedins_code>H36090200001</fixmedins_code>"
         "<inf_time>2024-06-01 10:00:00</inf_time>"
-        "<input><data>%s</data></input></request>", infno, ++w->serial, data);
+        "<input><data>%s%s%s%s%s</data></input></request>", infno,
+        ++w->serial, setl_id ? "<setl_id>" : "", setl_id ? setl_id : "",
+        setl_id ? "</setl_id><psn_no>" : "", setl_id ? psn_no(psn) : "",
+        setl_id ? "</psn_no>" : "");
     *len = strlen(*req);
 }
 
-/* A settlement message with random amounts, fee lines and status. */
+/* A settlement message with random amounts, fee lines and status, in
+ * the world's format; the random numbers are drawn in one order for
+ * both, so a seed makes the same messages in XML and in JSON. */
 static void make_response(world_t *w, int psn, const char *setl_id,
                           const char **resp, apr_size_t *len)
 {
@@ -94,15 +115,50 @@ static void make_response(world_t *w, int psn, const char *setl_id,
     const char *med_type = rnd(w, 10) == 0 ? "11" : "21";
     int stas = rnd(w, 15) == 0 ? 2 : 1;
     int nfees = rnd(w, 3) == 0 ? 0 : (int)rnd(w, 5) + 1, i;
+    unsigned month, day;
+    hmb_fen_t cash;
 
     for (i = 0; i < nfees; i++) {
-        fees = apr_psprintf(w->p,
-            "%s<feedetail><feedetl_sn>%d</feedetl_sn>"
-            "<med_list_codg>%s</med_list_codg>"
-            "<fulamt_ownpay_amt>%s</fulamt_ownpay_amt>"
-            "<overlmt_amt>%s</overlmt_amt></feedetail>\n", fees, i + 1,
-            codes[rnd(w, 6)], yuan(w->p, (hmb_fen_t)rnd(w, 400000)),
-            yuan(w->p, (hmb_fen_t)rnd(w, 3) == 0 ? rnd(w, 50000) : 0));
+        const char *code = codes[rnd(w, 6)];
+        hmb_fen_t ful = (hmb_fen_t)rnd(w, 400000);
+        hmb_fen_t over = rnd(w, 3) == 0 ? (hmb_fen_t)rnd(w, 50000) : 0;
+
+        fees = w->json
+            ? apr_psprintf(w->p, "%s%s{\"feedetl_sn\":\"%d\","
+                           "\"med_list_codg\":\"%s\","
+                           "\"fulamt_ownpay_amt\":%s,\"overlmt_amt\":%s}",
+                           fees, i ? "," : "", i + 1, code,
+                           yuan(w->p, ful), yuan(w->p, over))
+            : apr_psprintf(w->p, "%s<feedetail><feedetl_sn>%d</feedetl_sn>"
+                           "<med_list_codg>%s</med_list_codg>"
+                           "<fulamt_ownpay_amt>%s</fulamt_ownpay_amt>"
+                           "<overlmt_amt>%s</overlmt_amt></feedetail>\n",
+                           fees, i + 1, code, yuan(w->p, ful),
+                           yuan(w->p, over));
+    }
+    month = rnd(w, 12) + 1;
+    day = rnd(w, 28) + 1;
+    cash = part - (hmb_fen_t)rnd(w, (unsigned)part + 1) / 10;
+    if (w->json) {
+        *resp = apr_psprintf(w->p,
+            "{\"infcode\":0,\"inf_refmsgid\":\"R%d\",\"err_msg\":\"\","
+            "\"output\":{\"setlinfo\":{\"mdtrt_id\":\"M%d\"%s%s%s,"
+            "\"psn_no\":\"%s\",\"psn_name\":\"\\u6d4b\\u8bd5\","
+            "\"setl_time\":\"2024-%02u-%02u 09:30:00\","
+            "\"med_type\":\"%s\",\"medfee_sumamt\":%s,"
+            "\"fulamt_ownpay_amt\":%s,\"overlmt_selfpay\":%s,"
+            "\"fund_pay_sumamt\":%s,\"psn_part_amt\":%s,"
+            "\"psn_cash_pay\":%s,\"psn_insu_stas\":\"%d\"},"
+            "\"setldetail\":[{\"fund_pay_type\":\"390100\","
+            "\"fund_payamt\":1.00}],\"feedetail\":[%s]}}",
+            w->serial, w->serial, setl_id ? ",\"setl_id\":\"" : "",
+            setl_id ? setl_id : "", setl_id ? "\"" : "",
+            psn_no(psn), month, day, med_type,
+            yuan(w->p, part * 3), yuan(w->p, fulamt), yuan(w->p, overlmt),
+            yuan(w->p, part * 2), yuan(w->p, part), yuan(w->p, cash),
+            stas, fees);
+        *len = strlen(*resp);
+        return;
     }
     *resp = apr_psprintf(w->p,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -122,10 +178,9 @@ static void make_response(world_t *w, int psn, const char *setl_id,
         "</response>\n",
         w->serial, w->serial, setl_id ? "<setl_id>" : "",
         setl_id ? setl_id : "", setl_id ? "</setl_id>" : "",
-        psn_no(psn), rnd(w, 12) + 1, rnd(w, 28) + 1, med_type,
+        psn_no(psn), month, day, med_type,
         yuan(w->p, part * 3), yuan(w->p, fulamt), yuan(w->p, overlmt),
-        yuan(w->p, part * 2), yuan(w->p, part),
-        yuan(w->p, part - (hmb_fen_t)rnd(w, (unsigned)part + 1) / 10),
+        yuan(w->p, part * 2), yuan(w->p, part), yuan(w->p, cash),
         stas, fees);
     *len = strlen(*resp);
 }
@@ -166,7 +221,8 @@ static long claim_count(world_t *w)
     return n;
 }
 
-/* Everything outside <hmbinfo>...</hmbinfo> is the upstream's bytes. */
+/* Everything outside <hmbinfo>...</hmbinfo> (JSON: ,"hmbinfo":{...}
+ * before the '}' of output) is the upstream's bytes. */
 static const char *check_splice(world_t *w, const hmb_settle_result_t *res,
                                 const char *resp, apr_size_t len)
 {
@@ -174,6 +230,19 @@ static const char *check_splice(world_t *w, const hmb_settle_result_t *res,
     apr_size_t before;
 
     assert_int_equal(res->outcome, HMB_OUT_SPLICED);
+    if (w->json) {
+        apr_size_t n;
+
+        before = res->splice_at;
+        assert_true(res->out_len > len && before < len);
+        n = res->out_len - len;
+        assert_memory_equal(res->out, resp, before);
+        assert_memory_equal(res->out + before + n, resp + before,
+                            len - before);
+        assert_int_equal(resp[before], '}');
+        assert_true(!strncmp(res->out + before, ",\"hmbinfo\":{", 12));
+        return apr_pstrmemdup(w->p, res->out + before, n);
+    }
     s = strstr(res->out, "<hmbinfo>");
     e = strstr(res->out, "</hmbinfo>");
     assert_non_null(s);
@@ -237,7 +306,7 @@ static void step_settle(world_t *w, int cancel_at_once)
     memset(s, 0, sizeof(*s));
     s->psn = (int)rnd(w, NPERSONS);
     snprintf(s->setl_id, sizeof(s->setl_id), "S%08d", w->serial + 1);
-    make_request(w, "2304", "", &s->req, &s->req_len);
+    make_request(w, "2304", NULL, 0, &s->req, &s->req_len);
     make_response(w, s->psn, s->setl_id, &s->resp, &s->resp_len);
     totals(w, s->psn, e0, p0);
     res = hmb_settle_message(w->p, &w->ctx, s->req, s->req_len, s->resp,
@@ -267,10 +336,8 @@ static void step_settle(world_t *w, int cancel_at_once)
     if (cancel_at_once) {
         /* settle then cancel: the ledger is exactly as before */
         hmb_fen_t e2[NLIABS], p2[NLIABS];
-        const char *data = apr_psprintf(w->p, "<setl_id>%s</setl_id>"
-                                        "<psn_no>%s</psn_no>", s->setl_id,
-                                        psn_no(s->psn));
-        make_request(w, "2305", data, &s->cancel_req, &s->cancel_req_len);
+        make_request(w, "2305", s->setl_id, s->psn, &s->cancel_req,
+                     &s->cancel_req_len);
         make_response(w, s->psn, apr_psprintf(w->p, "C%08d", w->serial),
                       &s->cancel_resp, &s->cancel_resp_len);
         res = hmb_settle_message(w->p, &w->ctx, s->cancel_req,
@@ -330,7 +397,6 @@ static void step_cancel(world_t *w)
     settled_t *s = &w->settled[rnd(w, (unsigned)w->nsettled)];
     hmb_fen_t e0[NLIABS], p0[NLIABS], e1[NLIABS], p1[NLIABS];
     hmb_settle_result_t *res;
-    const char *data;
     int k;
 
     if (s->cancelled) {
@@ -338,9 +404,8 @@ static void step_cancel(world_t *w)
         return;
     }
     totals(w, s->psn, e0, p0);
-    data = apr_psprintf(w->p, "<setl_id>%s</setl_id><psn_no>%s</psn_no>",
-                        s->setl_id, psn_no(s->psn));
-    make_request(w, "2305", data, &s->cancel_req, &s->cancel_req_len);
+    make_request(w, "2305", s->setl_id, s->psn, &s->cancel_req,
+                 &s->cancel_req_len);
     make_response(w, s->psn, apr_psprintf(w->p, "C%08d", w->serial),
                   &s->cancel_resp, &s->cancel_resp_len);
     res = hmb_settle_message(w->p, &w->ctx, s->cancel_req, s->cancel_req_len,
@@ -368,7 +433,7 @@ static void step_presettle(world_t *w)
     apr_size_t req_len, resp_len;
     long claims = claim_count(w);
 
-    make_request(w, "2303", "", &req, &req_len);
+    make_request(w, "2303", NULL, 0, &req, &req_len);
     make_response(w, psn, NULL, &resp, &resp_len);
     totals(w, psn, e0, p0);
     res = hmb_settle_message(w->p, &w->ctx, req, req_len, resp, resp_len);
@@ -432,9 +497,45 @@ static void run_sequence(world_t *w, apr_pool_t *root, int steps)
     }
 }
 
-static void run_seed(apr_uint64_t seed, int sequences)
+/* What the ledger holds, as text: every claim's decision and answer, and
+ * every total. */
+static const char *ledger_digest(apr_pool_t *p, hmb_ledger_t *l)
+{
+    static const char *const q[] = {
+        "SELECT hmb_setl_id, kind, setl_id, psn_no, stas, rea_code, hmb_pay,"
+        " hmbinfo FROM hmb_claim ORDER BY hmb_setl_id",
+        "SELECT * FROM hmb_total ORDER BY 1, 2, 3, 4",
+        NULL
+    };
+    apr_array_header_t *out = apr_array_make(p, 1024, sizeof(char *));
+    int i, c;
+
+    for (i = 0; q[i]; i++) {
+        apr_dbd_results_t *res = NULL;
+        apr_dbd_row_t *row = NULL;
+
+        assert_int_equal(apr_dbd_select(l->driver, p, l->handle, &res, q[i],
+                                         0), 0);
+        while (apr_dbd_get_row(l->driver, p, res, &row, -1) == 0) {
+            for (c = 0; c < apr_dbd_num_cols(l->driver, res); c++) {
+                const char *v = apr_dbd_get_entry(l->driver, row, c);
+
+                APR_ARRAY_PUSH(out, const char *) = v ? apr_pstrdup(p, v)
+                                                      : "NULL";
+                APR_ARRAY_PUSH(out, const char *) = "|";
+            }
+            APR_ARRAY_PUSH(out, const char *) = "\n";
+        }
+    }
+    return apr_array_pstrcat(p, out, 0);
+}
+
+/* Returns the ledger's digest at the end, in p. */
+static const char *run_seed_as(apr_pool_t *p, apr_uint64_t seed,
+                               int sequences, int json)
 {
     world_t w;
+    const char *digest;
     hmb_plan_t *plan;
     apr_array_header_t *plans;
     apr_pool_t *root, *sp;
@@ -443,6 +544,8 @@ static void run_seed(apr_uint64_t seed, int sequences)
     apr_pool_create(&root, NULL);
     memset(&w, 0, sizeof(w));
     w.rng = seed;
+    w.json = json;
+    seq_base = 0;
     assert_null(hmb_plan_load(root, HMB_FIXTURE("props/plan.xml"), &plan));
     plans = apr_array_make(root, 1, sizeof(hmb_plan_t *));
     *(hmb_plan_t **)apr_array_push(plans) = plan;
@@ -458,11 +561,19 @@ static void run_seed(apr_uint64_t seed, int sequences)
         total += w.nsettled;
         apr_pool_destroy(sp);
     }
-    printf("seed %llu: %d sequences, %d settlements (paid %d, "
-           "ineligible %d)\n", (unsigned long long)seed, sequences, total,
-           w.counts[HMB_STAS_PAID], w.counts[HMB_STAS_INELIGIBLE]);
+    printf("seed %llu%s: %d sequences, %d settlements (paid %d, "
+           "ineligible %d)\n", (unsigned long long)seed, json ? " (JSON)" : "",
+           sequences, total, w.counts[HMB_STAS_PAID],
+           w.counts[HMB_STAS_INELIGIBLE]);
+    digest = p ? ledger_digest(p, w.ledger) : NULL;
     free(w.settled);
     apr_pool_destroy(root);
+    return digest;
+}
+
+static void run_seed(apr_uint64_t seed, int sequences)
+{
+    run_seed_as(NULL, seed, sequences, 0);
 }
 
 static int scale(void)
@@ -487,12 +598,30 @@ static void test_seed_3(void **state)
     run_seed(0xDEADBEEFCAFEULL, 1000 / scale());
 }
 
+/* Acceptance of issue 11: the same seeded workload settled once as XML
+ * and once as JSON gives identical payouts and an identical ledger (the
+ * JSON run checks every splice as it goes). */
+static void test_both_formats(void **state)
+{
+    apr_pool_t *p;
+    const char *x, *j;
+    int n = 100 / scale();
+
+    apr_pool_create(&p, NULL);
+    x = run_seed_as(p, 0x5EEDF00DULL, n > 0 ? n : 1, 0);
+    j = run_seed_as(p, 0x5EEDF00DULL, n > 0 ? n : 1, 1);
+    assert_true(strlen(x) > 1000);
+    assert_string_equal(j, x);
+    apr_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_1),
         cmocka_unit_test(test_seed_2),
         cmocka_unit_test(test_seed_3),
+        cmocka_unit_test(test_both_formats),
     };
     apr_initialize();
     hmb_xml_init();

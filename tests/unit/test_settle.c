@@ -889,10 +889,74 @@ static void test_redecide_cancelled(void **state)
     assert_contains(r->what, "no settlement");
 }
 
+/* Issue 11: the same messages in XML and in JSON (the worked example,
+ * pair 3 in GBK as JSON) settle to the same decisions, each on a ledger
+ * of its own, and leave the same totals. */
+static void test_both_formats(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const pairs[] = { "1", "2", "2", "3", "4", NULL };
+    hmb_settle_ctx_t jctx = f->ctx;
+    hmb_ledger_t *jl;
+    apr_array_header_t *xt, *jt;
+    int i;
+
+    assert_null(hmb_test_ledger(f->p, "settle-json",
+                                HMB_EXAMPLE("enroll.csv"), &jl));
+    jctx.ledger = jl;
+    for (i = 0; pairs[i]; i++) {
+        const char *dir = HMB_FIXTURE("json/worked-example/");
+        apr_size_t xl, jlen, xrl, jrl;
+        const char *x = hmb_test_slurp(f->p, example(f->p, pairs[i], "resp"),
+                                       &xl);
+        const char *xr = hmb_test_slurp(f->p, example(f->p, pairs[i], "req"),
+                                        &xrl);
+        const char *j = hmb_test_slurp(f->p, apr_pstrcat(f->p, dir, pairs[i],
+                                                         ".resp.json", NULL),
+                                       &jlen);
+        const char *jr = hmb_test_slurp(f->p, apr_pstrcat(f->p, dir,
+                                                          pairs[i],
+                                                          ".req.json", NULL),
+                                        &jrl);
+        hmb_settle_result_t *a, *b;
+
+        jctx.req_charset = jctx.resp_charset = !strcmp(pairs[i], "3")
+                                               ? "GBK" : NULL;
+        a = hmb_settle_message(f->p, &f->ctx, xr, xrl, x, xl);
+        b = hmb_settle_message(f->p, &jctx, jr, jrl, j, jlen);
+        assert_int_equal(a->outcome, HMB_OUT_SPLICED);
+        assert_int_equal(b->outcome, a->outcome);
+        assert_int_equal(b->tx, a->tx);
+        assert_int_equal(b->stas, a->stas);
+        assert_int_equal(b->rea, a->rea);
+        assert_int_equal(b->hmb_pay, a->hmb_pay);
+        assert_int_equal(b->duplicate, a->duplicate);
+        if (a->hmb_setl_id) {
+            assert_string_equal(b->hmb_setl_id, a->hmb_setl_id);
+        }
+        assert_non_null(strstr(b->out, "\"hmbinfo\":{"));
+    }
+    assert_null(hmb_ledger_totals(f->ledger, f->p, "YCHMB", 2024,
+                                  "36090000000000000001", &xt));
+    assert_null(hmb_ledger_totals(jl, f->p, "YCHMB", 2024,
+                                  "36090000000000000001", &jt));
+    assert_int_equal(jt->nelts, xt->nelts);
+    assert_true(xt->nelts > 0);
+    for (i = 0; i < xt->nelts; i++) {
+        const hmb_total_t *u = &APR_ARRAY_IDX(xt, i, hmb_total_t);
+        const hmb_total_t *v = &APR_ARRAY_IDX(jt, i, hmb_total_t);
+
+        assert_string_equal(v->liab_code, u->liab_code);
+        assert_int_equal(v->elig_amt, u->elig_amt);
+        assert_int_equal(v->paid_amt, u->paid_amt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_worked_example, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_both_formats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pass_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_unavailable, setup,
                                         teardown),
