@@ -126,7 +126,10 @@ const char *hmb_it_start_upstream(apr_pool_t *p, apr_port_t port,
                                   const char *logfile, int max_seconds,
                                   const char *const *extra, apr_proc_t *proc);
 
-/* harness.sh CMD RUNDIR, and for "start" PORT and EXTRA_CONF too. */
+/* harness.sh CMD RUNDIR, and for "start" PORT and EXTRA_CONF too. In a
+ * build configured with --enable-sanitizers, apache2 runs with the ASan
+ * runtime preloaded (HMB_HTTPD_PRELOAD), and "stop" fails when ASan or
+ * UBSan reported anything while it ran. */
 const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
                            apr_port_t port, const char *extra,
                            apr_interval_time_t timeout);
@@ -187,7 +190,8 @@ int hmb_it_hmbctl_v(apr_pool_t *p, const char *dir, const char *as_user,
                     const char *ledger, char **out, va_list ap);
 
 /* apache2 -t (HMB_APACHE2, default /usr/sbin/apache2) for configuration
- * file conf with server root rundir, in a clean environment. */
+ * file conf with server root rundir, in a clean environment (harness.sh
+ * configtest, which preloads the sanitizer runtime as for "start"). */
 int hmb_it_configtest(apr_pool_t *p, const char *rundir, const char *conf,
                       char **out);
 
