@@ -104,7 +104,7 @@ for t in "$build"/tests/integration/test_*; do
 done
 
 echo "##### unit tests, and apache2 with the module, under ASan and UBSan"
-san_integration="test_sanitizers test_module test_slips"
+san_integration="test_sanitizers test_module test_slips test_pii"
 asan="$build-asan"
 if (configure_in "$asan" --enable-sanitizers --enable-werror \
         && make -s -j"$(nproc)" check TESTS= >/dev/null); then
