@@ -987,6 +987,26 @@ void hmb_it_leave_rundir(const char *rundir, int failed)
     apr_pool_destroy(p);
 }
 
+int hmb_it_group_teardown(apr_pool_t **pool, const char *rundir,
+                          int httpd_started, apr_proc_t *const *procs,
+                          const char *const *names, int n, char *left,
+                          apr_size_t left_size)
+{
+    int ok;
+
+    if (!*pool) {
+        return 0;
+    }
+    ok = hmb_it_teardown(*pool, rundir, httpd_started, procs, names, n);
+    if (rundir) {
+        /* main() removes it if every test passed */
+        apr_cpystrn(left, rundir, left_size);
+    }
+    apr_pool_destroy(*pool);
+    *pool = NULL;
+    return ok ? 0 : -1;
+}
+
 /* The whole of a small file, NUL-terminated ("" when it cannot be read:
  * the caller judges the output, not the file). */
 static char *it_slurp(apr_pool_t *p, const char *path)

@@ -176,6 +176,16 @@ int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
  * otherwise. */
 void hmb_it_leave_rundir(const char *rundir, int failed);
 
+/* A CMocka group teardown for one apache2 in rundir and the helper
+ * processes procs (named names): hmb_it_teardown, rundir kept in left
+ * (left_size bytes) for hmb_it_leave_rundir, *pool destroyed and set to
+ * NULL. Returns 0, or -1 when something would not stop; 0 at once when
+ * *pool is NULL (a failed setup tore down already, CMocka calls again). */
+int hmb_it_group_teardown(apr_pool_t **pool, const char *rundir,
+                          int httpd_started, apr_proc_t *const *procs,
+                          const char *const *names, int n, char *left,
+                          apr_size_t left_size);
+
 /* Run argv (at most HMB_IT_MAX_ARGS) with stdout and stderr into a new
  * file DIR/cmd-NNN.out, at most timeout; *out is what it printed. When
  * as_user is given and we are root, through runuser as that user.

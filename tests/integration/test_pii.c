@@ -198,20 +198,13 @@ static int group_teardown(void **state)
 {
     apr_proc_t *procs[] = { &env.up_proc };
     const char *names[] = { "upstream" };
-    int ok;
+    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
+                                   procs, names, 1, rundir_left,
+                                   sizeof(rundir_left));
 
     (void)state;
-    if (!env.pool) {
-        return 0;
-    }
-    ok = hmb_it_teardown(env.pool, env.rundir, env.httpd_started, procs,
-                         names, 1);
-    if (env.rundir) {
-        apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
-    }
-    apr_pool_destroy(env.pool);
     memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
+    return rc;
 }
 
 static const char *write_answers(apr_pool_t *p, const char *dir)
