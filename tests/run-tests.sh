@@ -115,9 +115,9 @@ if (configure_in "$asan" --enable-sanitizers --enable-werror \
     done
     # The module built so, in Debian's apache2 with the ASan runtime
     # preloaded: any report from httpd fails the program (harness.sh).
-    # Those programs that drive the filter and the SQLite ledger (about
-    # 2 minutes); test_shared and test_failover, long load and failover
-    # runs on PostgreSQL, stay in the plain pass.
+    # Those programs that drive the filter and the SQLite ledger (2 to 4
+    # minutes on 2 shared cores); test_shared and test_failover, long load
+    # and failover runs on PostgreSQL, stay in the plain pass.
     for t in $san_integration; do
         run "asan-httpd $t" "$asan/tests/integration/$t"
     done
