@@ -307,7 +307,9 @@ stop_httpd() {
     # -k stop is SIGTERM to the parent, which then ends its children
     run_apache2 "$rundir" -d "$rundir" -f "$rundir/httpd.conf" -k stop \
         </dev/null >>"$rundir/logs/start.out" 2>&1 || kill -TERM "$pid"
-    for ((i = 0; i < 100; i++)); do
+    # 30 s: children built with the sanitizers, on a loaded machine, can
+    # take many seconds to end
+    for ((i = 0; i < 300; i++)); do
         left=""
         for k in $pid $kids; do
             pid_alive "$k" && left="$left $k"
@@ -316,7 +318,7 @@ stop_httpd() {
         sleep 0.1
     done
     if [ -n "$left" ]; then
-        echo "harness.sh: httpd did not stop in 10 s; killing$left" >&2
+        echo "harness.sh: httpd did not stop in 30 s; killing$left" >&2
         kill -KILL $left 2>/dev/null
         sleep 0.2
         return 1

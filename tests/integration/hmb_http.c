@@ -948,7 +948,7 @@ int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
 
     if (httpd_started && rundir
         && (why = hmb_it_harness(p, "stop", rundir, 0, NULL,
-                                 apr_time_from_sec(30))) != NULL) {
+                                 apr_time_from_sec(90))) != NULL) {
         fprintf(stderr, "teardown: harness stop: %s\n", why);
         ok = 0;
     }
