@@ -245,6 +245,7 @@ static void hmb_insert_filter(request_rec *r)
     ctx = hmb_req_ctx(r);
     ap_add_input_filter(HMB_CAPTURE_FILTER_NAME, ctx, r, r->connection);
     ap_add_output_filter(HMB_FILTER_NAME, ctx, r, r->connection);
+    ap_add_output_filter(HMB_GUARD_FILTER_NAME, ctx, r, r->connection);
 }
 
 static void hmb_child_init(apr_pool_t *p, server_rec *s)
@@ -260,6 +261,9 @@ static void hmb_register_hooks(apr_pool_t *p)
      * (CONTENT_SET), so we see and produce identity bytes. */
     ap_register_output_filter(HMB_FILTER_NAME, hmb_output_filter, NULL,
                               AP_FTYPE_RESOURCE);
+    /* before INFLATE: to see it fail (mod_huiminbao_filter.c) */
+    ap_register_output_filter(HMB_GUARD_FILTER_NAME, hmb_guard_filter, NULL,
+                              AP_FTYPE_RESOURCE - 2);
     ap_register_input_filter(HMB_CAPTURE_FILTER_NAME, hmb_capture_filter,
                              NULL, AP_FTYPE_RESOURCE);
     ap_hook_check_config(hmb_check_config, NULL, NULL, APR_HOOK_MIDDLE);

@@ -22,6 +22,7 @@ extern module AP_MODULE_DECLARE_DATA huiminbao_module;
 #define HMBLOGNO(n) "HMB" #n ": "
 
 #define HMB_FILTER_NAME          "HUIMINBAO"
+#define HMB_GUARD_FILTER_NAME    "HUIMINBAO_GUARD"
 #define HMB_CAPTURE_FILTER_NAME  "HUIMINBAO_CAPTURE"
 #define HMB_STATUS_HANDLER       "huiminbao-status"
 /* r->notes key holding the client's Accept-Encoding while it is hidden
@@ -112,6 +113,8 @@ typedef struct {
     hmb_msg_reader_t *reader;       /* reads the body as it arrives */
     apr_time_t t0;                  /* the first byte of the body */
     apr_time_t busy;                /* time spent in the core */
+    ap_filter_t *holder;            /* our output filter, while it holds
+                                     * the body back (none has gone on) */
 } hmb_req_ctx_t;
 
 hmb_req_ctx_t *hmb_req_ctx(request_rec *r);
@@ -120,6 +123,7 @@ apr_status_t hmb_capture_filter(ap_filter_t *f, apr_bucket_brigade *bb,
                                 ap_input_mode_t mode, apr_read_type_e block,
                                 apr_off_t readbytes);
 apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb);
+apr_status_t hmb_guard_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 
 /* Called from the optional_fn_retrieve hook: find mod_dbd. Returns 0
  * when it is not loaded. */

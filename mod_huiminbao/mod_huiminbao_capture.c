@@ -27,8 +27,8 @@ static void hmb_capture_overflow(ap_filter_t *f, hmb_req_ctx_t *ctx,
         hmb_count(&c->req_overflow);
     }
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, f->r, HMBLOGNO(00201)
-                  "request body %s; its response will be settled without "
-                  "the request envelope", why);
+                  "request body %s; its response will pass untouched, "
+                  "for want of the request envelope", why);
 }
 
 static void hmb_capture_copy(ap_filter_t *f, hmb_req_ctx_t *ctx,

@@ -200,6 +200,11 @@ static void hmb_restore_accept_encoding(request_rec *r)
 /* Out of the chain for good; bb goes on as it is. */
 static apr_status_t hmb_pass_on(ap_filter_t *f, apr_bucket_brigade *bb)
 {
+    hmb_req_ctx_t *ctx = f->ctx;
+
+    if (ctx) {
+        ctx->holder = NULL;
+    }
     ap_remove_output_filter(f);
     return APR_BRIGADE_EMPTY(bb) ? APR_SUCCESS : ap_pass_brigade(f->next, bb);
 }
@@ -289,6 +294,7 @@ static int hmb_decide(ap_filter_t *f, hmb_req_ctx_t *ctx,
                                                 apr_table_get(r->headers_in,
                                                               "Content-Type")),
                                     hmb_charset(r->pool, r->content_type));
+    ctx->holder = f;
     return 1;
 }
 
@@ -735,11 +741,15 @@ apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             if (AP_BUCKET_IS_ERROR(e)) {
                 hmb_counters_t *c = hmb_counters();
 
+                /* Nothing has gone on yet, so httpd's HTTP_HEADER filter
+                 * answers the error's status in place of the body. */
                 ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                              HMBLOGNO(00313) "upstream reported an error "
-                              "after %" APR_OFF_T_FMT " bytes; what came "
-                              "is passed on as it is, with the error",
-                              ctx->resp_len);
+                              HMBLOGNO(00313) "upstream broke off the "
+                              "response after %" APR_OFF_T_FMT " bytes: "
+                              "the client is answered HTTP %d, not the "
+                              "partial body; nothing is recorded",
+                              ctx->resp_len,
+                              ((ap_bucket_error *)e->data)->status);
                 if (c) {
                     hmb_count(&c->aborted);
                 }
@@ -768,4 +778,41 @@ apr_status_t hmb_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
     }
     return APR_SUCCESS;
+}
+
+/* HUIMINBAO_GUARD: just before the filters between the handler and us
+ * (INFLATE). One of those that fails while we hold the body back, as
+ * mod_deflate does on a gzip bomb, never sends EOS on: the client would
+ * get no status at all. The held body is dropped and the client is
+ * answered 502, as mod_proxy does for an upstream that breaks off. */
+apr_status_t hmb_guard_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    hmb_req_ctx_t *ctx = f->ctx;
+    apr_bucket_alloc_t *ba = f->c->bucket_alloc;
+    apr_bucket_brigade *err;
+    apr_status_t rv = ap_pass_brigade(f->next, bb);
+    ap_filter_t *holder;
+    hmb_counters_t *c;
+
+    if (rv == APR_SUCCESS || rv == AP_FILTER_ERROR || !ctx
+        || !(holder = ctx->holder)) {
+        return rv;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, HMBLOGNO(00324)
+                  "a filter before HUIMINBAO failed after %" APR_OFF_T_FMT
+                  " bytes of the response: the client is answered HTTP 502, "
+                  "not the partial body; nothing is recorded",
+                  ctx->resp_len);
+    if ((c = hmb_counters()) != NULL) {
+        hmb_count(&c->aborted);
+    }
+    apr_brigade_cleanup(ctx->bb);
+    ctx->seen_eos = 1;
+    err = apr_brigade_create(r->pool, ba);
+    APR_BRIGADE_INSERT_TAIL(err, ap_bucket_error_create(HTTP_BAD_GATEWAY,
+                                                        NULL, r->pool, ba));
+    APR_BRIGADE_INSERT_TAIL(err, apr_bucket_eos_create(ba));
+    hmb_pass_on(holder, err);
+    return AP_FILTER_ERROR;
 }

@@ -26,6 +26,10 @@
  *                        delay-ms N         wait before answering
  *                        close              Connection: close
  *                        no-length          no Content-Length, end by close
+ *                        break-after N      send the Content-Length of the
+ *                                           whole body, then only its first
+ *                                           N bytes, and close (a broken
+ *                                           upstream)
  *                        header NAME: VAL   one more response header
  *   DIR/_template.xml  used when no DIR/<msgid>.xml exists: every
  *                      {{name}} or {{name|default}} is replaced by the text of
@@ -133,6 +137,7 @@ typedef struct {
     int delay_ms;
     int close;
     int no_length;
+    apr_size_t break_after;     /* 0: the whole body */
     const char *content_type;
     apr_array_header_t *extra_headers;
 } up_opts_t;
@@ -692,6 +697,16 @@ static const char *up_read_opts(apr_pool_t *p, const char *path,
             o->no_length = 1;
             o->close = 1;
         }
+        else if (!strcmp(line, "break-after") && *arg) {
+            int n = atoi(arg);
+
+            if (n < 1) {
+                return apr_psprintf(p, "%s:%d: break-after must be 1 or more",
+                                    path, lineno);
+            }
+            o->break_after = (apr_size_t)n;
+            o->close = 1;
+        }
         else if (!strcmp(line, "status") && *arg) {
             o->status = atoi(arg);
             if (o->status < 200 || o->status > 599) {
@@ -954,7 +969,10 @@ static int up_respond(up_conn_t *c, const up_request_t *req,
         return close;
     }
     if (!chunked) {
-        if (body_len && up_send_all(c, body, body_len) != APR_SUCCESS) {
+        apr_size_t n = o->break_after && o->break_after < body_len
+                       ? o->break_after : body_len;
+
+        if (n && up_send_all(c, body, n) != APR_SUCCESS) {
             return 1;
         }
         return close;

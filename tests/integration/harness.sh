@@ -7,12 +7,19 @@
 #   harness.sh stop RUNDIR
 #   harness.sh graceful RUNDIR
 #   harness.sh check-log RUNDIR     error-log lines at level error or worse
+#   harness.sh check-sanitizers RUNDIR   sanitizer reports (exit 1 if any)
+#   harness.sh configtest RUNDIR CONF    apache2 -t on CONF
 #
 # The generated RUNDIR/httpd.conf defines HMB_RUNDIR and HMB_PORT, so the
 # extra file can say e.g. DBDParams "${HMB_RUNDIR}/ledger/ledger.db".
 # Environment: HMB_APACHE2 (default /usr/sbin/apache2), HMB_APACHE_MODULES
 # (default /usr/lib/apache2/modules), HMB_HTTPD_USER (default www-data, used
-# only when run as root), HMB_START_SECONDS (default 10).
+# only when run as root), HMB_START_SECONDS (default 10), and
+# HMB_HTTPD_PRELOAD: a sanitizer runtime (gcc's libasan.so) that a module in
+# the configuration was built with. Debian's apache2 is not, so the runtime
+# is preloaded into every apache2 run here; ASan and UBSan then write their
+# reports to RUNDIR/sanitizer/, and `stop` fails (status 3) when it finds
+# any there or in the error log.
 
 set -u
 
@@ -20,6 +27,7 @@ APACHE2=${HMB_APACHE2:-/usr/sbin/apache2}
 MODDIR=${HMB_APACHE_MODULES:-/usr/lib/apache2/modules}
 RUN_USER=${HMB_HTTPD_USER:-www-data}
 START_SECONDS=${HMB_START_SECONDS:-10}
+PRELOAD=${HMB_HTTPD_PRELOAD:-}
 
 die() {
     echo "harness.sh: $*" >&2
@@ -27,7 +35,7 @@ die() {
 }
 
 usage() {
-    sed -n '6,10p' "$0" | sed 's/^# *//' >&2
+    sed -n '6,12p' "$0" | sed 's/^# *//' >&2
     exit 2
 }
 
@@ -39,6 +47,42 @@ clean_env() {
         unset "$v"
     done
     export LANG=C
+}
+
+# run_apache2 RUNDIR ARGS...: Debian's apache2 with ARGS, and with the
+# sanitizer runtime first in it when there is one. Leaks are not looked for: httpd
+# leaves its pools to the exit. The children, as $RUN_USER, write their
+# reports into RUNDIR/sanitizer (prepare_dirs makes it theirs).
+run_apache2() {
+    local rundir="$1"
+    shift
+    if [ -z "$PRELOAD" ]; then
+        "$APACHE2" "$@"
+        return
+    fi
+    LD_PRELOAD="$PRELOAD" \
+    ASAN_OPTIONS="detect_leaks=0:log_path=$rundir/sanitizer/asan" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$rundir/sanitizer/ubsan" \
+        "$APACHE2" "$@"
+}
+
+# What a sanitizer said while httpd ran in RUNDIR, on stdout; 0 when it said
+# anything. A report goes to RUNDIR/sanitizer/asan.PID (or ubsan.PID), or,
+# from a process that could not open that, to its stderr: the error log.
+sanitizer_reports() {
+    local rundir="$1" f found=1
+    for f in "$rundir"/sanitizer/*; do
+        [ -s "$f" ] || continue
+        echo "---- $f ----"
+        head -n 80 "$f"
+        found=0
+    done
+    if grep -h -E 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|SUMMARY: (Address|UndefinedBehavior)Sanitizer|: runtime error: |ASan runtime does not come first' \
+            "$rundir/logs/error_log" "$rundir/logs/start.out" 2>/dev/null
+    then
+        found=0
+    fi
+    return $found
 }
 
 # 0 when something accepts connections on 127.0.0.1:$1.
@@ -173,14 +217,16 @@ EOF
 # run directory itself, for files the module may create) must be theirs.
 prepare_dirs() {
     local rundir="$1"
-    mkdir -p "$rundir/run" "$rundir/logs" "$rundir/htdocs" \
-             "$rundir/ledger" "$rundir/spool" || die "cannot create $rundir"
+    local dirs=("$rundir/ledger" "$rundir/spool")
+    [ -z "$PRELOAD" ] || dirs+=("$rundir/sanitizer")
+    mkdir -p "$rundir/run" "$rundir/logs" "$rundir/htdocs" "${dirs[@]}" ||
+        die "cannot create $rundir"
     if [ "$(id -u)" = 0 ]; then
         id "$RUN_USER" >/dev/null 2>&1 || die "no user $RUN_USER"
-        chown "$RUN_USER:" "$rundir" "$rundir/ledger" "$rundir/spool" ||
+        chown "$RUN_USER:" "$rundir" "${dirs[@]}" ||
             die "cannot chown $rundir to $RUN_USER"
         chmod 0755 "$rundir"
-        chmod 0770 "$rundir/ledger" "$rundir/spool"
+        chmod 0770 "${dirs[@]}"
         # mkdtemp's 0700 or a private parent would hide RUNDIR from the
         # children; say so now rather than as a puzzling runtime error.
         if ! runuser -u "$RUN_USER" -- test -w "$rundir/ledger" 2>/dev/null
@@ -215,7 +261,7 @@ cmd_start() {
     write_conf "$rundir" "$port" "$extra"
 
     clean_env
-    if ! "$APACHE2" -d "$rundir" -f "$rundir/httpd.conf" -k start \
+    if ! run_apache2 "$rundir" -d "$rundir" -f "$rundir/httpd.conf" -k start \
             </dev/null >"$rundir/logs/start.out" 2>&1; then
         echo "harness.sh: apache2 refused to start" >&2
         show_error_log "$rundir"
@@ -238,9 +284,19 @@ cmd_start() {
     exit 1
 }
 
+# Stop httpd, then fail (status 3) on any sanitizer report of its run.
 cmd_stop() {
+    local rundir
+    rundir=$(cd "$1" 2>/dev/null && pwd) || die "no directory $1"
+    stop_httpd "$rundir" || return
+    if sanitizer_reports "$rundir" >&2; then
+        echo "harness.sh: sanitizer reports in $rundir (above)" >&2
+        return 3
+    fi
+}
+
+stop_httpd() {
     local rundir="$1" pid kids k i left
-    rundir=$(cd "$rundir" 2>/dev/null && pwd) || die "no directory $1"
     pid=$(read_pid "$rundir")
     if ! pid_alive "$pid"; then
         echo "harness.sh: no httpd running in $rundir"
@@ -249,9 +305,11 @@ cmd_stop() {
     kids=$(children_of "$pid")
     clean_env
     # -k stop is SIGTERM to the parent, which then ends its children
-    "$APACHE2" -d "$rundir" -f "$rundir/httpd.conf" -k stop \
+    run_apache2 "$rundir" -d "$rundir" -f "$rundir/httpd.conf" -k stop \
         </dev/null >>"$rundir/logs/start.out" 2>&1 || kill -TERM "$pid"
-    for ((i = 0; i < 100; i++)); do
+    # 30 s: children built with the sanitizers, on a loaded machine, can
+    # take many seconds to end
+    for ((i = 0; i < 300; i++)); do
         left=""
         for k in $pid $kids; do
             pid_alive "$k" && left="$left $k"
@@ -260,7 +318,7 @@ cmd_stop() {
         sleep 0.1
     done
     if [ -n "$left" ]; then
-        echo "harness.sh: httpd did not stop in 10 s; killing$left" >&2
+        echo "harness.sh: httpd did not stop in 30 s; killing$left" >&2
         kill -KILL $left 2>/dev/null
         sleep 0.2
         return 1
@@ -277,8 +335,8 @@ cmd_graceful() {
     # AH00489 ("resuming normal operations") is logged at every (re)start
     before=$(grep -c AH00489 "$rundir/logs/error_log" 2>/dev/null)
     clean_env
-    if ! "$APACHE2" -d "$rundir" -f "$rundir/httpd.conf" -k graceful \
-            </dev/null >>"$rundir/logs/start.out" 2>&1; then
+    if ! run_apache2 "$rundir" -d "$rundir" -f "$rundir/httpd.conf" \
+            -k graceful </dev/null >>"$rundir/logs/start.out" 2>&1; then
         echo "harness.sh: graceful restart refused" >&2
         show_error_log "$rundir"
         exit 1
@@ -299,13 +357,33 @@ cmd_graceful() {
 }
 
 cmd_check_log() {
-    local rundir="$1"
+    local rundir="$1" bad=0
     [ -f "$rundir/logs/error_log" ] || die "no $rundir/logs/error_log"
     if grep -E '\[[a-z_0-9]*:(error|crit|alert|emerg)\]' \
             "$rundir/logs/error_log"; then
-        return 1
+        bad=1
     fi
-    return 0
+    if sanitizer_reports "$rundir"; then
+        bad=1
+    fi
+    return $bad
+}
+
+cmd_check_sanitizers() {
+    ! sanitizer_reports "$1"
+}
+
+# apache2 -t on CONF, in an environment with nothing but PATH and LANG
+# (and the sanitizer runtime when there is one).
+cmd_configtest() {
+    local rundir="$1" conf="$2" v
+    (
+        for v in $(compgen -e); do
+            unset "$v" 2>/dev/null
+        done
+        export PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C
+        run_apache2 "$rundir" -d "$rundir" -f "$conf" -t
+    )
 }
 
 [ $# -ge 2 ] || usage
@@ -315,5 +393,9 @@ case "$1" in
     stop)      [ $# -eq 2 ] || usage; cmd_stop "$2" ;;
     graceful)  [ $# -eq 2 ] || usage; cmd_graceful "$2" ;;
     check-log) [ $# -eq 2 ] || usage; cmd_check_log "$2" ;;
+    check-sanitizers)
+               [ $# -eq 2 ] || usage; cmd_check_sanitizers "$2" ;;
+    configtest)
+               [ $# -eq 3 ] || usage; cmd_configtest "$2" "$3" ;;
     *)         usage ;;
 esac

@@ -55,7 +55,10 @@ const char *hmb_it_start_upstream(apr_pool_t *p, apr_port_t port,
                                   const char *logfile, int max_seconds,
                                   const char *const *extra, apr_proc_t *proc);
 
-/* harness.sh CMD RUNDIR, and for "start" PORT and EXTRA_CONF too. */
+/* harness.sh CMD RUNDIR, and for "start" PORT and EXTRA_CONF too. In a
+ * build configured with --enable-sanitizers, apache2 runs with the ASan
+ * runtime preloaded (HMB_HTTPD_PRELOAD), and "stop" fails when ASan or
+ * UBSan reported anything while it ran. */
 const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
                            apr_port_t port, const char *extra,
                            apr_interval_time_t timeout);
@@ -106,6 +109,16 @@ char *hmb_it_make_rundir(apr_pool_t *p, const char *name);
  * otherwise. */
 void hmb_it_leave_rundir(const char *rundir, int failed);
 
+/* A CMocka group teardown for one apache2 in rundir and the helper
+ * processes procs (named names): hmb_it_teardown, rundir kept in left
+ * (left_size bytes) for hmb_it_leave_rundir, *pool destroyed and set to
+ * NULL. Returns 0, or -1 when something would not stop; 0 at once when
+ * *pool is NULL (a failed setup tore down already, CMocka calls again). */
+int hmb_it_group_teardown(apr_pool_t **pool, const char *rundir,
+                          int httpd_started, apr_proc_t *const *procs,
+                          const char *const *names, int n, char *left,
+                          apr_size_t left_size);
+
 /* Run argv (at most HMB_IT_MAX_ARGS) with stdout and stderr into a new
  * file DIR/cmd-NNN.out, at most timeout; *out is what it printed. When
  * as_user is given and we are root, through runuser as that user.
@@ -129,7 +142,8 @@ int hmb_it_hmbctl_v(apr_pool_t *p, const char *dir, const char *as_user,
                     const char *ledger, char **out, va_list ap);
 
 /* apache2 -t (HMB_APACHE2, default /usr/sbin/apache2) for configuration
- * file conf with server root rundir, in a clean environment. */
+ * file conf with server root rundir, in a clean environment (harness.sh
+ * configtest, which preloads the sanitizer runtime as for "start"). */
 int hmb_it_configtest(apr_pool_t *p, const char *rundir, const char *conf,
                       char **out);
 

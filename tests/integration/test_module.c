@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <zlib.h>
 
 #include "../unit/hmb_test.h"
 #include "hmb_http.h"
@@ -141,22 +142,13 @@ static int group_teardown(void **state)
 {
     apr_proc_t *procs[] = {&env.up_proc, &env.load_proc};
     const char *names[] = {"upstream", "load upstream"};
-    int ok;
+    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
+                                   procs, names, 2, rundir_left,
+                                   sizeof(rundir_left));
 
     (void)state;
-    /* a failed setup has torn down already; CMocka calls this again */
-    if (!env.pool) {
-        return 0;
-    }
-    ok = hmb_it_teardown(env.pool, env.rundir, env.httpd_started, procs,
-                         names, 2);
-    if (env.rundir) {
-        /* main() removes it if every test passed */
-        apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
-    }
-    apr_pool_destroy(env.pool);
     memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
+    return rc;
 }
 
 static const char *copy_file(apr_pool_t *p, const char *from, const char *to)
@@ -229,6 +221,19 @@ static const char *module_conf(apr_pool_t *p)
         "    Huiminbao On\n"
         "    SetOutputFilter DEFLATE\n"
         "</Location>\n"
+        /* a gzip'd upstream answer inflated for us by mod_deflate, which
+         * stops a bomb (DeflateInflateRatioLimit) before our limit does */
+        "<Location \"/fsi-inflate/api\">\n"
+        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
+        "    Huiminbao On\n"
+        "    SetOutputFilter INFLATE\n"
+        "    HuiminbaoMaxBody 8M\n"
+        "</Location>\n"
+        "<Location \"/fsi-smallreq/api\">\n"
+        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
+        "    Huiminbao On\n"
+        "    HuiminbaoMaxRequest 1024\n"
+        "</Location>\n"
         "<Location \"/fsi-small/api\">\n"
         "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
         "    Huiminbao On\n"
@@ -255,7 +260,7 @@ static const char *module_conf(apr_pool_t *p)
         "</VirtualHost>\n",
         MODULE_SO, moddir, PLAN_2024, PLAN_2025, PLAN_LOAD,
         (int)env.up_port, (int)env.up_port, (int)env.up_port,
-        (int)env.load_port, (int)env.port_noledger,
+        (int)env.up_port, (int)env.up_port, (int)env.load_port, (int)env.port_noledger,
         (int)env.port_noledger);
 }
 
@@ -986,6 +991,71 @@ static void test_gzip_client(void **state)
                                         "HMBMOD-GZIP", NULL), " gzip"));
 }
 
+/* gzip of a settlement answer with size bytes of blanks before
+ * </output>: well-formed, and over 1000 times smaller than itself. */
+static const char *gzip_bomb(apr_pool_t *p, const char *xml, apr_size_t len,
+                             apr_size_t size, apr_size_t *out_len)
+{
+    const char *end = hmb_it_memmem_last(xml, len, "</output>");
+    apr_size_t head = (apr_size_t)(end - xml), cap = size / 200 + len + 4096;
+    char *blanks = apr_palloc(p, size), *out = apr_palloc(p, cap);
+    z_stream zs;
+    int rc;
+
+    assert_non_null(end);
+    memset(blanks, ' ', size);
+    memset(&zs, 0, sizeof(zs));
+    /* windowBits 15 + 16: gzip's wrapper, as Content-Encoding: gzip says */
+    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8,
+                                  Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap;
+    zs.next_in = (Bytef *)xml;
+    zs.avail_in = (uInt)head;
+    assert_int_equal(deflate(&zs, Z_NO_FLUSH), Z_OK);
+    zs.next_in = (Bytef *)blanks;
+    zs.avail_in = (uInt)size;
+    assert_int_equal(deflate(&zs, Z_NO_FLUSH), Z_OK);
+    zs.next_in = (Bytef *)end;
+    zs.avail_in = (uInt)(len - head);
+    rc = deflate(&zs, Z_FINISH);
+    deflateEnd(&zs);
+    assert_int_equal(rc, Z_STREAM_END);
+    *out_len = zs.total_out;
+    return out;
+}
+
+/* A gzip bomb from the upstream, inflated by mod_deflate before us and
+ * stopped by it: the client still gets an HTTP status (mod_proxy's 502),
+ * not a connection closed without a word, and nothing is recorded. */
+static void test_inflate_bomb_answered(void **state)
+{
+    apr_pool_t *p = *state;
+    static const char *const xml[] = {
+        "Content-Type: text/xml; charset=UTF-8", NULL
+    };
+    static const char opts[] = "header Content-Encoding: gzip\n";
+    apr_size_t len, gz_len;
+    const char *plain = fixture(p, "HMBMOD-GZIP", &len);
+    const char *gz = gzip_bomb(p, plain, len, 6 << 20, &gz_len);
+    const char *req = hmb_it_envelope(p, "2304", "HMBMOD-BOMB",
+                                      "36090000000000000107", NULL);
+    const char *dir = apr_pstrcat(p, env.rundir, "/upstream/", NULL);
+    hmb_http_response_t *r = NULL;
+
+    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, dir, "HMBMOD-BOMB.xml",
+                                                     NULL), gz, gz_len));
+    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, dir,
+                                                     "HMBMOD-BOMB.opts",
+                                                     NULL),
+                                      opts, strlen(opts)));
+    assert_no_error(hmb_http_once(p, env.port, "POST", "/fsi-inflate/api/bomb",
+                                  xml, req, strlen(req), &r));
+    assert_int_equal(r->status, 502);
+    assert_null(strstr(r->body, "<hmbinfo>"));
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000107"), "");
+}
+
 /* HEAD: headers only, passed as they are, through the proxy and for a
  * settlement message served as a file. */
 static void test_head_untouched(void **state)
@@ -1082,6 +1152,83 @@ static void test_max_body(void **state)
     r = post_to(p, env.port, "/fsi/api/big", req, strlen(req), NULL);
     info = assert_spliced(p, r, want, len);
     PAID_12100(p, info);
+}
+
+static const char *status_value(apr_pool_t *p, const char *key);
+
+/* A copy of fixture FROM that the upstream answers for msgid TO, with
+ * the options in opts (NULL: none). */
+static void upstream_answer(apr_pool_t *p, const char *from, const char *to,
+                            const char *opts)
+{
+    apr_size_t len;
+    const char *body = fixture(p, from, &len);
+    const char *base = apr_pstrcat(p, env.rundir, "/upstream/", to, NULL);
+
+    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, base, ".xml", NULL),
+                                      body, len));
+    if (opts) {
+        assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, base, ".opts",
+                                                         NULL),
+                                          opts, strlen(opts)));
+    }
+}
+
+/* The upstream breaks off a settlement answer midway: mod_proxy ends the
+ * body with an error, the client is answered 502 (not the partial body),
+ * HMB00313 says so, and nothing is recorded. */
+static void test_upstream_broke_off(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *req = hmb_it_envelope(p, "2304", "HMBMOD-BROKEN",
+                                      "36090000000000000106", NULL);
+    const char *before = totals(p, "YCHMB", "2024", "36090000000000000106");
+    hmb_http_response_t *r;
+
+    upstream_answer(p, "HMBMOD-BIG", "HMBMOD-BROKEN", "break-after 2000\n");
+    r = post_to(p, env.port, "/fsi/api/broken", req, strlen(req), NULL);
+    assert_int_equal(r->status, 502);
+    assert_null(strstr(r->body, "<hmbinfo>"));
+    assert_null(strstr(r->body, "<setlinfo>"));
+    assert_logged(p, read_log(p, "error_log"), "HMB00313",
+                  "after 2000 bytes: the client is answered HTTP 502, not "
+                  "the partial body; nothing is recorded");
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000106"), before);
+}
+
+/* A request body over HuiminbaoMaxRequest still reaches the upstream in
+ * full, and its answer passes untouched, as docs/directives.md says and
+ * HMB00201 now says too (it promised a settlement without the envelope). */
+static void test_request_over_max_request(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len;
+    const char *want = fixture(p, "HMBMOD-BIG", &len);
+    const char *env_xml = hmb_it_envelope(p, "2304", "HMBMOD-BIGREQ",
+                                          "36090000000000000106", NULL);
+    const char *before = totals(p, "YCHMB", "2024", "36090000000000000106");
+    apr_int64_t overflow = apr_atoi64(status_value(p, "RequestOverflow"));
+    char *pad = apr_palloc(p, 2048 + 1);
+    const char *req;
+    hmb_http_response_t *r;
+    const char *log;
+
+    /* blanks after the root element: still the same envelope */
+    memset(pad, ' ', 2048);
+    pad[2048] = '\0';
+    req = apr_pstrcat(p, env_xml, pad, NULL);
+    upstream_answer(p, "HMBMOD-BIG", "HMBMOD-BIGREQ", NULL);
+    r = post_to(p, env.port, "/fsi-smallreq/api/bigreq", req, strlen(req),
+                NULL);
+    assert_untouched(r, 200, want, len);
+    assert_length_header(r);
+    log = read_log(p, "error_log");
+    assert_logged(p, log, "HMB00201", "longer than HuiminbaoMaxRequest (1024 "
+                  "bytes); its response will pass untouched");
+    assert_logged(p, log, "HMB00305", "over HuiminbaoMaxRequest");
+    assert_int_equal(apr_atoi64(status_value(p, "RequestOverflow")),
+                     overflow + 1);
+    assert_str(totals(p, "YCHMB", "2024", "36090000000000000106"), before);
 }
 
 /* No request body: the upstream refuses it, and that refusal goes back
@@ -1832,16 +1979,19 @@ static void test_status_counters(void **state)
 
 /* Every [error] or worse line in the error log is one provoked on
  * purpose: mod_dbd failing to open the unopenable ledger of the second
- * virtual host (at each child start and at each request there). */
+ * virtual host (at each child start and at each request there), and
+ * mod_proxy_http on the upstream that broke off (test_upstream_broke_off). */
 static void test_error_log_clean(void **state)
 {
     apr_pool_t *p = *state;
     const char *argv[] = { "/bin/bash", HMB_IT_HARNESS, "check-log", env.rundir,
                            NULL };
     static const char *const provoked[] = {
+        "[dbd:",
         "AH00629: Can't connect to sqlite3: unable to open database file",
-        "AH00633: failed to initialise",
-        "AH00636: child init failed!",
+        "[dbd:", "AH00633: failed to initialise",
+        "[dbd:", "AH00636: child init failed!",
+        "[proxy_http:", "AH01110: error reading response",
         NULL
     };
     char *out, *line, *last;
@@ -1850,8 +2000,8 @@ static void test_error_log_clean(void **state)
     for (line = apr_strtok(out, "\n", &last); line;
          line = apr_strtok(NULL, "\n", &last)) {
         int k, ok = 0;
-        for (k = 0; provoked[k]; k++) {
-            if (strstr(line, provoked[k]) && strstr(line, "[dbd:")) {
+        for (k = 0; provoked[k]; k += 2) {
+            if (strstr(line, provoked[k + 1]) && strstr(line, provoked[k])) {
                 ok = 1;
             }
         }
@@ -1877,11 +2027,14 @@ int main(void)
         T(test_tiny_chunks_memory),
         T(test_close_delimited_upstream),
         T(test_gzip_client),
+        T(test_inflate_bomb_answered),
         T(test_head_untouched),
         T(test_infcode_not_zero_untouched),
         T(test_http_500_untouched),
         T(test_non_xml_untouched),
         T(test_max_body),
+        T(test_upstream_broke_off),
+        T(test_request_over_max_request),
         T(test_no_request_body),
         T(test_unknown_infno),
         T(test_ineligible_not_enrolled),

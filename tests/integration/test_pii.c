@@ -1,0 +1,504 @@
+/*
+ * No personal data leaves the module except in the response it answers
+ * (issue 9): real settlements carrying names, certificate numbers and
+ * psn_no values go through Debian's apache2 with the module logging at
+ * every level (LogLevel debug, huiminbao:trace8), among them a GBK
+ * message, a malformed psn_no, an upstream err_msg naming a certno and a
+ * name, and a message whose GBK name libxml2 cannot read as UTF-8. Then
+ * every log file, every form of the status page and what hmbctl reports
+ * are searched for each of those values: a certno, a name (UTF-8, GBK,
+ * and libxml2's "0xD5 0xC5" dump of it) or a psn_no in clear fails.
+ */
+#include "../unit/hmb_test.h"
+#include "hmb_http.h"
+
+#include <apr_xlate.h>
+
+#define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
+#define MOD_FIXTURES  HMB_FIXTURE("module")
+#define BASE_ANSWER   MOD_FIXTURES "/upstream/H36090200001202405011000000002.xml"
+#define ENROLL_CSV    MOD_FIXTURES "/enroll.csv"
+#define PLAN_2024     HMB_EXAMPLE("plan.xml")
+#define PLAN_2025     MOD_FIXTURES "/plans/yichun-2025.xml"
+#define PLAN_LOAD     MOD_FIXTURES "/plans/load-2024.xml"
+#define PLAN_GRACE1   MOD_FIXTURES "/plans/grace-v1.xml"
+#define HTTPD_USER    "www-data"
+
+typedef struct {
+    const char *label;
+    const char *bytes;
+    apr_size_t len;
+} secret_t;
+
+static struct {
+    apr_pool_t *pool;
+    const char *rundir;
+    const char *ledger;
+    apr_port_t port;
+    apr_port_t up_port;
+    apr_proc_t up_proc;
+    int httpd_started;
+    apr_array_header_t *secrets;    /* secret_t */
+    const char *spliced;            /* one answer with <hmbinfo> */
+    apr_size_t spliced_len;
+} env;
+
+static char rundir_left[512];
+
+/* --- what must never show ----------------------------------------------- */
+
+static void secret(const char *label, const char *bytes, apr_size_t len)
+{
+    secret_t *s = apr_array_push(env.secrets);
+
+    s->label = label;
+    s->bytes = apr_pmemdup(env.pool, bytes, len);
+    s->len = len;
+}
+
+static const char *to_gbk(apr_pool_t *p, const char *utf8, apr_size_t *len)
+{
+    apr_xlate_t *x;
+    apr_size_t in = strlen(utf8), out = in * 2 + 1, cap = out;
+    char *buf = apr_palloc(p, cap);
+
+    assert_int_equal(apr_xlate_open(&x, "GBK", "UTF-8", p), APR_SUCCESS);
+    assert_int_equal(apr_xlate_conv_buffer(x, utf8, &in, buf, &out),
+                     APR_SUCCESS);
+    assert_int_equal(in, 0);
+    apr_xlate_close(x);
+    *len = cap - out;
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* A name in UTF-8 and in GBK, and the first two GBK bytes as libxml2
+ * dumps them when it reads GBK as UTF-8 ("Bytes: 0xD5 0xC5 ..."). */
+static void secret_name(const char *utf8)
+{
+    apr_size_t len;
+    const char *gbk = to_gbk(env.pool, utf8, &len);
+    const char *dump = apr_psprintf(env.pool, "0x%02X 0x%02X",
+                                    (unsigned char)gbk[0],
+                                    (unsigned char)gbk[1]);
+
+    secret(apr_pstrcat(env.pool, "name ", utf8, NULL), utf8, strlen(utf8));
+    secret(apr_pstrcat(env.pool, "GBK name ", utf8, NULL), gbk, len);
+    secret(apr_pstrcat(env.pool, "dump of GBK name ", utf8, NULL), dump,
+           strlen(dump));
+}
+
+static void secret_str(const char *what, const char *s)
+{
+    secret(apr_pstrcat(env.pool, what, " ", s, NULL), s, strlen(s));
+}
+
+/* Fails the test at the first secret in text, naming where it was. */
+static void assert_clean(const char *where, const char *text, apr_size_t len)
+{
+    int i;
+
+    for (i = 0; i < env.secrets->nelts; i++) {
+        const secret_t *s = &APR_ARRAY_IDX(env.secrets, i, secret_t);
+        const char *at = memmem(text, len, s->bytes, s->len);
+
+        if (at) {
+            const char *bol = at, *eol = at;
+
+            while (bol > text && bol[-1] != '\n') {
+                bol--;
+            }
+            while (eol < text + len && *eol != '\n') {
+                eol++;
+            }
+            fail_msg("%s shows the %s: %.*s", where, s->label,
+                     (int)(eol - bol), bol);
+        }
+    }
+}
+
+/* --- the people and their messages -------------------------------------- */
+
+typedef struct {
+    const char *msgid;
+    const char *infno;
+    const char *psn_no;
+    const char *name;               /* UTF-8 */
+    const char *certno;
+    const char *setl_id;
+    const char *cancels;            /* 2305: the setl_id it cancels */
+    int gbk;                        /* declared and written in GBK */
+    int gbk_undeclared;             /* GBK name in a UTF-8 message */
+    const char *err_msg;            /* infcode -1 with this text */
+    const char *want_stas;          /* hmb_stas, or NULL: untouched */
+} person_msg_t;
+
+static const person_msg_t msgs[] = {
+    /* settled, then cancelled */
+    { "PII-A1", "2303", "36090000000000000102", "李秀英", "36090219750315422X",
+      "SPII0001", NULL, 0, 0, NULL, "presettled" },
+    { "PII-A2", "2304", "36090000000000000102", "李秀英", "36090219750315422X",
+      "SPII0001", NULL, 0, 0, NULL, "paid" },
+    /* a GBK message */
+    { "PII-B", "2304", "36090000000000000103", "欧阳娜娜", "360902198807070528",
+      "SPII0002", NULL, 1, 0, NULL, "paid" },
+    /* a malformed psn_no, in the request and the answer */
+    { "PII-C", "2304", "3609000000000000010A4", "钱多多", "360902197001019876",
+      "SPII0003", NULL, 0, 0, NULL, "ineligible" },
+    /* the upstream refuses, naming a certno and a name */
+    { "PII-D", "2304", "36090000000000000104", "赵六", "360902196512120036",
+      "SPII0004", NULL, 0, 0,
+      "证件号码360902196512120036与姓名赵六不符", NULL },
+    /* GBK bytes in a message that says it is UTF-8 */
+    { "PII-E", "2304", "36090000000000000105", "张伟", "360902200001011117",
+      "SPII0005", NULL, 0, 1, NULL, NULL },
+    /* not enrolled */
+    { "PII-F", "2304", "36090000000000000999", "孙丽", "360902199912120041",
+      "SPII0006", NULL, 0, 0, NULL, "ineligible" },
+    /* the cancellation of PII-A2 */
+    { "PII-G", "2305", "36090000000000000102", "李秀英", "36090219750315422X",
+      "SPII0001C", "SPII0001", 0, 0, NULL, "reversed" },
+};
+
+/* The upstream's answer for m: the base answer with m's values. */
+static const char *answer_for(apr_pool_t *p, const person_msg_t *m,
+                              apr_size_t *len)
+{
+    char *a = hmb_test_slurp(p, BASE_ANSWER, NULL);
+
+    a = replace(p, a, "S2024050100001", m->setl_id);
+    a = replace(p, a, "36090000000000000001", m->psn_no);
+    a = replace(p, a, "360902196001010011", m->certno);
+    if (m->err_msg) {
+        a = replace(p, a, "<infcode>0</infcode>", "<infcode>-1</infcode>");
+        a = replace(p, a, "<err_msg></err_msg>",
+                    apr_pstrcat(p, "<err_msg>", m->err_msg, "</err_msg>",
+                                NULL));
+    }
+    if (m->gbk_undeclared) {
+        apr_size_t n;
+        const char *gbk = to_gbk(p, m->name, &n);
+
+        a = replace(p, a, "张三", gbk);
+    }
+    else {
+        a = replace(p, a, "张三", m->name);
+    }
+    if (m->gbk) {
+        a = replace(p, a, "encoding=\"UTF-8\"", "encoding=\"GBK\"");
+        return to_gbk(p, a, len);
+    }
+    *len = strlen(a);
+    return a;
+}
+
+/* --- setup and teardown ------------------------------------------------- */
+
+static int group_teardown(void **state)
+{
+    apr_proc_t *procs[] = { &env.up_proc };
+    const char *names[] = { "upstream" };
+    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
+                                   procs, names, 1, rundir_left,
+                                   sizeof(rundir_left));
+
+    (void)state;
+    memset(&env, 0, sizeof(env));
+    return rc;
+}
+
+static const char *write_answers(apr_pool_t *p, const char *dir)
+{
+    const char *why = NULL;
+    apr_size_t i, len;
+
+    if (apr_dir_make(dir, APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
+        return apr_pstrcat(p, "cannot create ", dir, NULL);
+    }
+    for (i = 0; !why && i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+        const char *a = answer_for(p, &msgs[i], &len);
+
+        why = hmb_it_write_file(p, apr_pstrcat(p, dir, "/", msgs[i].msgid,
+                                               ".xml", NULL), a, len);
+    }
+    return why;
+}
+
+static int group_setup(void **state)
+{
+    apr_pool_t *p;
+    const char *why = NULL, *extra, *conf;
+    char *dir, *out;
+    apr_size_t i;
+
+    (void)state;
+    memset(&env, 0, sizeof(env));
+    apr_pool_create(&p, NULL);
+    env.pool = p;
+    env.secrets = apr_array_make(p, 32, sizeof(secret_t));
+    for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+        secret_str("psn_no", msgs[i].psn_no);
+        secret_str("certno", msgs[i].certno);
+        secret_name(msgs[i].name);
+    }
+
+    dir = apr_psprintf(p, "%s/tmp-pii-XXXXXX", HMB_BUILDDIR);
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "setup: cannot create %s\n", dir);
+        apr_pool_destroy(p);
+        memset(&env, 0, sizeof(env));
+        return -1;
+    }
+    env.rundir = dir;
+    env.ledger = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
+    if (apr_dir_make(apr_pstrcat(p, dir, "/ledger", NULL),
+                     APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
+        why = "cannot create the ledger directory";
+    }
+    if (!why) {
+        const char *argv[] = {
+            HMB_IT_HMBCTL_BIN, "--ledger",
+            apr_pstrcat(p, "sqlite3:", env.ledger, NULL), "enroll",
+            "--plan", PLAN_2024, "--plan", PLAN_2025, "--plan", PLAN_LOAD,
+            "--plan", PLAN_GRACE1, ENROLL_CSV, NULL
+        };
+        if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out)
+            != 0) {
+            why = apr_pstrcat(p, "hmbctl enroll: ", out ? out : "", NULL);
+        }
+    }
+    if (!why && geteuid() == 0) {
+        const char *argv[] = {
+            "/bin/chown", "-R", HTTPD_USER ":" HTTPD_USER,
+            apr_pstrcat(p, dir, "/ledger", NULL), NULL
+        };
+        why = hmb_it_run(p, argv, apr_time_from_sec(10));
+    }
+    if (!why) {
+        why = write_answers(p, apr_pstrcat(p, dir, "/upstream", NULL));
+    }
+    if (!why) {
+        why = hmb_it_free_port(p, &env.up_port);
+    }
+    if (!why) {
+        why = hmb_it_free_port(p, &env.port);
+    }
+    if (!why) {
+        why = hmb_it_start_upstream(p, env.up_port,
+                                    apr_pstrcat(p, dir, "/upstream", NULL),
+                                    apr_pstrcat(p, dir, "/upstream.pid",
+                                                NULL),
+                                    apr_pstrcat(p, dir, "/upstream.log",
+                                                NULL),
+                                    300, NULL, &env.up_proc);
+    }
+    if (!why) {
+        extra = apr_pstrcat(p, dir, "/pii.conf", NULL);
+        conf = apr_psprintf(p,
+            "LoadModule huiminbao_module \"%s\"\n"
+            /* every line the module can write, and httpd's own at debug */
+            "LogLevel debug huiminbao:trace8\n"
+            "HuiminbaoPlan \"%s\"\n"
+            "HuiminbaoSpool \"${HMB_RUNDIR}/spool\"\n"
+            "DBDriver sqlite3\n"
+            "DBDParams \"${HMB_RUNDIR}/ledger/ledger.db\"\n"
+            "<Location \"/fsi/api\">\n"
+            "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
+            "    Huiminbao On\n"
+            "</Location>\n"
+            "<Location \"/huiminbao-status\">\n"
+            "    SetHandler huiminbao-status\n"
+            "    Require ip 127.0.0.1\n"
+            "</Location>\n", MODULE_SO, PLAN_2024, (int)env.up_port);
+        why = hmb_it_write_file(p, extra, conf, strlen(conf));
+        if (!why) {
+            why = hmb_it_harness(p, "start", dir, env.port, extra,
+                                 apr_time_from_sec(30));
+            env.httpd_started = !why;
+        }
+    }
+    if (why) {
+        fprintf(stderr, "setup: %s\n", why);
+        group_teardown(state);
+        return -1;
+    }
+    return 0;
+}
+
+/* --- the tests ---------------------------------------------------------- */
+
+/* Each message through apache2: the answer is the upstream's, with
+ * <hmbinfo> where a decision is expected. */
+static void test_settlements(void **state)
+{
+    apr_pool_t *p = *state;
+    static const char *const xml[] = {
+        "Content-Type: text/xml; charset=UTF-8", NULL
+    };
+    hmb_http_response_t *r = NULL;
+    apr_size_t i, len;
+
+    for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+        const person_msg_t *m = &msgs[i];
+        const char *req = hmb_it_envelope(p, m->infno, m->msgid, m->psn_no,
+                                          m->cancels);
+        const char *want = answer_for(p, m, &len);
+        const char *info;
+
+        assert_no_error(hmb_http_once(p, env.port, "POST",
+                                      apr_pstrcat(p, "/fsi/api/", m->msgid,
+                                                  NULL),
+                                      xml, req, strlen(req), &r));
+        assert_int_equal(r->status, 200);
+        info = hmb_it_element(p, r->body, r->body_len, "hmbinfo");
+        if (!m->want_stas) {
+            if (info || r->body_len != len || memcmp(r->body, want, len)) {
+                fail_msg("%s: not passed untouched", m->msgid);
+            }
+            continue;
+        }
+        if (!info) {
+            fail_msg("%s: no <hmbinfo>", m->msgid);
+        }
+        assert_str(hmb_it_field(p, info, "hmb_stas"), m->want_stas);
+        if (!strcmp(m->want_stas, "paid") && !env.spliced) {
+            env.spliced = apr_pmemdup(env.pool, r->body, r->body_len);
+            env.spliced_len = r->body_len;
+        }
+        /* <hmbinfo> itself names nobody */
+        assert_clean(apr_pstrcat(p, m->msgid, "'s <hmbinfo>", NULL), info,
+                     strlen(info));
+    }
+    /* no settlement (the upstream refuses a GET): logged at trace1 */
+    assert_no_error(hmb_http_once(p, env.port, "GET", "/fsi/api/PII-A1",
+                                  NULL, NULL, 0, &r));
+}
+
+/* Every log file httpd wrote. */
+static void test_logs_clean(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *logs = apr_pstrcat(p, env.rundir, "/logs", NULL);
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    int files = 0;
+    apr_size_t len;
+    const char *err;
+
+    assert_int_equal(apr_dir_open(&d, logs, p), APR_SUCCESS);
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
+           == APR_SUCCESS) {
+        const char *path = apr_pstrcat(p, logs, "/", fi.name, NULL);
+        const char *text;
+
+        if (fi.filetype != APR_REG) {
+            continue;
+        }
+        text = hmb_test_slurp(p, path, &len);
+        assert_clean(path, text, len);
+        files++;
+    }
+    apr_dir_close(d);
+    assert_true(files >= 2);
+    /* the log does hold what the tests above provoked, at every level */
+    err = hmb_test_slurp(p, apr_pstrcat(p, logs, "/error_log", NULL), &len);
+    assert_non_null(hmb_it_line_with(p, err, "HMB00307", "hmb_stas=paid"));
+    assert_non_null(hmb_it_line_with(p, err, "HMB00307",
+                                     "hmb_stas=reversed"));
+    assert_non_null(hmb_it_line_with(p, err, "HMB00311", "infcode -1"));
+    assert_non_null(hmb_it_line_with(p, err, "[huiminbao:trace", NULL));
+    assert_non_null(hmb_it_line_with(p, err, "[proxy:debug]", NULL));
+}
+
+/* The status page in each of its forms. */
+static void test_status_clean(void **state)
+{
+    apr_pool_t *p = *state;
+    static const char *const forms[] = {
+        "", "?auto", "?format=json", "?format=prometheus", NULL
+    };
+    int i;
+
+    for (i = 0; forms[i]; i++) {
+        const char *path = apr_pstrcat(p, "/huiminbao-status", forms[i],
+                                       NULL);
+        hmb_http_response_t *r = NULL;
+
+        assert_no_error(hmb_http_once(p, env.port, "GET", path, NULL, NULL,
+                                      0, &r));
+        assert_int_equal(r->status, 200);
+        assert_true(r->body_len > 100);
+        assert_clean(path, r->body, r->body_len);
+    }
+}
+
+/* hmbctl on the live ledger, as the children's user. */
+static char *hmbctl(apr_pool_t *p, ...)
+{
+    char *out;
+    va_list ap;
+    int code;
+
+    va_start(ap, p);
+    code = hmb_it_hmbctl_v(p, env.rundir, geteuid() == 0 ? HTTPD_USER : NULL,
+                           apr_pstrcat(p, "sqlite3:", env.ledger, NULL), &out,
+                           ap);
+    va_end(ap);
+    if (code != 0) {
+        fail_msg("hmbctl exited with %d: %s", code, out);
+    }
+    return out;
+}
+
+/* What hmbctl reports from that ledger, and what it shows of an answer. */
+static void test_hmbctl_clean(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *answer = apr_pstrcat(p, env.rundir, "/answer.xml", NULL);
+    static const char *const formats[] = { "table", "csv", "json", NULL };
+    const char *out;
+    int i;
+
+    for (i = 0; formats[i]; i++) {
+        out = hmbctl(p, "owed", "--format", formats[i], NULL);
+        assert_clean(apr_pstrcat(p, "hmbctl owed --format ", formats[i],
+                                 NULL), out, strlen(out));
+    }
+    out = hmbctl(p, "totals", "--plan-code", "YCHMB", "--year", "2024",
+                 "36090000000000000103", NULL);
+    assert_true(strlen(out) > 0);
+    assert_clean("hmbctl totals", out, strlen(out));
+    out = hmbctl(p, "rollup", "check", NULL);
+    assert_clean("hmbctl rollup check", out, strlen(out));
+    out = hmbctl(p, "check-ledger", NULL);
+    assert_clean("hmbctl check-ledger", out, strlen(out));
+
+    assert_non_null(env.spliced);
+    assert_no_error(hmb_it_write_file(p, answer, env.spliced,
+                                      env.spliced_len));
+    out = hmbctl(p, "show", answer, NULL);
+    assert_non_null(strstr(out, "paid"));
+    assert_clean("hmbctl show", out, strlen(out));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
+                                              hmb_test_pool_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_settlements),
+        T(test_logs_clean),
+        T(test_status_clean),
+        T(test_hmbctl_clean),
+    };
+#undef T
+    int failed;
+
+    apr_initialize();
+    failed = cmocka_run_group_tests_name("integration: no personal data in "
+                                         "logs, status or reports", tests,
+                                         group_setup, group_teardown);
+    hmb_it_leave_rundir(rundir_left, failed);
+    apr_terminate();
+    return failed ? 1 : 0;
+}
