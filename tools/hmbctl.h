@@ -89,5 +89,8 @@ const char *csv_field(apr_pool_t *p, const char *s);
 
 /* hmbctl_report.c */
 int cmd_rollup(hmbctl_t *c);
+int cmd_report(hmbctl_t *c);
+int cmd_history(hmbctl_t *c);
+int cmd_export(hmbctl_t *c);
 
 #endif

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "hmb_workload.h"
+#include "hmb_rollup.h"
+#include "hmb_util.h"
 
 #include <yajl/yajl_tree.h>
 
@@ -173,7 +175,8 @@ static const char *jnum(yajl_val root, const char **path)
     return YAJL_GET_NUMBER(v);
 }
 
-/* The groups of a by_* array equal the direct sums. */
+/* The groups of an array of {group, payout_fen...} equal the direct
+ * sums. */
 static void check_groups(yajl_val plan, const char *key, apr_hash_t *want)
 {
     const char *path[] = { key, NULL };
@@ -355,6 +358,94 @@ static void check_html(apr_pool_t *p, const truth_t *t)
             (long)fi.size);
 }
 
+/* hmbctl --ledger LEDGER with the arguments up to NULL, which must
+ * succeed; what it printed. */
+static char *hmbctl(apr_pool_t *p, ...)
+{
+    va_list ap;
+    char *out;
+    int rc;
+
+    va_start(ap, p);
+    rc = hmb_it_hmbctl_v(p, wl.top, NULL, env.spec, &out, ap);
+    va_end(ap);
+    if (rc != 0) {
+        fail_msg("hmbctl: exit %d: %s", rc, out);
+    }
+    return out;
+}
+
+/* hmbctl report's TOTAL is the ledger's, to the fen, and its groups are
+ * the claims' */
+static void check_reports(apr_pool_t *p, const truth_t *t)
+{
+    static const char *const by[] = {
+        "hospital", "insurer", "liability", "county", "day"
+    };
+    const char *claims[] = { "total", "claims", NULL };
+    const char *revs[] = { "total", "reversals", NULL };
+    const char *pay[] = { "total", "payout_fen", NULL };
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        char *out = hmbctl(p, "report", "--plan-code", "YCHMB", "--year",
+                           "2024", "--by", by[i], "--format", "json", NULL),
+             err[200];
+        yajl_val root = yajl_tree_parse(out, err, sizeof(err));
+
+        if (!root) {
+            fail_msg("report --by %s: %s: %s", by[i], err, out);
+        }
+        assert_string_equal(jnum(root, claims), t->claims);
+        assert_string_equal(jnum(root, revs), t->reversals);
+        assert_string_equal(jnum(root, pay), t->payout);
+        if (i < 3) {
+            check_groups(root, "rows", i == 0 ? t->hospital
+                                       : i == 1 ? t->insurer : t->liability);
+        }
+        yajl_tree_free(root);
+    }
+}
+
+/* The month's statement: its TOTAL rows are the ledger's (every claim was
+ * recorded today); a person's history shows a cancellation with its memo. */
+static void check_export_history(apr_pool_t *p, const truth_t *t)
+{
+    const char *day = hmb_rollup_day_of(p, apr_time_now(),
+                                        HMB_ROLLUP_OFFSET_DEFAULT);
+    const char *dir = apr_pstrcat(p, wl.top, "/export", NULL);
+    const char *total, *psn;
+    char *csv;
+    apr_size_t len;
+    hmb_ledger_t *l;
+    char *out;
+
+    hmbctl(p, "export", "--month", apr_pstrndup(p, day, 7), "--plan-code",
+           "YCHMB", "--year", "2024", "--out", dir, NULL);
+    assert_no_error(hmb_read_file(p, apr_pstrcat(p, dir,
+                                                 "/claims-by-hospital.csv",
+                                                 NULL), 1 << 20, &csv,
+                                  &len));
+    total = hmb_it_line_with(p, csv, "TOTAL,", NULL);
+    assert_non_null(total);
+    assert_non_null(strstr(total, apr_psprintf(p, "TOTAL,%s,", t->claims)));
+    assert_non_null(strstr(total, apr_psprintf(p, ",%s,%s,", t->reversals,
+                                               t->payout)));
+    assert_no_error(hmb_read_file(p, apr_pstrcat(p, dir, "/enrollments.csv",
+                                                 NULL), 1 << 20, &csv,
+                                  &len));
+    assert_non_null(strstr(csv, apr_psprintf(p, "TOTAL,,24,%s\n",
+                                             t->premium)));
+
+    assert_no_error(hmb_ledger_open(p, env.spec, &l));
+    psn = APR_ARRAY_IDX(wl_rows_of(p, l, "SELECT psn_no FROM hmb_claim"
+                                   " WHERE kind = 'R' LIMIT 1"), 0,
+                        const char **)[0];
+    out = hmbctl(p, "history", psn, NULL);
+    assert_non_null(strstr(out, "\treversal\t"));
+    assert_non_null(strstr(out, "撤销结算"));
+}
+
 static void test_dashboard_equals_claims(void **state)
 {
     apr_pool_t *p = *state;
@@ -363,7 +454,6 @@ static void test_dashboard_equals_claims(void **state)
     figures_t f;
     truth_t t;
     apr_time_t t0;
-    char *out;
     int i;
 
     memset(&cfg, 0, sizeof(cfg));
@@ -395,16 +485,10 @@ static void test_dashboard_equals_claims(void **state)
         check_prometheus(p, i, &t);
     }
     check_html(p, &t);
+    check_reports(p, &t);
+    check_export_history(p, &t);
 
-    {
-        const char *argv[] = {
-            HMBCTL, "--ledger", env.spec, "rollup", "check", NULL
-        };
-        if (hmb_it_capture(p, wl.top, NULL, argv, apr_time_from_sec(120),
-                           &out) != 0) {
-            fail_msg("hmbctl rollup check: %s", out);
-        }
-    }
+    hmbctl(p, "rollup", "check", NULL);
 }
 
 /* A query the handler does not know is refused, not guessed at. */
