@@ -84,6 +84,7 @@ static int group_setup(void **state)
 
 typedef struct {
     const char *claims, *ineligible, *reversals, *payout, *premium;
+    const char *large;          /* settlements paying over claim-over */
     apr_hash_t *insurer;        /* code -> fen (string) */
     apr_hash_t *liability;
     apr_hash_t *hospital;
@@ -125,6 +126,12 @@ static void direct_sums(apr_pool_t *p, truth_t *t)
     t->ineligible = v[1];
     t->reversals = v[2];
     t->payout = v[3];
+    /* the plan's <supervision claim-over="3000.00">, counted here from
+     * the payouts themselves */
+    rows = wl_rows_of(p, l, "SELECT COUNT(*) FROM hmb_claim WHERE"
+                      " plan_code = 'YCHMB' AND plan_year = 2024"
+                      " AND kind = 'S' AND hmb_pay > 300000");
+    t->large = APR_ARRAY_IDX(rows, 0, const char **)[0];
     rows = wl_rows_of(p, l, "SELECT SUM(premium) FROM hmb_enrollment"
                       " WHERE plan_code = 'YCHMB' AND plan_year = 2024");
     t->premium = APR_ARRAY_IDX(rows, 0, const char **)[0];
@@ -234,6 +241,25 @@ static void check_json(apr_pool_t *p, int i, const truth_t *t)
     check_groups(plan, "by_insurer", t->insurer);
     check_groups(plan, "by_liability", t->liability);
     check_groups(plan, "by_hospital", t->hospital);
+    {
+        const char *flag[] = { "by_flag", NULL };
+        const char *cl[] = { "claims", NULL };
+        const char *gp[] = { "group", NULL };
+        yajl_val a = yajl_tree_get(plan, flag, yajl_t_array);
+        const char *large = "0";
+        apr_size_t k;
+
+        for (k = 0; a && k < YAJL_GET_ARRAY(a)->len; k++) {
+            yajl_val g = YAJL_GET_ARRAY(a)->values[k];
+            const char *name = YAJL_GET_STRING(yajl_tree_get(
+                                   g, gp, yajl_t_string));
+
+            if (name && !strcmp(name, "large_claim")) {
+                large = jnum(g, cl);
+            }
+        }
+        assert_string_equal(large, t->large);
+    }
     yajl_tree_free(root);
 }
 
@@ -441,6 +467,10 @@ static void check_export_history(apr_pool_t *p, const truth_t *t)
     psn = APR_ARRAY_IDX(wl_rows_of(p, l, "SELECT psn_no FROM hmb_claim"
                                    " WHERE kind = 'R' LIMIT 1"), 0,
                         const char **)[0];
+    out = hmbctl(p, "report", "--plan-code", "YCHMB", "--year", "2024",
+                 "--by", "flag", "--flags", NULL);
+    assert_non_null(strstr(out, "\tlarge_claim"));
+    assert_non_null(strstr(out, "\nlarge_claim "));
     out = hmbctl(p, "history", psn, NULL);
     assert_non_null(strstr(out, "\treversal\t"));
     assert_non_null(strstr(out, "撤销结算"));
@@ -479,6 +509,7 @@ static void test_dashboard_equals_claims(void **state)
     assert_true(apr_atoi64(t.reversals) > 0);
     assert_int_equal(apr_hash_count(t.hospital), 2);
     assert_true(apr_hash_count(t.insurer) >= 2);
+    assert_true(apr_atoi64(t.large) > 0);
 
     for (i = 0; i < 2; i++) {
         check_json(p, i, &t);
