@@ -214,4 +214,19 @@ const char *hmb_rollup_history(hmb_ledger_t *l, apr_pool_t *p,
                                const char *psn_no,
                                apr_array_header_t **rows);
 
+/* Every settlement, correction and reversal of plan_code/year, each
+ * person's in the order they were decided (psn_seq), for what-if
+ * pricing: a scan of the year's claims, for hmbctl whatif only. Rows are
+ * the columns of HMB_YEAR_COLS as strings. */
+#define HMB_YEAR_COLS \
+    "hmb_setl_id, kind, reverses, psn_no, fixmedins_code, msg"
+enum {
+    HMB_Y_ID, HMB_Y_KIND, HMB_Y_REVERSES, HMB_Y_PSN, HMB_Y_HOSPITAL,
+    HMB_Y_MSG
+};
+
+const char *hmb_rollup_year_claims(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *plan_code, int plan_year,
+                                   apr_array_header_t **rows);
+
 #endif

@@ -548,6 +548,22 @@ const char *hmb_rollup_history(hmb_ledger_t *l, apr_pool_t *p,
                                 " hmb_setl_id", args, rows);
 }
 
+const char *hmb_rollup_year_claims(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *plan_code, int plan_year,
+                                   apr_array_header_t **rows)
+{
+    const char *args[2];
+
+    args[0] = plan_code;
+    args[1] = apr_itoa(p, plan_year);
+    return hmb_ledger_sql_query(l, p, "select the year's claims",
+                                "SELECT " HMB_YEAR_COLS " FROM hmb_claim"
+                                " WHERE plan_code = %s"
+                                " AND plan_year = CAST(%s AS INTEGER)"
+                                " AND kind IN ('S', 'C', 'R')"
+                                " ORDER BY psn_no, psn_seq", args, rows);
+}
+
 /* ---- rebuild ------------------------------------------------------------- */
 
 #define HMB_REBUILD_PAGE 2000

@@ -771,6 +771,14 @@ static const hmbctl_cmd_t hmbctl_cmds[] = {
      "claims-by-county|hospital|liability|insurer|day.csv (the claims\n"
      "recorded in the month, every figure in fen, with a TOTAL row). YEAR\n"
      "is the policy year, by default the month's.\n"},
+    {"whatif", cmd_whatif, O_PLAN | O_YEAR,
+     "whatif --plan CANDIDATE.xml [--year YEAR]",
+     "Decide every recorded settlement of the candidate's plan code and\n"
+     "YEAR (default the candidate's year) again under the candidate, each\n"
+     "person's in the order they were decided, reversals taking back what\n"
+     "it would have paid, and print its payouts and loss ratio beside the\n"
+     "actual ones, by liability. Nothing is written; the plan in force\n"
+     "reproduces the actual payouts. Reads every claim of the year.\n"},
     {"check-ledger", cmd_check_ledger, 0,
      "check-ledger",
      "Check that the ledger exists, has this build's schema, and that this\n"

@@ -93,4 +93,7 @@ int cmd_report(hmbctl_t *c);
 int cmd_history(hmbctl_t *c);
 int cmd_export(hmbctl_t *c);
 
+/* hmbctl_whatif.c */
+int cmd_whatif(hmbctl_t *c);
+
 #endif

@@ -8,7 +8,9 @@
  * ?format=json, ?format=prometheus and of the HTML page, as Chromium
  * (headless) renders it, must equal a direct sum over the claims; the
  * Prometheus text must pass `promtool check metrics`; the rollups must
- * agree with a rebuild from the claims (`hmbctl rollup check`). The
+ * agree with a rebuild from the claims (`hmbctl rollup check`); hmbctl
+ * report, export and history agree with the claims; `hmbctl whatif` with
+ * the plan in force reproduces the year. The
  * screenshot is left in the build directory (dashboard.png).
  */
 #include <unistd.h>
@@ -476,6 +478,26 @@ static void check_export_history(apr_pool_t *p, const truth_t *t)
     assert_non_null(strstr(out, "撤销结算"));
 }
 
+/* whatif: the plan in force reproduces the year to the fen; a candidate
+ * with a higher ratio pays more. */
+static void check_whatif(apr_pool_t *p, const truth_t *t)
+{
+    const char *act = hmb_money_str(p, apr_atoi64(t->payout));
+    char *out = hmbctl(p, "whatif", "--plan", PLAN, "--year", "2024", NULL);
+    const char *line = hmb_it_line_with(p, out, "TOTAL ", NULL);
+
+    assert_non_null(line);
+    if (!strstr(line, apr_psprintf(p, " %s ", act))
+        || !strstr(line, " 0.00")) {
+        fail_msg("whatif with the plan in force: %s (actual %s)", line, act);
+    }
+    assert_non_null(strstr(line, apr_psprintf(p, " %s %16s", act, act)));
+    out = hmbctl(p, "whatif", "--plan", FIXDIR "/plan-candidate.xml", NULL);
+    line = hmb_it_line_with(p, out, "TOTAL ", NULL);
+    assert_non_null(line);
+    assert_null(strstr(line, apr_psprintf(p, " %s %16s", act, act)));
+}
+
 static void test_dashboard_equals_claims(void **state)
 {
     apr_pool_t *p = *state;
@@ -518,6 +540,7 @@ static void test_dashboard_equals_claims(void **state)
     check_html(p, &t);
     check_reports(p, &t);
     check_export_history(p, &t);
+    check_whatif(p, &t);
 
     hmbctl(p, "rollup", "check", NULL);
 }
