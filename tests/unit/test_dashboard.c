@@ -4,6 +4,7 @@
  * figures themselves are checked against the claims through apache2 in
  * tests/integration/test_dashboard.c. */
 #include "hmb_test.h"
+#include <apr_thread_proc.h>
 #include "hmb_dashboard.h"
 
 #include <yajl/yajl_tree.h>
@@ -172,6 +173,31 @@ static void test_html(void **state)
     assert_non_null(strstr(h, "<title>2024-03-01: 100.01</title>"));
 }
 
+/* The benchmark (make bench-dashboard) in small: it runs and prints its
+ * figures; they are not asserted. */
+static void test_bench_small(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *dir = hmb_test_tmpdir(p, "bench");
+    const char *argv[] = {
+        HMB_BUILDDIR "/tools/hmb_bench_dash", dir, "2000", "2", NULL
+    };
+    apr_procattr_t *attr;
+    apr_proc_t proc;
+    apr_exit_why_e why;
+    int code;
+
+    assert_int_equal(apr_procattr_create(&attr, p), APR_SUCCESS);
+    assert_int_equal(apr_procattr_cmdtype_set(attr, APR_PROGRAM),
+                     APR_SUCCESS);
+    assert_int_equal(apr_proc_create(&proc, argv[0], argv, NULL, attr, p),
+                     APR_SUCCESS);
+    assert_int_equal(apr_proc_wait(&proc, &code, &why, APR_WAIT),
+                     APR_CHILD_DONE);
+    assert_int_equal(why, APR_PROC_EXIT);
+    assert_int_equal(code, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +208,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prometheus, hmb_test_pool_setup,
                                         hmb_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_html, hmb_test_pool_setup,
+                                        hmb_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_bench_small, hmb_test_pool_setup,
                                         hmb_test_pool_teardown),
     };
 
