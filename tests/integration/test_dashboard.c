@@ -545,6 +545,22 @@ static void test_dashboard_equals_claims(void **state)
     hmbctl(p, "rollup", "check", NULL);
 }
 
+/* mod_status keeps its Huiminbao section (the module's counters). */
+static void test_mod_status_section(void **state)
+{
+    apr_pool_t *p = *state;
+    hmb_http_response_t *r;
+
+    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
+                                  "/server-status", NULL, NULL, 0, &r));
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "<h2>Huiminbao</h2>"));
+    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
+                                  "/server-status?auto", NULL, NULL, 0, &r));
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\nHuiminbaoMessages: "));
+}
+
 /* A query the handler does not know is refused, not guessed at. */
 static void test_bad_query(void **state)
 {
@@ -566,6 +582,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dashboard_equals_claims,
                                         hmb_test_pool_setup, hmb_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_mod_status_section,
+                                        hmb_test_pool_setup,
+                                        hmb_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_bad_query, hmb_test_pool_setup,
                                         hmb_test_pool_teardown),
     };
