@@ -52,6 +52,15 @@ typedef struct {
     apr_hash_t *diseases;           /* dise_codg -> "" ; NULL = any */
 } hmb_medtype_t;
 
+/* Supervision thresholds (<supervision>): 0 where not set. */
+typedef struct {
+    int readmission_days;           /* another visit within N days */
+    hmb_ratio_t outscope_share;     /* out-of-catalog self-pay share above */
+    hmb_fen_t claim_over;           /* a payout above */
+    int claims_in_30_days;          /* more than K settlements in 30 days */
+    int other_county;               /* an institution outside the county */
+} hmb_supervision_t;
+
 typedef struct {
     const char *path;
     const char *code;
@@ -67,6 +76,7 @@ typedef struct {
     apr_hash_t *institutions;       /* code -> "" */
     apr_array_header_t *liabilities;/* hmb_liability_t, in plan order */
     apr_array_header_t *insurers;   /* hmb_insurer_t, in plan order */
+    hmb_supervision_t sup;
 } hmb_plan_t;
 
 /* Load, schema-validate and check a plan file and its catalog/list files.

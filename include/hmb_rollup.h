@@ -196,4 +196,37 @@ const char *hmb_rollup_visits(hmb_ledger_t *l, apr_pool_t *p,
                               const char *psn_no, const char *lo,
                               const char *hi, apr_array_header_t **visits);
 
+/* One person's claims (every kind, markers too), in the order they were
+ * recorded: for complaints. Each row is the columns of HMB_HISTORY_COLS
+ * as strings (NULL for SQL NULL). Through the index on psn_no. */
+#define HMB_HISTORY_COLS \
+    "hmb_setl_id, kind, setl_id, reverses, setl_time, fixmedins_code," \
+    " plan_code, plan_year, plan_ver, stas, rea_code, hmb_pay, origin," \
+    " decided_by, why, created_at, hmbinfo"
+enum {
+    HMB_H_ID, HMB_H_KIND, HMB_H_SETL_ID, HMB_H_REVERSES, HMB_H_SETL_TIME,
+    HMB_H_HOSPITAL, HMB_H_PLAN, HMB_H_YEAR, HMB_H_VER, HMB_H_STAS, HMB_H_REA,
+    HMB_H_PAY, HMB_H_ORIGIN, HMB_H_BY, HMB_H_WHY, HMB_H_CREATED,
+    HMB_H_HMBINFO, HMB_H_COUNT
+};
+
+const char *hmb_rollup_history(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *psn_no,
+                               apr_array_header_t **rows);
+
+/* Every settlement, correction and reversal of plan_code/year, each
+ * person's in the order they were decided (psn_seq), for what-if
+ * pricing: a scan of the year's claims, for hmbctl whatif only. Rows are
+ * the columns of HMB_YEAR_COLS as strings. */
+#define HMB_YEAR_COLS \
+    "hmb_setl_id, kind, reverses, psn_no, fixmedins_code, msg"
+enum {
+    HMB_Y_ID, HMB_Y_KIND, HMB_Y_REVERSES, HMB_Y_PSN, HMB_Y_HOSPITAL,
+    HMB_Y_MSG
+};
+
+const char *hmb_rollup_year_claims(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *plan_code, int plan_year,
+                                   apr_array_header_t **rows);
+
 #endif

@@ -8,6 +8,7 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 
+#include "hmb_ledger_int.h"
 #include "hmb_rollup.h"
 
 #define HMB_SQL_ENROLL_FILL \
@@ -532,6 +533,35 @@ const char *hmb_rollup_visits(hmb_ledger_t *l, apr_pool_t *p,
         vi->setl_time = v[2];
     }
     return NULL;
+}
+
+const char *hmb_rollup_history(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *psn_no, apr_array_header_t **rows)
+{
+    const char *args[1];
+
+    args[0] = psn_no;
+    return hmb_ledger_sql_query(l, p, "select a person's claims",
+                                "SELECT " HMB_HISTORY_COLS " FROM hmb_claim"
+                                " WHERE psn_no = %s"
+                                " ORDER BY created_at, plan_code, psn_seq,"
+                                " hmb_setl_id", args, rows);
+}
+
+const char *hmb_rollup_year_claims(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *plan_code, int plan_year,
+                                   apr_array_header_t **rows)
+{
+    const char *args[2];
+
+    args[0] = plan_code;
+    args[1] = apr_itoa(p, plan_year);
+    return hmb_ledger_sql_query(l, p, "select the year's claims",
+                                "SELECT " HMB_YEAR_COLS " FROM hmb_claim"
+                                " WHERE plan_code = %s"
+                                " AND plan_year = CAST(%s AS INTEGER)"
+                                " AND kind IN ('S', 'C', 'R')"
+                                " ORDER BY psn_no, psn_seq", args, rows);
 }
 
 /* ---- rebuild ------------------------------------------------------------- */

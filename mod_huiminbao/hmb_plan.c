@@ -269,6 +269,34 @@ static int has_attr(xmlNodePtr n, const char *attr)
     return xmlHasProp(n, (const xmlChar *)attr) != NULL;
 }
 
+/* <supervision>: the schema has checked the attributes' forms. */
+static const char *load_supervision(hmb_plan_loader_t *ld, xmlNodePtr n)
+{
+    hmb_supervision_t *sup = &ld->plan->sup;
+    const char *s, *err;
+
+    if ((s = hmb_xml_attr(ld->tmp, n, "readmission-days"))) {
+        sup->readmission_days = atoi(s);
+    }
+    if ((s = hmb_xml_attr(ld->tmp, n, "claims-in-30-days"))) {
+        sup->claims_in_30_days = atoi(s);
+    }
+    if ((s = hmb_xml_attr(ld->tmp, n, "other-county"))) {
+        sup->other_county = !strcmp(s, "true") || !strcmp(s, "1");
+    }
+    if (has_attr(n, "outscope-share")
+        && (err = ratio_attr(ld, n, "supervision ", "outscope-share",
+                             &sup->outscope_share))) {
+        return err;
+    }
+    if (has_attr(n, "claim-over")
+        && (err = amount_attr(ld, n, "supervision ", "claim-over",
+                              &sup->claim_over))) {
+        return err;
+    }
+    return NULL;
+}
+
 static const char *load_header(hmb_plan_loader_t *ld, xmlNodePtr root)
 {
     hmb_plan_t *pl = ld->plan;
@@ -661,7 +689,8 @@ static const char *load_doc(hmb_plan_loader_t *ld, xmlDocPtr doc)
     for (; is_el(n, "insurer"); n = next_el(n)) {
         APR_ARRAY_PUSH(ld->inodes, xmlNodePtr) = n;
     }
-    if ((err = check_pools(ld)) || (err = load_insurers(ld))) {
+    if ((err = check_pools(ld)) || (err = load_insurers(ld))
+        || (is_el(n, "supervision") && (err = load_supervision(ld, n)))) {
         return err;
     }
     /* The files last: every mistake inside the plan itself is reported

@@ -8,11 +8,13 @@
 #include <apr_strings.h>
 
 #include "hmb_settle.h"
+#include "hmb_flags.h"
+#include "hmb_rollup.h"
+#include "hmb_util.h"
 #include "hmb_hmbinfo.h"
 #include "hmb_ledger_memo.h"
 #include "hmb_ledger_wire.h"
 #include "hmb_plan.h"
-#include "hmb_util.h"
 
 typedef struct {
     apr_pool_t *p;
@@ -249,12 +251,34 @@ static hmb_claim_t *hmb_claim_of(hmb_job_t *j, const hmb_decision_t *d,
 }
 
 /* What the insurer's views keep with a new claim: the county of the
- * enrollment. */
+ * enrollment, and the supervision flags of the plan's thresholds (read
+ * under the person's lock, so that concurrent visits are counted in
+ * order). */
 static const char *hmb_settle_tag(hmb_job_t *j, const hmb_plan_t *plan,
                                   const hmb_enrollment_t *enr,
                                   const hmb_decision_t *d, hmb_claim_t *c)
 {
+    apr_array_header_t *visits = NULL;
+    const char *err;
+    int back;
+
     c->admdvs = enr ? enr->admdvs : NULL;
+    if (!plan || !c->psn_no) {
+        return NULL;
+    }
+    back = hmb_flags_lookback_days(&plan->sup);
+    if (back && j->rs->setl_time && hmb_date_valid(apr_pstrndup(
+                                           j->p, j->rs->setl_time, 10))) {
+        const char *day = apr_pstrndup(j->p, j->rs->setl_time, 10);
+
+        if ((err = hmb_rollup_visits(j->ctx->ledger, j->p, c->psn_no,
+                                     hmb_rollup_day_add(j->p, day, -back),
+                                     j->rs->setl_time, &visits))) {
+            return err;
+        }
+    }
+    c->flags = hmb_flags_of(j->p, &plan->sup, j->rs, c->fixmedins_code,
+                            c->admdvs, c->hmb_pay, visits);
     return NULL;
 }
 

@@ -12,6 +12,7 @@
 #include "hmb_engine.h"
 #include "hmb_ledger.h"
 #include "hmb_message.h"
+#include "hmb_dashboard.h"
 
 extern module AP_MODULE_DECLARE_DATA huiminbao_module;
 
@@ -163,6 +164,7 @@ typedef struct {
     apr_uint64_t pay_fen;           /* signed sum, two's complement */
     apr_uint64_t usec_total;        /* time in the core */
     apr_uint64_t usec_max;
+    apr_uint64_t usec_bucket[HMB_DASH_BUCKETS];   /* hmb_dash_bucket() */
     /* the last start-up probe of the ledger by a child: when it was fine,
      * when it failed and why (written whole by one child at a time, read
      * by the status page) */

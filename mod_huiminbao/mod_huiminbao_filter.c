@@ -375,6 +375,7 @@ static void hmb_account(request_rec *r, const hmb_settle_result_t *res,
     }
     apr_atomic_add64(&c->usec_total, (apr_uint64_t)us);
     hmb_count_max(&c->usec_max, (apr_uint64_t)us);
+    hmb_count(&c->usec_bucket[hmb_dash_bucket((apr_uint64_t)us)]);
 }
 
 /* The whole body and EOS in one brigade: the upstream's bytes as

@@ -12,9 +12,12 @@
 #include <apr_strings.h>
 
 #include "mod_huiminbao.h"
+#include "hmb_dashboard.h"
 #include "hmb_ledger.h"
 #include "hmb_money.h"
 #include "hmb_plan.h"
+#include "hmb_rollup.h"
+#include "hmb_util.h"
 #include "hmb_spool.h"
 
 APLOG_USE_MODULE(huiminbao);
@@ -92,27 +95,29 @@ void hmb_counters_setup(server_rec *s)
     hmb_shared = c;
 }
 
-typedef struct {
-    const char *key;                /* ?auto */
-    const char *label;              /* for people */
-    const char *value;
-} hmb_stat_t;
-
+/* The values shown: key (?auto), label (for people), value. */
 static void hmb_stat(apr_array_header_t *a, const char *key,
                      const char *label, const char *value)
 {
-    hmb_stat_t *st = apr_array_push(a);
+    hmb_dash_kv_t *st = apr_array_push(a);
 
     st->key = key;
     st->label = label;
     st->value = value;
 }
 
-static void hmb_stat_n(apr_array_header_t *a, apr_pool_t *p, const char *key,
-                       const char *label, apr_uint64_t *counter)
+/* A counter: also in counters, the list the dashboard shows as
+ * monotonic counters (NULL: none kept). */
+static void hmb_stat_n(apr_array_header_t *a, apr_array_header_t *counters,
+                       apr_pool_t *p, const char *key, const char *label,
+                       apr_uint64_t *counter)
 {
     hmb_stat(a, key, label, apr_psprintf(p, "%" APR_UINT64_T_FMT,
                                          apr_atomic_read64(counter)));
+    if (counters) {
+        *(hmb_dash_kv_t *)apr_array_push(counters) =
+            APR_ARRAY_IDX(a, a->nelts - 1, hmb_dash_kv_t);
+    }
 }
 
 void hmb_status_ledger(int ok, const char *error)
@@ -194,13 +199,18 @@ static void hmb_owed(request_rec *r, apr_array_header_t *a)
              hmb_money_str(r->pool, sum));
 }
 
-static apr_array_header_t *hmb_status_rows(request_rec *r)
+/* Every value, in ?auto's order; the counters also into *counters (when
+ * counters is not NULL; NULL there without shared memory). */
+static apr_array_header_t *hmb_status_rows(request_rec *r,
+                                           apr_array_header_t **counters)
 {
     static const char *const stas_keys[] = {
         "StasPaid", "StasPresettled", "StasReversed", "StasIneligible",
         "StasDeferred", "StasNoClaim"
     };
-    apr_array_header_t *a = apr_array_make(r->pool, 32, sizeof(hmb_stat_t));
+    apr_array_header_t *a = apr_array_make(r->pool, 32,
+                                           sizeof(hmb_dash_kv_t));
+    apr_array_header_t *cs = NULL;
     hmb_counters_t *c = hmb_shared;
     hmb_srv_conf_t *sc = hmb_srv_conf(r->server);
     const char *dir = hmb_spool_dir(r->server);
@@ -235,40 +245,46 @@ static apr_array_header_t *hmb_status_rows(request_rec *r)
         hmb_stat(a, "SpoolPending", "spool entries awaiting replay (spool "
                  "directory unreadable)", "-1");
     }
+    if (counters) {
+        *counters = NULL;
+    }
     if (!c) {
         return a;
+    }
+    if (counters) {
+        cs = *counters = apr_array_make(r->pool, 32, sizeof(hmb_dash_kv_t));
     }
 
     hmb_stat(a, "CountersSince", "counters since (seconds since epoch)",
              apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
                           apr_time_sec((apr_time_t)c->started)));
-    hmb_stat_n(a, r->pool, "Messages", "responses settled by the core",
+    hmb_stat_n(a, cs, r->pool, "Messages", "responses settled by the core",
                &c->messages);
-    hmb_stat_n(a, r->pool, "Spliced", "  sent with <hmbinfo>", &c->spliced);
-    hmb_stat_n(a, r->pool, "Deferred", "  sent with 'deferred', spooled",
+    hmb_stat_n(a, cs, r->pool, "Spliced", "  sent with <hmbinfo>", &c->spliced);
+    hmb_stat_n(a, cs, r->pool, "Deferred", "  sent with 'deferred', spooled",
                &c->deferred);
-    hmb_stat_n(a, r->pool, "Passed", "  passed untouched by the core",
+    hmb_stat_n(a, cs, r->pool, "Passed", "  passed untouched by the core",
                &c->passed);
-    hmb_stat_n(a, r->pool, "PassErrors", "    of these, bad messages",
+    hmb_stat_n(a, cs, r->pool, "PassErrors", "    of these, bad messages",
                &c->pass_errors);
-    hmb_stat_n(a, r->pool, "SpoolFailures",
+    hmb_stat_n(a, cs, r->pool, "SpoolFailures",
                "  deferred but not spooled: passed, settle by hand",
                &c->spool_failures);
-    hmb_stat_n(a, r->pool, "Duplicates", "  duplicates (stored result)",
+    hmb_stat_n(a, cs, r->pool, "Duplicates", "  duplicates (stored result)",
                &c->duplicates);
-    hmb_stat_n(a, r->pool, "NoLedger", "  no ledger connection",
+    hmb_stat_n(a, cs, r->pool, "NoLedger", "  no ledger connection",
                &c->no_ledger);
-    hmb_stat_n(a, r->pool, "Failures",
+    hmb_stat_n(a, cs, r->pool, "Failures",
                "  failed in the core (a bug: see the error log)",
                &c->failures);
-    hmb_stat_n(a, r->pool, "Forged",
+    hmb_stat_n(a, cs, r->pool, "Forged",
                "  upstream answers already holding an <hmbinfo>",
                &c->forged);
-    hmb_stat_n(a, r->pool, "Conflicts",
+    hmb_stat_n(a, cs, r->pool, "Conflicts",
                "  setl_id of another person or visit, nothing recorded",
                &c->conflicts);
     for (i = 0; i < HMB_STAS_COUNT; i++) {
-        hmb_stat_n(a, r->pool, stas_keys[i],
+        hmb_stat_n(a, cs, r->pool, stas_keys[i],
                    apr_pstrcat(r->pool, "  hmb_stas ",
                                hmb_stas_name((hmb_stas_e)i), NULL),
                    &c->stas[i]);
@@ -276,13 +292,13 @@ static apr_array_header_t *hmb_status_rows(request_rec *r)
     hmb_stat(a, "PayTotal", "payout recorded (yuan, net of reversals)",
              apr_pstrdup(r->pool, hmb_money_fmt(pay, (hmb_fen_t)
                                   apr_atomic_read64(&c->pay_fen))));
-    hmb_stat_n(a, r->pool, "StoodAside", "responses not candidates",
+    hmb_stat_n(a, cs, r->pool, "StoodAside", "responses not candidates",
                &c->stood_aside);
-    hmb_stat_n(a, r->pool, "TooLarge", "responses over HuiminbaoMaxBody",
+    hmb_stat_n(a, cs, r->pool, "TooLarge", "responses over HuiminbaoMaxBody",
                &c->too_large);
-    hmb_stat_n(a, r->pool, "Aborted", "responses broken by the upstream",
+    hmb_stat_n(a, cs, r->pool, "Aborted", "responses broken by the upstream",
                &c->aborted);
-    hmb_stat_n(a, r->pool, "RequestOverflow",
+    hmb_stat_n(a, cs, r->pool, "RequestOverflow",
                "requests over HuiminbaoMaxRequest", &c->req_overflow);
     msgs = apr_atomic_read64(&c->messages);
     usec = apr_atomic_read64(&c->usec_total);
@@ -291,7 +307,7 @@ static apr_array_header_t *hmb_status_rows(request_rec *r)
     hmb_stat(a, "MicrosecondsMean", "  mean per message (us)",
              apr_psprintf(r->pool, "%" APR_UINT64_T_FMT,
                           msgs ? usec / msgs : 0));
-    hmb_stat_n(a, r->pool, "MicrosecondsMax", "  longest (us)",
+    hmb_stat_n(a, NULL, r->pool, "MicrosecondsMax", "  longest (us)",
                &c->usec_max);
     return a;
 }
@@ -302,7 +318,7 @@ static void hmb_status_print(request_rec *r, const apr_array_header_t *a,
     int i;
 
     for (i = 0; i < a->nelts; i++) {
-        const hmb_stat_t *st = &APR_ARRAY_IDX(a, i, hmb_stat_t);
+        const hmb_dash_kv_t *st = &APR_ARRAY_IDX(a, i, hmb_dash_kv_t);
 
         if (people) {
             ap_rprintf(r, "%-52s %s\n", st->label, st->value);
@@ -313,9 +329,114 @@ static void hmb_status_print(request_rec *r, const apr_array_header_t *a,
     }
 }
 
+/* The query of huiminbao-status: format=html|json|prometheus|text, plan,
+ * year, day; "auto" alone is ?auto. */
+typedef struct {
+    const char *format;
+    const char *plan;
+    int year;
+    const char *day;
+} hmb_status_query_t;
+
+static const char *hmb_status_query(request_rec *r, hmb_status_query_t *q)
+{
+    char *args, *tok, *last;
+
+    memset(q, 0, sizeof(*q));
+    q->format = "html";
+    if (!r->args) {
+        return NULL;
+    }
+    args = apr_pstrdup(r->pool, r->args);
+    for (tok = apr_strtok(args, "&", &last); tok;
+         tok = apr_strtok(NULL, "&", &last)) {
+        char *v = strchr(tok, '=');
+
+        if (v) {
+            *v++ = '\0';
+            if (ap_unescape_url(v) != OK) {
+                return "a value is not URL-encoded";
+            }
+        }
+        if (!strcmp(tok, "auto")) {
+            q->format = "auto";
+        }
+        else if (!strcmp(tok, "format") && v) {
+            q->format = v;
+        }
+        else if (!strcmp(tok, "plan") && v && *v) {
+            q->plan = v;
+        }
+        else if (!strcmp(tok, "year") && v) {
+            q->year = atoi(v);
+            if (q->year < 1900 || q->year > 9999) {
+                return "year is not a year";
+            }
+        }
+        else if (!strcmp(tok, "day") && v) {
+            if (!hmb_date_valid(v)) {
+                return "day is not YYYY-MM-DD";
+            }
+            q->day = v;
+        }
+    }
+    if (strcmp(q->format, "html") && strcmp(q->format, "json")
+        && strcmp(q->format, "prometheus") && strcmp(q->format, "text")
+        && strcmp(q->format, "auto")) {
+        return "format is html, json, prometheus or text";
+    }
+    return NULL;
+}
+
+/* The dashboard's figures: the rollups of the plans asked for, and this
+ * server's state. NULL, or why the ledger could not give them. */
+static const char *hmb_status_dash(request_rec *r,
+                                   const hmb_status_query_t *q,
+                                   hmb_dash_t *d, hmb_dash_hist_t *hist)
+{
+    hmb_srv_conf_t *sc = hmb_srv_conf(r->server);
+    hmb_counters_t *c = hmb_shared;
+    hmb_ledger_t *l;
+    const char *err;
+    int i;
+
+    memset(d, 0, sizeof(*d));
+    d->server = ap_get_server_name(r);
+    d->day = q->day ? q->day : hmb_rollup_day_of(r->pool, apr_time_now(),
+                                                 hmb_utc_offset(r->server));
+    d->state = hmb_status_rows(r, &d->counters);
+    if (c) {
+        for (i = 0; i < HMB_DASH_BUCKETS; i++) {
+            hist->count[i] = apr_atomic_read64(&c->usec_bucket[i]);
+        }
+        hist->sum_us = apr_atomic_read64(&c->usec_total);
+        d->hist = hist;
+    }
+    d->plans = hmb_dash_plans(r->pool, sc->plans, q->plan, q->year);
+    if (!d->plans->nelts) {
+        return NULL;
+    }
+    if (!(l = hmb_request_ledger(r))) {
+        err = "no ledger connection";
+    }
+    else {
+        err = hmb_dash_gather(l, r->pool, d);
+    }
+    if (err) {
+        d->plans = apr_array_make(r->pool, 1, sizeof(hmb_dash_plan_t));
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, HMBLOGNO(00330)
+                      "dashboard without figures: %s",
+                      ap_escape_logitem(r->pool, err));
+    }
+    return err;
+}
+
 int hmb_status_handler(request_rec *r)
 {
-    int machine;
+    hmb_status_query_t q;
+    hmb_dash_hist_t hist;
+    hmb_dash_t d;
+    const char *why, *body;
 
     if (!r->handler || strcmp(r->handler, HMB_STATUS_HANDLER) != 0) {
         return DECLINED;
@@ -324,22 +445,57 @@ int hmb_status_handler(request_rec *r)
     if (r->method_number != M_GET) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
-    ap_set_content_type(r, "text/plain; charset=UTF-8");
+    if ((why = hmb_status_query(r, &q))) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, HMBLOGNO(00331)
+                      "huiminbao-status: %s", why);
+        return HTTP_BAD_REQUEST;
+    }
+    if (!strcmp(q.format, "auto") || !strcmp(q.format, "text")) {
+        ap_set_content_type(r, "text/plain; charset=UTF-8");
+        if (r->header_only) {
+            return OK;
+        }
+        if (!strcmp(q.format, "text")) {
+            ap_rprintf(r, "mod_huiminbao status of %s (all children)\n\n",
+                       ap_get_server_name(r));
+        }
+        hmb_status_print(r, hmb_status_rows(r, NULL), "",
+                         !strcmp(q.format, "text"));
+        return OK;
+    }
+    /* never kept by a cache: the figures change with every claim */
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (!strcmp(q.format, "json")) {
+        ap_set_content_type(r, "application/json");
+    }
+    else if (!strcmp(q.format, "prometheus")) {
+        ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    }
+    else {
+        ap_set_content_type(r, "text/html; charset=utf-8");
+    }
     if (r->header_only) {
         return OK;
     }
-    machine = r->args && ap_strstr_c(r->args, "auto") != NULL;
-    if (!machine) {
-        ap_rprintf(r, "mod_huiminbao status of %s (all children)\n\n",
-                   ap_get_server_name(r));
+    why = hmb_status_dash(r, &q, &d, &hist);
+    if (why && strcmp(q.format, "html")) {
+        /* a scraper must not take missing figures for zeros */
+        return HTTP_SERVICE_UNAVAILABLE;
     }
-    hmb_status_print(r, hmb_status_rows(r), "", !machine);
+    if (why) {
+        hmb_stat(d.state, "Dashboard", "figures of the dashboard",
+                 apr_pstrcat(r->pool, "UNAVAILABLE: ", why, NULL));
+    }
+    body = !strcmp(q.format, "json") ? hmb_dash_json(r->pool, &d)
+           : !strcmp(q.format, "prometheus") ? hmb_dash_prometheus(r->pool, &d)
+           : hmb_dash_html(r->pool, &d);
+    ap_rwrite(body, (int)strlen(body), r);
     return OK;
 }
 
 int hmb_status_hook(request_rec *r, int flags)
 {
-    apr_array_header_t *a = hmb_status_rows(r);
+    apr_array_header_t *a = hmb_status_rows(r, NULL);
     int i;
 
     if (flags & AP_STATUS_SHORT) {
@@ -348,7 +504,7 @@ int hmb_status_hook(request_rec *r, int flags)
     }
     ap_rputs("<hr />\n<h2>Huiminbao</h2>\n<table>\n", r);
     for (i = 0; i < a->nelts; i++) {
-        const hmb_stat_t *st = &APR_ARRAY_IDX(a, i, hmb_stat_t);
+        const hmb_dash_kv_t *st = &APR_ARRAY_IDX(a, i, hmb_dash_kv_t);
 
         ap_rprintf(r, "<tr><th align=\"left\">%s</th><td>%s</td></tr>\n",
                    ap_escape_html(r->pool, st->label),

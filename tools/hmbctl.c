@@ -803,6 +803,35 @@ static const hmbctl_cmd_t hmbctl_cmds[] = {
      "failed. The deployment is the module in front of hmb-sandbox --cases\n"
      "CASES_DIR, with a fresh ledger holding the cases' enrollments (see\n"
      "the README in CASES_DIR).\n"},
+    {"report", cmd_report, O_PLAN_CODE | O_YEAR | O_BY | O_FROM | O_TO
+                           | O_FORMAT | O_FLAGS | O_SHOW_PSN,
+     "report --plan-code CODE --year YEAR --by hospital|insurer|county|"
+     "liability|reason|flag|day [--from DATE] [--to DATE] "
+     "[--format table|csv|json] [--flags [--show-psn-no]]",
+     "Claims, reversals and net payouts of a plan's year by group, from the\n"
+     "rollups, between local days DATE (recorded, inclusive), and a TOTAL\n"
+     "row of all claims: what the ledger holds, to the fen. csv and json\n"
+     "give every figure in fen. --flags then lists the flagged claims.\n"},
+    {"history", cmd_history, 0,
+     "history PSN_NO",
+     "Every claim of one person in the order recorded, with the decision,\n"
+     "the reason, the payout and the memo the desk was shown; corrections\n"
+     "with who and why. For complaints: it shows personal data.\n"},
+    {"export", cmd_export, O_MONTH | O_PLAN_CODE | O_YEAR | O_OUT,
+     "export --month YYYY-MM --plan-code CODE [--year YEAR] --out DIR",
+     "The monthly statement for the bureau as CSV files in DIR:\n"
+     "enrollments.csv (persons and premiums by county and payer), and\n"
+     "claims-by-county|hospital|liability|insurer|day.csv (the claims\n"
+     "recorded in the month, every figure in fen, with a TOTAL row). YEAR\n"
+     "is the policy year, by default the month's.\n"},
+    {"whatif", cmd_whatif, O_PLAN | O_YEAR,
+     "whatif --plan CANDIDATE.xml [--year YEAR]",
+     "Decide every recorded settlement of the candidate's plan code and\n"
+     "YEAR (default the candidate's year) again under the candidate, each\n"
+     "person's in the order they were decided, reversals taking back what\n"
+     "it would have paid, and print its payouts and loss ratio beside the\n"
+     "actual ones, by liability. Nothing is written; the plan in force\n"
+     "reproduces the actual payouts. Reads every claim of the year.\n"},
     {"check-ledger", cmd_check_ledger, 0,
      "check-ledger",
      "Check that the ledger exists, has this build's schema, and that this\n"

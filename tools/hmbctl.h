@@ -92,6 +92,12 @@ const char *read_file(apr_pool_t *p, const char *path, const char **buf,
 
 /* hmbctl_report.c */
 int cmd_rollup(hmbctl_t *c);
+int cmd_report(hmbctl_t *c);
+int cmd_history(hmbctl_t *c);
+int cmd_export(hmbctl_t *c);
+
+/* hmbctl_whatif.c */
+int cmd_whatif(hmbctl_t *c);
 
 /* hmbctl_conform.c */
 int cmd_conform(hmbctl_t *c);
