@@ -14,6 +14,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_time.h>
+#include <libpq-fe.h>
 
 #include "hmb_ledger.h"
 #include "hmb_rollup.h"
@@ -376,6 +377,9 @@ struct hmb_ledger_conn_t {
     int own;                        /* opened by hmb_ledger_open */
     apr_dbd_transaction_t *pg_trans;/* see hmb_ledger_begin */
     apr_hash_t *extra;              /* other units' statements, by label */
+    int backend_pid;                /* PostgreSQL: the session they were
+                                     * prepared in */
+    int named;                      /* PostgreSQL: names given so far */
 };
 
 static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
@@ -393,6 +397,52 @@ static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
 static int ledger_is_sqlite(const hmb_ledger_t *l)
 {
     return strcmp(l->driver_name, "sqlite3") == 0;
+}
+
+/* Every statement kept on the connection is prepared again at its next
+ * use. The old ones stay in the connection's pool: a reset is rare. */
+static void ledger_forget_stmts(hmb_ledger_t *l)
+{
+    memset(l->conn->stmts, 0, sizeof(l->conn->stmts));
+    if (l->conn->extra) {
+        apr_hash_clear(l->conn->extra);
+    }
+}
+
+/* On PostgreSQL our statements are named: prepared once per session,
+ * then only executed (no parsing or planning per settlement). A named
+ * statement lives in the server's session, and apr_dbd_check_conn(),
+ * ours or mod_dbd's when it hands out the connection, may have reset a
+ * broken connection (PQreset) into a new session without them. The
+ * backend's process id tells sessions apart without a round trip: when
+ * it changed, everything is prepared again. */
+static void ledger_check_session(hmb_ledger_t *l)
+{
+    PGconn *pg;
+    int pid;
+
+    if (ledger_is_sqlite(l)) {
+        return;
+    }
+    pg = apr_dbd_native_handle(l->driver, l->handle);
+    pid = pg && PQstatus(pg) == CONNECTION_OK ? PQbackendPID(pg) : 0;
+    if (pid != l->conn->backend_pid) {
+        ledger_forget_stmts(l);
+        l->conn->backend_pid = pid;
+    }
+}
+
+/* The name a statement is prepared under: none on SQLite, which keeps
+ * its compiled statement either way; on PostgreSQL a new one each time
+ * (ours by their label, the other units' by number: their labels may be
+ * their text), so that preparing again never meets an old name. */
+static const char *ledger_stmt_name(hmb_ledger_t *l, const char *label)
+{
+    if (ledger_is_sqlite(l)) {
+        return NULL;
+    }
+    return apr_psprintf(l->pool, "%s_%d", label ? label : "hmb_x",
+                        ++l->conn->named);
 }
 
 static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
@@ -423,14 +473,14 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
      * for good. Forget them, so that the next use prepares them again;
      * only the unit of work that met the change fails. */
     if (ledger_is_sqlite(l) && strstr(msg, "schema has changed")) {
-        int i;
-
-        for (i = 0; i < STMT_COUNT; i++) {
-            l->conn->stmts[i] = NULL;
-        }
-        if (l->conn->extra) {
-            apr_hash_clear(l->conn->extra);
-        }
+        ledger_forget_stmts(l);
+    }
+    /* A named statement the session no longer has (DEALLOCATE, a pooler
+     * between us and the server, a reset we could not see): prepared
+     * again at the next use, and only this unit of work fails. */
+    if (!ledger_is_sqlite(l) && strstr(msg, "prepared statement")
+        && strstr(msg, "does not exist")) {
+        ledger_forget_stmts(l);
     }
     l->trans_failed = 1;
     l->err_data = 0;
@@ -503,6 +553,7 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     const char *err;
     int rv;
 
+    ledger_check_session(l);
     *st = l->conn->stmts[s];
     if (*st) {
         return NULL;
@@ -510,13 +561,8 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
-    /* No label for the driver: on PostgreSQL that keeps the statement
-     * unnamed (parsed by the server at each execution), because a
-     * connection that apr_dbd_check_conn() had to reset silently loses
-     * named statements and mod_dbd would keep handing it out. SQLite
-     * keeps its compiled statement either way. */
     rv = apr_dbd_prepare(l->driver, l->pool, l->handle, hmb_stmts[s].sql,
-                         NULL, st);
+                         ledger_stmt_name(l, label), st);
     if (rv) {
         *st = NULL;
         return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
@@ -532,6 +578,7 @@ const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
     const char *err;
     int rv;
 
+    ledger_check_session(l);
     /* the drivers fill in a statement they are given: none */
     *st = l->conn->extra ? apr_hash_get(l->conn->extra, label,
                                         APR_HASH_KEY_STRING) : NULL;
@@ -541,8 +588,9 @@ const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
-    /* unnamed, like ours (see ledger_stmt) */
-    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql, NULL, st);
+    /* named, like ours (see ledger_check_session) */
+    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql,
+                         ledger_stmt_name(l, NULL), st);
     if (rv) {
         *st = NULL;
         return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
