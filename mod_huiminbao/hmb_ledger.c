@@ -21,10 +21,13 @@
 #include "hmb_ledger_audit.h"
 #include "hmb_ledger_int.h"
 #include "hmb_util.h"
+#include "hmb_writer.h"
 
 /* sqlite3.h's SQLITE_BUSY, as apr_dbd's sqlite3 driver returns it */
 #define HMB_SQLITE_BUSY 5
 #define HMB_SQLITE_BEGIN_TRIES 4
+/* how long a writer queues for an SQLite ledger (as the driver's tries) */
+#define HMB_WRITER_WAIT apr_time_from_sec(6)
 
 /* Schema migrations, in order: migration i takes the schema from version
  * i to i + 1. Append, never edit: deployed ledgers hold earlier ones. */
@@ -380,6 +383,8 @@ struct hmb_ledger_conn_t {
     int backend_pid;                /* PostgreSQL: the session they were
                                      * prepared in */
     int named;                      /* PostgreSQL: names given so far */
+    hmb_writer_t *writer;           /* SQLite: its writer lock, if any */
+    int writer_looked;              /* looked for it */
 };
 
 static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
@@ -1159,6 +1164,53 @@ int hmb_ledger_error_transient(const hmb_ledger_t *l)
     return !l->err_data;
 }
 
+static apr_status_t ledger_writer_release(void *data)
+{
+    hmb_ledger_t *l = data;
+
+    if (l->writer_held) {
+        hmb_writer_unlock(l->writer_held);
+        l->writer_held = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* SQLite: queue for the ledger's writer lock before BEGIN IMMEDIATE (see
+ * hmb_writer.c), held until the transaction ends, whichever way. An
+ * in-memory ledger, or one whose lock file cannot be had, goes without:
+ * then SQLite's busy handling is the queue, as before. */
+static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
+{
+    apr_status_t rv;
+
+    if (!l->conn->writer_looked) {
+        const char *path = hmb_ledger_sqlite_path(l, p);
+
+        l->conn->writer_looked = 1;
+        if (path && *path == '/') {
+            hmb_writer_get(p, path, &l->conn->writer);
+        }
+    }
+    if (!l->conn->writer) {
+        return NULL;
+    }
+    rv = hmb_writer_lock(l->conn->writer, HMB_WRITER_WAIT);
+    if (rv != APR_SUCCESS) {
+        char buf[120];
+
+        return apr_psprintf(p, "ledger: writer lock: %s",
+                            rv == APR_TIMEUP
+                            ? "other writers held it for 6 s"
+                            : apr_strerror(rv, buf, sizeof(buf)));
+    }
+    l->writer_held = l->conn->writer;
+    /* registered before the transaction's own cleanup, so run after it:
+     * the next writer never finds this one's transaction still open */
+    apr_pool_cleanup_register(p, l, ledger_writer_release,
+                              apr_pool_cleanup_null);
+    return NULL;
+}
+
 const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans = NULL;
@@ -1195,6 +1247,9 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
+    if (!pgsql && (err = ledger_writer_take(l, p))) {
+        return err;
+    }
     for (tries = 1; ; tries++) {
         rv = apr_dbd_transaction_start(l->driver, tp, l->handle, &trans);
         if (pgsql && trans && !l->conn->pg_trans) {
@@ -1216,6 +1271,7 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
          * writers from other children, still bounded (about 6 s). */
         if (pgsql || rv != HMB_SQLITE_BUSY
             || tries >= HMB_SQLITE_BEGIN_TRIES) {
+            apr_pool_cleanup_run(p, l, ledger_writer_release);
             return err;
         }
         trans = NULL;
@@ -1255,8 +1311,10 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
         /* A COMMIT that failed may leave SQLite's transaction open; the
          * driver has forgotten it already, so end it by hand. */
         apr_dbd_query(l->driver, l->handle, &nrows, "ROLLBACK");
+        apr_pool_cleanup_run(l->trans_pool, l, ledger_writer_release);
         return err;
     }
+    apr_pool_cleanup_run(l->trans_pool, l, ledger_writer_release);
     return NULL;
 }
 
@@ -1269,6 +1327,7 @@ void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
                                  APR_DBD_TRANSACTION_ROLLBACK);
     apr_dbd_transaction_end(l->driver, l->trans_pool, l->trans);
     l->trans = NULL;
+    apr_pool_cleanup_run(l->trans_pool, l, ledger_writer_release);
 }
 
 const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
