@@ -247,6 +247,29 @@ typedef enum {
     STMT_COUNT
 } hmb_stmt_e;
 
+/* A claim's liability rows and the totals they add to, as statements of
+ * one row (hmb_stmts) and of several (ledger_rows_sql): a claim's rows go
+ * in one statement each, not one per liability. */
+#define HMB_SQL_LIAB_HEAD \
+    "INSERT INTO hmb_claim_liab (hmb_setl_id, seq, liab_code, pool," \
+    " deductible, cap, elig_amt, dedc_amt, pay_prop, pay_amt) VALUES "
+#define HMB_SQL_LIAB_ROW \
+    "(%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS BIGINT)," \
+    " CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT)," \
+    " CAST(%s AS INTEGER), CAST(%s AS BIGINT))"
+#define HMB_SQL_LIAB_WIDTH 10
+#define HMB_SQL_TOTAL_HEAD \
+    "INSERT INTO hmb_total (psn_no, plan_code, plan_year, liab_code," \
+    " elig_amt, paid_amt) VALUES "
+#define HMB_SQL_TOTAL_ROW \
+    "(%s, %s, CAST(%s AS INTEGER), %s, CAST(%s AS BIGINT)," \
+    " CAST(%s AS BIGINT))"
+#define HMB_SQL_TOTAL_TAIL \
+    " ON CONFLICT (psn_no, plan_code, plan_year, liab_code) DO UPDATE SET" \
+    " elig_amt = hmb_total.elig_amt + excluded.elig_amt," \
+    " paid_amt = hmb_total.paid_amt + excluded.paid_amt"
+#define HMB_SQL_TOTAL_WIDTH 6
+
 static const struct {
     const char *label;
     const char *sql;
@@ -285,25 +308,13 @@ static const struct {
      " (SELECT 1 + COUNT(*) FROM hmb_claim"
      " WHERE psn_no = %s AND COALESCE(plan_code, '') = COALESCE(%s, '')"
      " AND COALESCE(plan_year, 0) = COALESCE(CAST(%s AS INTEGER), 0)))"},
-    {"hmb_liab_insert",
-     "INSERT INTO hmb_claim_liab (hmb_setl_id, seq, liab_code, pool,"
-     " deductible, cap, elig_amt, dedc_amt, pay_prop, pay_amt)"
-     " VALUES (%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS BIGINT),"
-     " CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT),"
-     " CAST(%s AS INTEGER), CAST(%s AS BIGINT))"},
+    {"hmb_liab_insert", HMB_SQL_LIAB_HEAD HMB_SQL_LIAB_ROW},
     {"hmb_insurer_insert",
      "INSERT INTO hmb_claim_insurer (hmb_setl_id, seq, insurer_code, share,"
      " pay_amt)"
      " VALUES (%s, CAST(%s AS INTEGER), %s, CAST(%s AS INTEGER),"
      " CAST(%s AS BIGINT))"},
-    {"hmb_total_add",
-     "INSERT INTO hmb_total (psn_no, plan_code, plan_year, liab_code,"
-     " elig_amt, paid_amt)"
-     " VALUES (%s, %s, CAST(%s AS INTEGER), %s, CAST(%s AS BIGINT),"
-     " CAST(%s AS BIGINT))"
-     " ON CONFLICT (psn_no, plan_code, plan_year, liab_code) DO UPDATE SET"
-     " elig_amt = hmb_total.elig_amt + excluded.elig_amt,"
-     " paid_amt = hmb_total.paid_amt + excluded.paid_amt"},
+    {"hmb_total_add", HMB_SQL_TOTAL_HEAD HMB_SQL_TOTAL_ROW HMB_SQL_TOTAL_TAIL},
     {"hmb_claim_find",
      "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
      " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
@@ -1450,6 +1461,89 @@ const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
                        NULL, args);
 }
 
+/* HEAD ROW, ROW, ... TAIL: a statement of n rows. */
+static const char *ledger_rows_sql(apr_pool_t *p, const char *head,
+                                   const char *row, const char *tail, int n)
+{
+    apr_array_header_t *parts = apr_array_make(p, 2 * n + 1,
+                                               sizeof(const char *));
+    int i;
+
+    APR_ARRAY_PUSH(parts, const char *) = head;
+    for (i = 0; i < n; i++) {
+        APR_ARRAY_PUSH(parts, const char *) = i ? ", " : "";
+        APR_ARRAY_PUSH(parts, const char *) = row;
+    }
+    APR_ARRAY_PUSH(parts, const char *) = tail;
+    return apr_array_pstrcat(p, parts, 0);
+}
+
+/* Run a statement of n rows: ours of one row, or one of n kept on the
+ * connection under its label and n. */
+static const char *ledger_exec_rows(hmb_ledger_t *l, apr_pool_t *p,
+                                    const char *what, hmb_stmt_e one,
+                                    const char *head, const char *row,
+                                    const char *tail, int n,
+                                    const char **args)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    if (n == 1) {
+        return ledger_exec(l, p, what, one, NULL, args);
+    }
+    if ((err = hmb_ledger_prepare(l, p, apr_psprintf(p, "%s_%d",
+                                                     hmb_stmts[one].label, n),
+                                  ledger_rows_sql(p, head, row, tail, n),
+                                  &st))) {
+        return err;
+    }
+    return hmb_ledger_run(l, p, what, st, NULL, args);
+}
+
+/* A claim's liability rows, and what they add to the person's totals:
+ * one statement each, whatever the number of liabilities. */
+static const char *ledger_claim_liabs(hmb_ledger_t *l, apr_pool_t *p,
+                                      const hmb_claim_t *c, const char *year)
+{
+    int n = c->liabs->nelts, i;
+    const char **la = apr_palloc(p, sizeof(*la) * HMB_SQL_LIAB_WIDTH * n);
+    const char **ta = apr_palloc(p, sizeof(*ta) * HMB_SQL_TOTAL_WIDTH * n);
+    const char *err;
+
+    for (i = 0; i < n; i++) {
+        const hmb_claim_liab_t *r = &APR_ARRAY_IDX(c->liabs, i,
+                                                   hmb_claim_liab_t);
+        const char **a = la + i * HMB_SQL_LIAB_WIDTH;
+        const char **t = ta + i * HMB_SQL_TOTAL_WIDTH;
+
+        a[0] = c->hmb_setl_id;
+        a[1] = apr_itoa(p, i + 1);
+        a[2] = r->liab_code;
+        a[3] = r->pool;
+        a[4] = ledger_fen_str(p, r->deductible);
+        a[5] = ledger_fen_str(p, r->cap);
+        a[6] = ledger_fen_str(p, r->elig_amt);
+        a[7] = ledger_fen_str(p, r->dedc_amt);
+        a[8] = apr_itoa(p, r->pay_prop);
+        a[9] = ledger_fen_str(p, r->pay_amt);
+        t[0] = c->psn_no;
+        t[1] = c->plan_code;
+        t[2] = year;
+        t[3] = r->liab_code;
+        t[4] = a[6];
+        t[5] = a[9];
+    }
+    if ((err = ledger_exec_rows(l, p, "insert hmb_claim_liab",
+                                STMT_LIAB_INSERT, HMB_SQL_LIAB_HEAD,
+                                HMB_SQL_LIAB_ROW, "", n, la))) {
+        return err;
+    }
+    return ledger_exec_rows(l, p, "add to hmb_total", STMT_TOTAL_ADD,
+                            HMB_SQL_TOTAL_HEAD, HMB_SQL_TOTAL_ROW,
+                            HMB_SQL_TOTAL_TAIL, n, ta);
+}
+
 const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
@@ -1507,33 +1601,9 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
         return err;
     }
 
-    for (i = 0; c->liabs && i < c->liabs->nelts; i++) {
-        const hmb_claim_liab_t *r = &APR_ARRAY_IDX(c->liabs, i,
-                                                   hmb_claim_liab_t);
-        args[0] = c->hmb_setl_id;
-        args[1] = apr_itoa(p, i + 1);
-        args[2] = r->liab_code;
-        args[3] = r->pool;
-        args[4] = ledger_fen_str(p, r->deductible);
-        args[5] = ledger_fen_str(p, r->cap);
-        args[6] = ledger_fen_str(p, r->elig_amt);
-        args[7] = ledger_fen_str(p, r->dedc_amt);
-        args[8] = apr_itoa(p, r->pay_prop);
-        args[9] = ledger_fen_str(p, r->pay_amt);
-        if ((err = ledger_exec(l, p, "insert hmb_claim_liab",
-                               STMT_LIAB_INSERT, NULL, args))) {
-            return err;
-        }
-        args[0] = c->psn_no;
-        args[1] = c->plan_code;
-        args[2] = year;
-        args[3] = r->liab_code;
-        args[4] = ledger_fen_str(p, r->elig_amt);
-        args[5] = ledger_fen_str(p, r->pay_amt);
-        if ((err = ledger_exec(l, p, "add to hmb_total", STMT_TOTAL_ADD,
-                               NULL, args))) {
-            return err;
-        }
+    if (c->liabs && c->liabs->nelts
+        && (err = ledger_claim_liabs(l, p, c, year))) {
+        return err;
     }
 
     for (i = 0; c->insurers && i < c->insurers->nelts; i++) {
