@@ -396,6 +396,7 @@ struct hmb_ledger_conn_t {
     int named;                      /* PostgreSQL: names given so far */
     hmb_writer_t *writer;           /* SQLite: its writer lock, if any */
     int writer_looked;              /* looked for it */
+    const char *wal;                /* SQLite: the -wal file we sync */
 };
 
 static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
@@ -1175,6 +1176,35 @@ int hmb_ledger_error_transient(const hmb_ledger_t *l)
     return !l->err_data;
 }
 
+/* SQLite with the writer lock: a COMMIT only writes the WAL
+ * (synchronous = NORMAL, see ledger_conn_setup) and the flush to disk
+ * comes here, after the next writer was let in. Writers that commit
+ * while one flushes share the next flush, so one fsync serves many
+ * settlements instead of one each, and none is answered before its
+ * claim is on disk. fsync flushes the file whoever wrote it; a WAL that
+ * is gone was checkpointed (and synced) into the database by SQLite. */
+static const char *ledger_sync_wal(hmb_ledger_t *l, apr_pool_t *p)
+{
+    int fd, rv = 0;
+
+    if (!l->conn->wal) {
+        return NULL;
+    }
+    fd = open(l->conn->wal, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? NULL
+               : apr_psprintf(p, "ledger: commit: %s: %s", l->conn->wal,
+                              strerror(errno));
+    }
+    if (fdatasync(fd) != 0) {
+        rv = errno;
+    }
+    close(fd);
+    return rv ? apr_psprintf(p, "ledger: commit not flushed to disk: %s: %s",
+                             l->conn->wal, strerror(rv))
+              : NULL;
+}
+
 static apr_status_t ledger_writer_release(void *data)
 {
     hmb_ledger_t *l = data;
@@ -1192,6 +1222,7 @@ static apr_status_t ledger_writer_release(void *data)
  * then SQLite's busy handling is the queue, as before. */
 static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
 {
+    apr_array_header_t *v;
     apr_status_t rv;
 
     if (!l->conn->writer_looked) {
@@ -1200,6 +1231,12 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
         l->conn->writer_looked = 1;
         if (path && *path == '/') {
             hmb_writer_get(p, path, &l->conn->writer);
+        }
+        /* the commits' flush is ours from now on (ledger_sync_wal) */
+        if (l->conn->writer
+            && !ledger_select_all(l, p, "set synchronous",
+                                  "PRAGMA synchronous = NORMAL", &v)) {
+            l->conn->wal = apr_pstrcat(l->pool, path, "-wal", NULL);
         }
     }
     if (!l->conn->writer) {
@@ -1326,7 +1363,7 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
         return err;
     }
     apr_pool_cleanup_run(l->trans_pool, l, ledger_writer_release);
-    return NULL;
+    return ledger_sync_wal(l, p);
 }
 
 void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)

@@ -42,6 +42,25 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A PRAGMA's value on the ledger's own connection. */
+static const char *pragma(wt_state_t *st, const char *name)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *v = NULL;
+
+    assert_int_equal(apr_dbd_select(st->l->driver, st->pool, st->l->handle,
+                                    &res, apr_pstrcat(st->pool, "PRAGMA ",
+                                                      name, NULL), 0), 0);
+    while (apr_dbd_get_row(st->l->driver, st->pool, res, &row, -1) == 0) {
+        if (!v) {
+            v = apr_pstrdup(st->pool, apr_dbd_get_entry(st->l->driver, row,
+                                                        0));
+        }
+    }
+    return v;
+}
+
 static void test_held_by_transaction(void **state)
 {
     wt_state_t *st = *state;
@@ -70,6 +89,10 @@ static void test_held_by_transaction(void **state)
     st->l->trans = NULL;
     assert_int_equal(hmb_writer_lock(w, apr_time_from_sec(1)), APR_SUCCESS);
     hmb_writer_unlock(w);
+
+    /* its commits are flushed by the ledger after the lock is let go,
+     * not by SQLite inside it */
+    assert_string_equal(pragma(st, "synchronous"), "1");
 
     /* beside the ledger, for its owner and group only */
     assert_int_equal(apr_stat(&fi, hmb_writer_path(st->pool, st->path),
