@@ -288,10 +288,13 @@ measure() {
     rows+=("$label|$rps|$p50|$p99|$off|$ok")
 }
 
-# the first connections of each child prepare statements: warm up
+# Warm up with as many connections as the runs use: each new ledger
+# connection of a child (a PostgreSQL backend forked for it) prepares its
+# statements once, and that belongs to no steady state.
 for name in sqlite pg1 pg2; do
     for path in /off /on; do
-        wrk -t1 -c4 -d1s -s "$lua" "http://127.0.0.1:$(port_of $name)$path" \
+        wrk -t2 -c"$conns" -d2s -s "$lua" \
+            "http://127.0.0.1:$(port_of $name)$path" \
             -- 2303 W "$persons" >/dev/null 2>&1
     done
 done
