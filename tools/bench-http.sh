@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench-http.sh BUILD_DIR: mod_huiminbao through Debian's apache2 and
-# mod_proxy in front of hmb_upstream (a fast loopback settlement server),
+# mod_proxy in front of hmb-sandbox (a fast loopback settlement server),
 # loaded by wrk on 127.0.0.1: module Off against On, for pre-settlements
 # (2303) and settlements (2304), on an SQLite and on a PostgreSQL ledger,
 # side by side in one run; then settlements from 32 clients over two httpd
@@ -45,7 +45,7 @@ for tool in wrk curl sqlite3; do
     command -v "$tool" >/dev/null || { echo "bench-http: no $tool" >&2; exit 2; }
 done
 [ -x "$build/mod_huiminbao.so" ] && [ -x "$build/hmbctl" ] &&
-    [ -x "$build/tests/integration/hmb_upstream" ] || {
+    [ -x "$build/hmb-sandbox" ] || {
     echo "bench-http: build first (make all check TESTS=)" >&2
     exit 2
 }
@@ -112,7 +112,7 @@ big_psn=36099900000000000000
 } >"$fix/BIGMSG.xml"
 big_bytes=$(stat -c %s "$fix/BIGMSG.xml")
 up_port=$(free_port)
-"$build/tests/integration/hmb_upstream" --listen "127.0.0.1:$up_port" \
+"$build/hmb-sandbox" --listen "127.0.0.1:$up_port" \
     --fixtures "$fix" --max-seconds 3600 --threads 64 \
     >"$run/upstream.log" 2>&1 &
 up_pid=$!
@@ -389,7 +389,7 @@ done
 elapsed "done"
 # --- the table -------------------------------------------------------------
 echo
-echo "HTTP: apache2 $(apache2 -v | sed -n 's/.*Apache\/\([0-9.]*\).*/\1/p') + mod_proxy -> hmb_upstream, wrk on 127.0.0.1, ${secs} s per run, $conns connections (2 threads) unless said; $persons persons enrolled; PostgreSQL fsync=$pg_fsync"
+echo "HTTP: apache2 $(apache2 -v | sed -n 's/.*Apache\/\([0-9.]*\).*/\1/p') + mod_proxy -> hmb-sandbox, wrk on 127.0.0.1, ${secs} s per run, $conns connections (2 threads) unless said; $persons persons enrolled; PostgreSQL fsync=$pg_fsync"
 echo "load average: before $load_before, after $load_after ($(nproc) cores)"
 printf '%-46s %9s %8s %8s %7s %8s %8s  %s\n' case "req/s" "p50 ms" \
     "p99 ms" "On/Off" "+p50 ms" "+p99 ms" check

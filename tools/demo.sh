@@ -40,8 +40,8 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 echo "== sample upstream settlement service on 127.0.0.1:$up_port"
-setsid "$build/tests/integration/hmb_upstream" --listen "127.0.0.1:$up_port" \
-    --fixtures "$top/conf/demo/upstream" --pidfile "$run/upstream.pid" \
+setsid "$build/hmb-sandbox" --listen "127.0.0.1:$up_port" \
+    --cases "$top/conf/conformance" --pidfile "$run/upstream.pid" \
     --log "$run/upstream.log" --max-seconds 86400 </dev/null \
     >"$run/upstream.out" 2>&1 &
 for _ in $(seq 50); do
@@ -70,9 +70,9 @@ echo "== apache2 with mod_huiminbao on 127.0.0.1:$port"
 "$harness" start "$run" "$port" "$run/huiminbao.conf"
 
 echo "== settling discharges through http://127.0.0.1:$port/fsi/api"
-for req in "$top"/conf/demo/requests/*.req.xml; do
+for req in "$top"/conf/conformance/*.req.xml; do
     name=$(basename "$req" .req.xml)
-    infno=$(sed -n 's/.*<infno>\([0-9]*\)<.*/\1/p' "$req")
+    infno=$(LC_ALL=C sed -n 's/.*<infno>\([0-9]*\)<.*/\1/p' "$req")
     curl -sS --max-time 10 -H 'Content-Type: text/xml; charset=UTF-8' \
         --data-binary "@$req" -o "$run/out/$name.xml" \
         "http://127.0.0.1:$port/fsi/api/$infno"
@@ -91,7 +91,7 @@ cat <<MSG
 The demo is running: httpd on http://127.0.0.1:$port/fsi/api (error log
 $run/logs/error_log), the sample upstream on 127.0.0.1:$up_port, responses in
 $run/out/. Try:
-  curl -s --data-binary @conf/demo/requests/01-enrolled.req.xml http://127.0.0.1:$port/fsi/api/2304
+  curl -s --data-binary @conf/conformance/01-enrolled.req.xml http://127.0.0.1:$port/fsi/api/2304
 Stop it with:
   $top/tools/demo.sh $build stop
 MSG

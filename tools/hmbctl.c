@@ -16,6 +16,7 @@
 
 #include "hmb_enroll.h"
 #include "hmb_ledger.h"
+#include "hmb_ledger_copy.h"
 #include "hmb_plan.h"
 #include "hmb_settle.h"
 #include "hmb_spool.h"
@@ -38,8 +39,8 @@ int rejected(const char *what)
     return HMBCTL_REJECTED;
 }
 
-static const char *read_file(apr_pool_t *p, const char *path,
-                             const char **buf, apr_size_t *len)
+const char *read_file(apr_pool_t *p, const char *path,
+                      const char **buf, apr_size_t *len)
 {
     char *b = NULL;
     const char *err = hmb_read_file(p, path, HMBCTL_MAX_FILE, &b, len);
@@ -663,6 +664,42 @@ static int cmd_migrate(hmbctl_t *c)
     return HMBCTL_OK;
 }
 
+static int cmd_ledger_copy(hmbctl_t *c)
+{
+    apr_array_header_t *tables;
+    hmb_ledger_t *from, *to;
+    const char *err, *target;
+    apr_int64_t rows = 0;
+    int rc, i;
+
+    if (c->args->nelts != 1) {
+        return usage("ledger-copy needs the target ledger, e.g. "
+                     "\"pgsql:host=... dbname=hmb user=hmb\"");
+    }
+    target = APR_ARRAY_IDX(c->args, 0, const char *);
+    if (c->ledger_spec && !strcmp(c->ledger_spec, target)) {
+        return usage("ledger-copy: the target is the source");
+    }
+    /* the source as it is; the target created at this build's schema */
+    if ((rc = open_ledger_ex(c, HMB_LEDGER_EXISTING, &from)) != HMBCTL_OK) {
+        return rc;
+    }
+    if ((err = hmb_ledger_open_ex(c->p, target, 0, &to))
+        || (err = hmb_ledger_copy(c->p, from, to, &tables))) {
+        return rejected(err);
+    }
+    for (i = 0; i < tables->nelts; i++) {
+        const hmb_copy_table_t *t = &APR_ARRAY_IDX(tables, i,
+                                                   hmb_copy_table_t);
+
+        printf("%-20s %" APR_INT64_T_FMT " rows\n", t->table, t->rows);
+        rows += t->rows;
+    }
+    printf("copied %" APR_INT64_T_FMT " rows in %d tables; both sides "
+           "compared equal\n", rows, tables->nelts);
+    return HMBCTL_OK;
+}
+
 static int cmd_check_ledger(hmbctl_t *c)
 {
     hmb_ledger_t *l;
@@ -750,6 +787,22 @@ static const hmbctl_cmd_t hmbctl_cmds[] = {
      "tables differ (exit 1); rebuild replaces them with what the claims\n"
      "give. Run rebuild after migrating a ledger that holds claims, and\n"
      "after changing HuiminbaoUTCOffset (give the same offset here).\n"},
+    {"ledger-copy", cmd_ledger_copy, 0,
+     "ledger-copy TARGET_DRIVER:PARAMS",
+     "Copy the whole ledger (--ledger, e.g. the SQLite file) into a new,\n"
+     "empty ledger on another driver (e.g. pgsql:host=... dbname=hmb\n"
+     "user=hmb), in one transaction, then count and checksum every table\n"
+     "on both sides. Stop httpd first: settlements made during the copy\n"
+     "would be missing from the target.\n"},
+    {"conform", cmd_conform, 0,
+     "conform URL [CASES_DIR]",
+     "Send each conformance case of CASES_DIR (default " HMB_CONFORMDIR ")\n"
+     "through a running deployment at URL, in name order, and say case by\n"
+     "case whether its <hmbinfo> is the expected one and the upstream's\n"
+     "bytes were kept; a summary line, and exit status 1 when any case\n"
+     "failed. The deployment is the module in front of hmb-sandbox --cases\n"
+     "CASES_DIR, with a fresh ledger holding the cases' enrollments (see\n"
+     "the README in CASES_DIR).\n"},
     {"check-ledger", cmd_check_ledger, 0,
      "check-ledger",
      "Check that the ledger exists, has this build's schema, and that this\n"

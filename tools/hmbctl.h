@@ -86,8 +86,14 @@ int rejected(const char *what);
 int open_ledger_ex(hmbctl_t *c, int flags, hmb_ledger_t **l);
 int need_plans(hmbctl_t *c);
 const char *csv_field(apr_pool_t *p, const char *s);
+/* A whole file (at most HMBCTL_MAX_FILE); NULL or "PATH: reason". */
+const char *read_file(apr_pool_t *p, const char *path, const char **buf,
+                      apr_size_t *len);
 
 /* hmbctl_report.c */
 int cmd_rollup(hmbctl_t *c);
+
+/* hmbctl_conform.c */
+int cmd_conform(hmbctl_t *c);
 
 #endif

@@ -17,7 +17,7 @@ static const char *const csv_dirs[] = {"conf/plans", "tests/fixtures/plans"};
 static const char *const settlements[] = {
     "tests/fixtures/worked-example/2.resp.xml",
     "tests/fixtures/messages/valid/fees.resp.xml",
-    "conf/demo/upstream/H36090200001202406010000000007.xml"
+    "conf/conformance/07-special-drug.resp.xml"
 };
 
 static const char *fuzz_base;

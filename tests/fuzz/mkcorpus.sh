@@ -41,9 +41,9 @@ pair we-3-gbk 33 0 0 0 0 "$we/3.req.xml" "$we/3.resp.xml"
 pair we-4-cancel 1 0 0 0 0 "$we/4.req.xml" "$we/4.resp.xml"
 
 # the demo's requests and the sample upstream's answers to them
-for req in "$top"/conf/demo/requests/0*.req.xml; do
+for req in "$top"/conf/conformance/0*.req.xml; do
     n=$(basename "$req" | cut -c1-2)
-    resp="$top/conf/demo/upstream/H360902000012024060100000000$n.xml"
+    resp="${req%.req.xml}.resp.xml"
     case $n in
         02) flags=0 ;;      # not enrolled
         03) flags=2 ;;      # pre-existing condition

@@ -40,7 +40,7 @@ static const char *fen_str(apr_pool_t *p, apr_int64_t fen)
 }
 
 /* The upstream's answer to a request: the template with each {{name}}
- * replaced by the request's first <name> element (hmb_upstream's rule;
+ * replaced by the request's first <name> element (hmb-sandbox's rule;
  * test_shared's test_pg_migrated_by_httpd checks that the two agree). */
 static char *render(apr_pool_t *p, const char *req, apr_size_t req_len,
                     apr_size_t *out_len)
@@ -267,7 +267,7 @@ const char *wl_setup(const char *tag, const char *seed_var, int ninst)
                                                 NULL),
                                     apr_pstrcat(p, dir, "/upstream.log",
                                                 NULL),
-                                    900, more, &wl.up_proc);
+                                    3600, more, &wl.up_proc);
     }
     if (why) {
         wl_stop_servers();

@@ -1,6 +1,6 @@
 /* The settlement workload of the shared-ledger integration tests
  * (test_shared, test_failover): hospitals, each an apache2 with
- * mod_huiminbao, in front of one hmb_upstream that answers every request
+ * mod_huiminbao, in front of one hmb-sandbox that answers every request
  * from a template, so that each settlement carries the amounts the test
  * chose for it; many client threads settling, repeating and cancelling
  * discharges of a handful of people; and the checks that the ledger then

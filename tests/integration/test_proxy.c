@@ -1,6 +1,6 @@
 /* Integration: the test infrastructure itself, without mod_huiminbao.
  *
- * Two hmb_upstream servers (the fixture one and the template one) behind
+ * Two hmb-sandbox servers (the fixture one and the template one) behind
  * Debian's apache2 started by harness.sh with plain ProxyPass locations.
  * Everything the module's own integration tests will rely on is checked
  * here: bodies come back byte-identical, chunked and gzip answers pass,
@@ -50,7 +50,7 @@ static const char *start_upstream(const char *fixtures, const char *name,
                                               env.rundir, name),
                                  apr_psprintf(env.pool, "%s/logs/%s.log",
                                               env.rundir, name),
-                                 600, NULL, proc);
+                                 3600, NULL, proc);
 }
 
 static const char *harness(const char *cmd, const char *extra)

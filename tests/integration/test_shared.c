@@ -2,7 +2,7 @@
  *
  * A throwaway PostgreSQL (pg.sh), two apache2 instances with mod_huiminbao
  * (two hospitals, each its own spool, both with DBDriver pgsql on the same
- * database), a third instance on SQLite, and hmb_upstream answering every
+ * database), a third instance on SQLite, and hmb-sandbox answering every
  * request from a template, so that each settlement carries the amounts the
  * test chose for it.
  *
@@ -544,7 +544,7 @@ static void test_pg_migrated_by_httpd(void **state)
     msg_t *m;
     int i;
 
-    /* the test's own template rendering agrees with hmb_upstream's */
+    /* the test's own template rendering agrees with hmb-sandbox's */
     m = wl_make_settlement(wl.pool, 'M', 0, I_PG0, V1_PSN);
     assert_no_error(hmb_http_once(p, wl.up_port, "POST", "/fsi/api",
                                   wl_xml_headers, m->req, m->req_len, &resp));

@@ -49,14 +49,6 @@ typedef struct {
 static slips_env_t env;
 static char rundir_left[512];
 
-#define assert_has(text, needle) \
-    do { \
-        const char *t_ = (text), *n_ = (needle); \
-        if (!t_ || !strstr(t_, n_)) { \
-            fail_msg("'%s' not in: %s", n_, t_ ? t_ : "(null)"); \
-        } \
-    } while (0)
-
 /* --- the server and the operator's commands ---------------------------- */
 
 /* The module's configuration: the 2024 plan, and the 2025 plan once it
@@ -287,7 +279,7 @@ static int group_setup(void **state)
                                                 NULL),
                                     apr_pstrcat(p, dir, "/upstream.log",
                                                 NULL),
-                                    300, NULL, &env.up_proc);
+                                    3600, NULL, &env.up_proc);
     }
     if (!why) {
         const char *conf = module_conf(p, 0, db);

@@ -762,6 +762,133 @@ static void test_root_creates_ledger_for_server(void **state)
     assert_int_equal(st.st_mode & 07777, 0660);
 }
 
+/* --- settle --dry-run, ledger-copy (issue 12) ----------------------- */
+
+#define SAMPLE_PLAN  HMB_SRCDIR "/conf/plans/yichun-2024.xml"
+#define SAMPLE_CASES HMB_SRCDIR "/conf/conformance/"
+
+/* A ledger with the sample enrollments and, unless dry, four cases
+ * settled (a settlement, a pre-existing condition, a special drug, and
+ * the first one's cancellation). */
+static void sample_ledger(const char *spec, int dry)
+{
+    static const char *const cases[] = {"01-enrolled", "03-preexisting",
+                                        "07-special-drug", "09-cancel"};
+    const char *enroll[] = {"--ledger", spec, "enroll", "--plan",
+                            SAMPLE_PLAN, HMB_SRCDIR "/conf/enroll-sample.csv",
+                            NULL};
+    int i;
+
+    assert_int_equal(hmbctl(enroll).status, 0);
+    for (i = 0; i < 4; i++) {
+        const char *settle[] = {"--ledger", spec, "settle", "--plan",
+                                SAMPLE_PLAN, "--request",
+                                apr_pstrcat(pool, SAMPLE_CASES, cases[i],
+                                            ".req.xml", NULL),
+                                apr_pstrcat(pool, SAMPLE_CASES, cases[i],
+                                            ".resp.xml", NULL),
+                                dry ? "--dry-run" : NULL, NULL};
+        run_t r = hmbctl(settle);
+
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "<hmbinfo>"));
+    }
+}
+
+/* --dry-run decides and prints, and the ledger is as it was. */
+static void test_settle_dry_run_writes_nothing(void **state)
+{
+    const char *spec = fresh_ledger("hmbctl-dry");
+    const char *totals[] = {"--ledger", spec, "totals", "--plan-code",
+                            "YCHMB", "--year", "2024",
+                            "36090000000000000003", NULL};
+    run_t r;
+
+    sample_ledger(spec, 1);
+    r = hmbctl(totals);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, "elig_amt=30000.00"));
+    sample_ledger(spec, 0);
+    r = hmbctl(totals);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "elig_amt=30000.00"));
+}
+
+/* What hmbctl reads from a ledger that a copy must keep. */
+static char *ledger_view(const char *spec)
+{
+    const char *totals[] = {"--ledger", spec, "totals", "--plan-code",
+                            "YCHMB", "--year", "2024",
+                            "36090000000000000010", NULL};
+    const char *owed[] = {"--ledger", spec, "owed", "--format", "csv",
+                          "--show-psn-no", NULL};
+    const char *check[] = {"--ledger", spec, "rollup", "check", NULL};
+    run_t t = hmbctl(totals), o = hmbctl(owed), c = hmbctl(check);
+
+    assert_int_equal(t.status, 0);
+    assert_int_equal(o.status, 0);
+    /* the rollups copied agree with the claims copied */
+    assert_int_equal(c.status, 0);
+    return apr_pstrcat(pool, t.out, o.out, NULL);
+}
+
+static void copy_and_compare(const char *target)
+{
+    const char *source = fresh_ledger("hmbctl-copy-src");
+    const char *copy[] = {"--ledger", source, "ledger-copy", target, NULL};
+    run_t r;
+
+    sample_ledger(source, 0);
+    r = hmbctl(copy);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "hmb_claim            4 rows\n"));
+    assert_non_null(strstr(r.out, "hmb_enrollment       10 rows\n"));
+    assert_non_null(strstr(r.out, "both sides compared equal"));
+    assert_string_equal(ledger_view(target), ledger_view(source));
+    /* never into a ledger that holds anything */
+    r = hmbctl(copy);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "the target ledger is not empty"));
+}
+
+static void test_ledger_copy_sqlite(void **state)
+{
+    copy_and_compare(apr_pstrcat(pool, "sqlite3:",
+                                 hmb_test_tmpdir(pool, "hmbctl-copy-dst"),
+                                 "/ledger.db", NULL));
+}
+
+/* The ledger's tables gone from the PostgreSQL database of target, so
+ * that neither this test nor the next one finds rows of another. */
+static void drop_pg_ledger(const char *target)
+{
+    hmb_ledger_t *l;
+    int n;
+
+    assert_null(hmb_ledger_open(pool, target, &l));
+    assert_int_equal(apr_dbd_query(l->driver, l->handle, &n,
+                                   "DROP TABLE IF EXISTS hmb_claim_audit,"
+                                   " hmb_audit_root, hmb_claim_insurer,"
+                                   " hmb_claim_liab, hmb_claim, hmb_total,"
+                                   " hmb_enrollment, hmb_meta, hmb_rollup,"
+                                   " hmb_claim_tag, hmb_rollup_enroll"), 0);
+}
+
+/* SQLite to PostgreSQL, when HMB_TEST_PGSQL names a database. */
+static void test_ledger_copy_pgsql(void **state)
+{
+    const char *conninfo = getenv("HMB_TEST_PGSQL");
+    const char *target;
+
+    if (!conninfo || !*conninfo) {
+        skip();
+    }
+    target = apr_pstrcat(pool, "pgsql:", conninfo, NULL);
+    drop_pg_ledger(target);
+    copy_and_compare(target);
+    drop_pg_ledger(target);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,6 +907,9 @@ int main(void)
         cmocka_unit_test(test_check_ledger),
         cmocka_unit_test(test_redecide_and_owed),
         cmocka_unit_test(test_root_creates_ledger_for_server),
+        cmocka_unit_test(test_settle_dry_run_writes_nothing),
+        cmocka_unit_test(test_ledger_copy_sqlite),
+        cmocka_unit_test(test_ledger_copy_pgsql),
     };
     apr_initialize();
     return cmocka_run_group_tests_name("hmbctl", tests, setup, teardown);

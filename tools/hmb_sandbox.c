@@ -1,8 +1,16 @@
-/* hmb_upstream: a sample settlement server for the demo and the integration
- * tests.  It answers each POSTed settlement request with a canned response
- * chosen by the request's <msgid>:
+/* hmb-sandbox: a sandbox settlement server, standing in for the basic
+ * insurance settlement server in front of which mod_huiminbao runs. A HIS
+ * vendor proves an integration against it before go-live (the conformance
+ * kit, `hmbctl conform`); the demo and the integration tests use it too.
+ * It answers each POSTed settlement request with a canned response chosen
+ * by the request's <msgid>, from one of two kinds of directory:
  *
- *   DIR/<msgid>.xml    the response body, sent byte for byte
+ *   --cases DIR        conformance cases (conf/conformance/README.md):
+ *                      each DIR/NAME.req.xml is a request; a request with
+ *                      its msgid is answered with DIR/NAME.resp.xml, and
+ *                      DIR/NAME.opts (optional) as below
+ *   --fixtures DIR     DIR/<msgid>.xml is the response, sent byte for byte
+ *
  *   DIR/<msgid>.opts   optional, one option per line:
  *                        chunked            Transfer-Encoding: chunked, uneven
  *                                           chunks with small pauses
@@ -21,10 +29,10 @@
  *                      so a load generator can vary amounts per request.
  *                      DIR/_template.opts applies to it.
  *
- * This is a test peer: bounded everywhere (header and body sizes, timeouts,
- * a fixed pool of worker threads), loopback use only, and it stops by itself
- * on SIGTERM/SIGINT, after --max-seconds, or (--exit-with-parent) when the
- * process that started it is gone.
+ * It is a test peer, never a production server: bounded everywhere (header
+ * and body sizes, timeouts, a fixed pool of worker threads), for loopback
+ * use, and it stops by itself on SIGTERM/SIGINT, after --max-seconds, or
+ * (--exit-with-parent) when the process that started it is gone.
  */
 
 #include <signal.h>
@@ -37,6 +45,7 @@
 
 #include <apr_general.h>
 #include <apr_getopt.h>
+#include <apr_hash.h>
 #include <apr_file_io.h>
 #include <apr_lib.h>
 #include <apr_network_io.h>
@@ -72,6 +81,7 @@ static void up_on_signal(int sig)
 
 typedef struct {
     const char *fixtures;
+    apr_hash_t *cases;      /* --cases: msgid -> DIR/NAME, or NULL */
     apr_file_t *log;
     apr_thread_mutex_t *log_lock;
     apr_interval_time_t keepalive;
@@ -766,6 +776,67 @@ static const char *up_gzip(apr_pool_t *p, const char *in, apr_size_t len,
     return rc == Z_STREAM_END ? NULL : "deflate did not finish";
 }
 
+/* --cases DIR: every DIR/NAME.req.xml names, by its msgid, the case whose
+ * DIR/NAME.resp.xml answers it. Read once at start; NULL or the reason
+ * the directory cannot serve. */
+static const char *up_load_cases(apr_pool_t *p, const char *dir,
+                                 apr_hash_t **cases)
+{
+    static const char suffix[] = ".req.xml";
+    apr_size_t sl = sizeof(suffix) - 1;
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    char err[128];
+
+    *cases = apr_hash_make(p);
+    if ((rv = apr_dir_open(&d, dir, p)) != APR_SUCCESS) {
+        return apr_psprintf(p, "--cases %s: %s", dir,
+                            apr_strerror(rv, err, sizeof(err)));
+    }
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
+           == APR_SUCCESS) {
+        apr_size_t n = strlen(fi.name);
+        const char *path, *msgid, *base, *other;
+        char *body;
+        apr_size_t len;
+
+        if (n <= sl || strcmp(fi.name + n - sl, suffix)
+            || fi.filetype != APR_REG) {
+            continue;
+        }
+        path = apr_pstrcat(p, dir, "/", fi.name, NULL);
+        if ((rv = up_slurp(p, path, &body, &len)) != APR_SUCCESS) {
+            apr_dir_close(d);
+            return apr_psprintf(p, "%s: %s", path,
+                                apr_strerror(rv, err, sizeof(err)));
+        }
+        msgid = up_element_text(p, body, len, "msgid");
+        if (msgid) {
+            char *m = apr_pstrdup(p, msgid);
+            apr_collapse_spaces(m, m);
+            msgid = m;
+        }
+        if (!msgid || !up_msgid_ok(msgid)) {
+            apr_dir_close(d);
+            return apr_psprintf(p, "%s: no usable <msgid>", path);
+        }
+        base = apr_pstrcat(p, dir, "/", apr_pstrmemdup(p, fi.name, n - sl),
+                           NULL);
+        if ((other = apr_hash_get(*cases, msgid, APR_HASH_KEY_STRING))) {
+            apr_dir_close(d);
+            return apr_psprintf(p, "%s: msgid %s is also %s.req.xml's", path,
+                                msgid, other);
+        }
+        apr_hash_set(*cases, msgid, APR_HASH_KEY_STRING, base);
+    }
+    apr_dir_close(d);
+    if (!apr_hash_count(*cases)) {
+        return apr_psprintf(p, "--cases %s: no *.req.xml in it", dir);
+    }
+    return NULL;
+}
+
 /* --- responses ---------------------------------------------------------- */
 
 static const char *up_reason(int status)
@@ -826,7 +897,7 @@ static int up_respond(up_conn_t *c, const up_request_t *req,
         }
     }
     apr_rfc822_date(date, apr_time_now());
-    hdr = apr_psprintf(p, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: hmb_upstream"
+    hdr = apr_psprintf(p, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: hmb-sandbox"
                        "\r\n", o->status, up_reason(o->status), date);
     if (!no_body) {
         hdr = apr_pstrcat(p, hdr, "Content-Type: ", content_type, "\r\n",
@@ -922,7 +993,7 @@ static int up_handle(up_conn_t *c, up_request_t *req)
     if (strcmp(req->method, "POST")) {
         int head = !strcmp(req->method, "HEAD");
         if (head || !strcmp(req->method, "GET")) {
-            static const char ok[] = "hmb_upstream ok\n";
+            static const char ok[] = "hmb-sandbox ok\n";
             memset(&o, 0, sizeof(o));
             o.status = 200;
             o.extra_headers = apr_array_make(p, 1, sizeof(const char *));
@@ -947,10 +1018,23 @@ static int up_handle(up_conn_t *c, up_request_t *req)
         return up_respond_error(c, req, 400, "no usable msgid in request", 0);
     }
 
-    path = apr_pstrcat(p, srv->fixtures, "/", msgid, ".xml", NULL);
-    opts_path = apr_pstrcat(p, srv->fixtures, "/", msgid, ".opts", NULL);
+    if (srv->cases) {
+        const char *base = apr_hash_get(srv->cases, msgid,
+                                        APR_HASH_KEY_STRING);
+        if (!base) {
+            up_log(srv, "%s POST %s %s 404", c->peer, req->path, msgid);
+            return up_respond_error(c, req, 404, apr_pstrcat(p,
+                                    "no case for msgid ", msgid, NULL), 0);
+        }
+        path = apr_pstrcat(p, base, ".resp.xml", NULL);
+        opts_path = apr_pstrcat(p, base, ".opts", NULL);
+    }
+    else {
+        path = apr_pstrcat(p, srv->fixtures, "/", msgid, ".xml", NULL);
+        opts_path = apr_pstrcat(p, srv->fixtures, "/", msgid, ".opts", NULL);
+    }
     rv = up_slurp(p, path, &body, &body_len);
-    if (APR_STATUS_IS_ENOENT(rv)) {
+    if (APR_STATUS_IS_ENOENT(rv) && !srv->cases) {
         char *tpl;
         apr_size_t tpl_len;
         path = apr_pstrcat(p, srv->fixtures, "/_template.xml", NULL);
@@ -1102,10 +1186,11 @@ static void *APR_THREAD_FUNC up_worker(apr_thread_t *thd, void *data)
 static void up_usage(void)
 {
     fprintf(stderr,
-            "usage: hmb_upstream --listen 127.0.0.1:PORT --fixtures DIR\n"
-            "                    [--pidfile FILE] [--log FILE]\n"
-            "                    [--max-seconds N (3600)] [--threads N (%d)]\n"
-            "                    [--keepalive-seconds N (60)]"
+            "usage: hmb-sandbox --listen 127.0.0.1:PORT "
+            "(--cases DIR | --fixtures DIR)\n"
+            "                   [--pidfile FILE] [--log FILE]\n"
+            "                   [--max-seconds N (3600)] [--threads N (%d)]\n"
+            "                   [--keepalive-seconds N (60)]"
             " [--exit-with-parent]\n",
             UP_DEFAULT_THREADS);
 }
@@ -1113,7 +1198,7 @@ static void up_usage(void)
 static int up_fail(const char *what, apr_status_t rv)
 {
     char err[256];
-    fprintf(stderr, "hmb_upstream: %s: %s\n", what,
+    fprintf(stderr, "hmb-sandbox: %s: %s\n", what,
             apr_strerror(rv, err, sizeof(err)));
     return 1;
 }
@@ -1123,6 +1208,7 @@ int main(int argc, const char *const *argv)
     static const apr_getopt_option_t options[] = {
         { "listen", 'l', 1, "address:port to listen on" },
         { "fixtures", 'f', 1, "fixture directory" },
+        { "cases", 'c', 1, "conformance case directory" },
         { "pidfile", 'p', 1, "pid file" },
         { "log", 'L', 1, "request log" },
         { "max-seconds", 'm', 1, "stop after this many seconds" },
@@ -1136,6 +1222,7 @@ int main(int argc, const char *const *argv)
     apr_getopt_t *opt;
     apr_status_t rv;
     const char *listen = NULL, *pidfile = NULL, *logfile = NULL;
+    const char *cases = NULL;
     const char *optarg;
     char *host, *scope;
     apr_port_t port;
@@ -1154,7 +1241,7 @@ int main(int argc, const char *const *argv)
     pid_t parent = getppid();
 
     if (apr_app_initialize(&argc, &argv, NULL) != APR_SUCCESS) {
-        fprintf(stderr, "hmb_upstream: apr_app_initialize failed\n");
+        fprintf(stderr, "hmb-sandbox: apr_app_initialize failed\n");
         return 1;
     }
     atexit(apr_terminate);
@@ -1167,6 +1254,7 @@ int main(int argc, const char *const *argv)
         switch (optch) {
         case 'l': listen = optarg; break;
         case 'f': srv->fixtures = optarg; break;
+        case 'c': cases = optarg; break;
         case 'p': pidfile = optarg; break;
         case 'L': logfile = optarg; break;
         case 'm': max_seconds = atol(optarg); break;
@@ -1176,21 +1264,31 @@ int main(int argc, const char *const *argv)
         default: up_usage(); return optch == 'h' ? 0 : 2;
         }
     }
-    if (rv != APR_EOF || opt->ind != argc || !listen || !srv->fixtures
+    if (rv != APR_EOF || opt->ind != argc || !listen
+        || !srv->fixtures == !cases
         || max_seconds <= 0 || nthreads < 1 || nthreads > UP_MAX_THREADS
         || keepalive_seconds <= 0) {
         up_usage();
         return 2;
     }
-    if (apr_stat(&fi, srv->fixtures, APR_FINFO_TYPE, pool) != APR_SUCCESS
-        || fi.filetype != APR_DIR) {
-        fprintf(stderr, "hmb_upstream: --fixtures %s is not a directory\n",
+    if (cases) {
+        const char *why = up_load_cases(pool, cases, &srv->cases);
+
+        if (why) {
+            fprintf(stderr, "hmb-sandbox: %s\n", why);
+            return 2;
+        }
+        srv->fixtures = cases;
+    }
+    else if (apr_stat(&fi, srv->fixtures, APR_FINFO_TYPE, pool)
+             != APR_SUCCESS || fi.filetype != APR_DIR) {
+        fprintf(stderr, "hmb-sandbox: --fixtures %s is not a directory\n",
                 srv->fixtures);
         return 2;
     }
     rv = apr_parse_addr_port(&host, &scope, &port, listen, pool);
     if (rv != APR_SUCCESS || !host || scope) {
-        fprintf(stderr, "hmb_upstream: --listen wants ADDRESS:PORT, got %s\n",
+        fprintf(stderr, "hmb-sandbox: --listen wants ADDRESS:PORT, got %s\n",
                 listen);
         return 2;
     }
@@ -1270,8 +1368,9 @@ int main(int argc, const char *const *argv)
             apr_file_close(pf);
         }
     }
-    up_log(srv, "listening on %s, fixtures %s, %d threads, stop after %lds",
-           listen, srv->fixtures, nthreads, max_seconds);
+    up_log(srv, "listening on %s, %s %s, %d threads, stop after %lds",
+           listen, srv->cases ? "cases" : "fixtures", srv->fixtures,
+           nthreads, max_seconds);
 
     while (!up_should_stop(srv)) {
         apr_socket_t *cs;
