@@ -31,6 +31,8 @@ typedef struct {
                                      * an unavailable database */
     int utc_offset_min;             /* local days of the rollups: minutes
                                      * east of UTC (wrap: +08:00) */
+    struct hmb_writer_t *writer_held; /* SQLite: the writer lock this
+                                       * transaction holds */
 } hmb_ledger_t;
 
 /* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then

@@ -14,6 +14,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_time.h>
+#include <libpq-fe.h>
 
 #include "hmb_ledger.h"
 #include "hmb_rollup.h"
@@ -22,10 +23,13 @@
 #include "hmb_ledger_wire.h"
 #include "hmb_ledger_int.h"
 #include "hmb_util.h"
+#include "hmb_writer.h"
 
 /* sqlite3.h's SQLITE_BUSY, as apr_dbd's sqlite3 driver returns it */
 #define HMB_SQLITE_BUSY 5
 #define HMB_SQLITE_BEGIN_TRIES 4
+/* how long a writer queues for an SQLite ledger (as the driver's tries) */
+#define HMB_WRITER_WAIT apr_time_from_sec(6)
 
 /* Schema migrations, in order: migration i takes the schema from version
  * i to i + 1. Append, never edit: deployed ledgers hold earlier ones. */
@@ -254,6 +258,29 @@ typedef enum {
     STMT_COUNT
 } hmb_stmt_e;
 
+/* A claim's liability rows and the totals they add to, as statements of
+ * one row (hmb_stmts) and of several (ledger_rows_sql): a claim's rows go
+ * in one statement each, not one per liability. */
+#define HMB_SQL_LIAB_HEAD \
+    "INSERT INTO hmb_claim_liab (hmb_setl_id, seq, liab_code, pool," \
+    " deductible, cap, elig_amt, dedc_amt, pay_prop, pay_amt) VALUES "
+#define HMB_SQL_LIAB_ROW \
+    "(%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS BIGINT)," \
+    " CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT)," \
+    " CAST(%s AS INTEGER), CAST(%s AS BIGINT))"
+#define HMB_SQL_LIAB_WIDTH 10
+#define HMB_SQL_TOTAL_HEAD \
+    "INSERT INTO hmb_total (psn_no, plan_code, plan_year, liab_code," \
+    " elig_amt, paid_amt) VALUES "
+#define HMB_SQL_TOTAL_ROW \
+    "(%s, %s, CAST(%s AS INTEGER), %s, CAST(%s AS BIGINT)," \
+    " CAST(%s AS BIGINT))"
+#define HMB_SQL_TOTAL_TAIL \
+    " ON CONFLICT (psn_no, plan_code, plan_year, liab_code) DO UPDATE SET" \
+    " elig_amt = hmb_total.elig_amt + excluded.elig_amt," \
+    " paid_amt = hmb_total.paid_amt + excluded.paid_amt"
+#define HMB_SQL_TOTAL_WIDTH 6
+
 static const struct {
     const char *label;
     const char *sql;
@@ -292,25 +319,13 @@ static const struct {
      " (SELECT 1 + COUNT(*) FROM hmb_claim"
      " WHERE psn_no = %s AND COALESCE(plan_code, '') = COALESCE(%s, '')"
      " AND COALESCE(plan_year, 0) = COALESCE(CAST(%s AS INTEGER), 0)))"},
-    {"hmb_liab_insert",
-     "INSERT INTO hmb_claim_liab (hmb_setl_id, seq, liab_code, pool,"
-     " deductible, cap, elig_amt, dedc_amt, pay_prop, pay_amt)"
-     " VALUES (%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS BIGINT),"
-     " CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT),"
-     " CAST(%s AS INTEGER), CAST(%s AS BIGINT))"},
+    {"hmb_liab_insert", HMB_SQL_LIAB_HEAD HMB_SQL_LIAB_ROW},
     {"hmb_insurer_insert",
      "INSERT INTO hmb_claim_insurer (hmb_setl_id, seq, insurer_code, share,"
      " pay_amt)"
      " VALUES (%s, CAST(%s AS INTEGER), %s, CAST(%s AS INTEGER),"
      " CAST(%s AS BIGINT))"},
-    {"hmb_total_add",
-     "INSERT INTO hmb_total (psn_no, plan_code, plan_year, liab_code,"
-     " elig_amt, paid_amt)"
-     " VALUES (%s, %s, CAST(%s AS INTEGER), %s, CAST(%s AS BIGINT),"
-     " CAST(%s AS BIGINT))"
-     " ON CONFLICT (psn_no, plan_code, plan_year, liab_code) DO UPDATE SET"
-     " elig_amt = hmb_total.elig_amt + excluded.elig_amt,"
-     " paid_amt = hmb_total.paid_amt + excluded.paid_amt"},
+    {"hmb_total_add", HMB_SQL_TOTAL_HEAD HMB_SQL_TOTAL_ROW HMB_SQL_TOTAL_TAIL},
     {"hmb_claim_find",
      "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
      " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
@@ -387,6 +402,12 @@ struct hmb_ledger_conn_t {
     int own;                        /* opened by hmb_ledger_open */
     apr_dbd_transaction_t *pg_trans;/* see hmb_ledger_begin */
     apr_hash_t *extra;              /* other units' statements, by label */
+    int backend_pid;                /* PostgreSQL: the session they were
+                                     * prepared in */
+    int named;                      /* PostgreSQL: names given so far */
+    hmb_writer_t *writer;           /* SQLite: its writer lock, if any */
+    int writer_looked;              /* looked for it */
+    const char *wal;                /* SQLite: the -wal file we sync */
 };
 
 static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
@@ -404,6 +425,52 @@ static hmb_ledger_conn_t *ledger_conn(apr_pool_t *conn_pool)
 static int ledger_is_sqlite(const hmb_ledger_t *l)
 {
     return strcmp(l->driver_name, "sqlite3") == 0;
+}
+
+/* Every statement kept on the connection is prepared again at its next
+ * use. The old ones stay in the connection's pool: a reset is rare. */
+static void ledger_forget_stmts(hmb_ledger_t *l)
+{
+    memset(l->conn->stmts, 0, sizeof(l->conn->stmts));
+    if (l->conn->extra) {
+        apr_hash_clear(l->conn->extra);
+    }
+}
+
+/* On PostgreSQL our statements are named: prepared once per session,
+ * then only executed (no parsing or planning per settlement). A named
+ * statement lives in the server's session, and apr_dbd_check_conn(),
+ * ours or mod_dbd's when it hands out the connection, may have reset a
+ * broken connection (PQreset) into a new session without them. The
+ * backend's process id tells sessions apart without a round trip: when
+ * it changed, everything is prepared again. */
+static void ledger_check_session(hmb_ledger_t *l)
+{
+    PGconn *pg;
+    int pid;
+
+    if (ledger_is_sqlite(l)) {
+        return;
+    }
+    pg = apr_dbd_native_handle(l->driver, l->handle);
+    pid = pg && PQstatus(pg) == CONNECTION_OK ? PQbackendPID(pg) : 0;
+    if (pid != l->conn->backend_pid) {
+        ledger_forget_stmts(l);
+        l->conn->backend_pid = pid;
+    }
+}
+
+/* The name a statement is prepared under: none on SQLite, which keeps
+ * its compiled statement either way; on PostgreSQL a new one each time
+ * (ours by their label, the other units' by number: their labels may be
+ * their text), so that preparing again never meets an old name. */
+static const char *ledger_stmt_name(hmb_ledger_t *l, const char *label)
+{
+    if (ledger_is_sqlite(l)) {
+        return NULL;
+    }
+    return apr_psprintf(l->pool, "%s_%d", label ? label : "hmb_x",
+                        ++l->conn->named);
 }
 
 static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
@@ -434,14 +501,14 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
      * for good. Forget them, so that the next use prepares them again;
      * only the unit of work that met the change fails. */
     if (ledger_is_sqlite(l) && strstr(msg, "schema has changed")) {
-        int i;
-
-        for (i = 0; i < STMT_COUNT; i++) {
-            l->conn->stmts[i] = NULL;
-        }
-        if (l->conn->extra) {
-            apr_hash_clear(l->conn->extra);
-        }
+        ledger_forget_stmts(l);
+    }
+    /* A named statement the session no longer has (DEALLOCATE, a pooler
+     * between us and the server, a reset we could not see): prepared
+     * again at the next use, and only this unit of work fails. */
+    if (!ledger_is_sqlite(l) && strstr(msg, "prepared statement")
+        && strstr(msg, "does not exist")) {
+        ledger_forget_stmts(l);
     }
     l->trans_failed = 1;
     l->err_data = 0;
@@ -514,6 +581,7 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     const char *err;
     int rv;
 
+    ledger_check_session(l);
     *st = l->conn->stmts[s];
     if (*st) {
         return NULL;
@@ -521,13 +589,8 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
-    /* No label for the driver: on PostgreSQL that keeps the statement
-     * unnamed (parsed by the server at each execution), because a
-     * connection that apr_dbd_check_conn() had to reset silently loses
-     * named statements and mod_dbd would keep handing it out. SQLite
-     * keeps its compiled statement either way. */
     rv = apr_dbd_prepare(l->driver, l->pool, l->handle, hmb_stmts[s].sql,
-                         NULL, st);
+                         ledger_stmt_name(l, label), st);
     if (rv) {
         *st = NULL;
         return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
@@ -543,6 +606,7 @@ const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
     const char *err;
     int rv;
 
+    ledger_check_session(l);
     /* the drivers fill in a statement they are given: none */
     *st = l->conn->extra ? apr_hash_get(l->conn->extra, label,
                                         APR_HASH_KEY_STRING) : NULL;
@@ -552,8 +616,9 @@ const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
-    /* unnamed, like ours (see ledger_stmt) */
-    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql, NULL, st);
+    /* named, like ours (see ledger_check_session) */
+    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql,
+                         ledger_stmt_name(l, NULL), st);
     if (rv) {
         *st = NULL;
         return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
@@ -1134,6 +1199,89 @@ int hmb_ledger_error_transient(const hmb_ledger_t *l)
     return !l->err_data;
 }
 
+/* SQLite with the writer lock: a COMMIT only writes the WAL
+ * (synchronous = NORMAL, see ledger_conn_setup) and the flush to disk
+ * comes here, after the next writer was let in. Writers that commit
+ * while one flushes share the next flush, so one fsync serves many
+ * settlements instead of one each, and none is answered before its
+ * claim is on disk. fsync flushes the file whoever wrote it; a WAL that
+ * is gone was checkpointed (and synced) into the database by SQLite. */
+static const char *ledger_sync_wal(hmb_ledger_t *l, apr_pool_t *p)
+{
+    int fd, rv = 0;
+
+    if (!l->conn->wal) {
+        return NULL;
+    }
+    fd = open(l->conn->wal, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? NULL
+               : apr_psprintf(p, "ledger: commit: %s: %s", l->conn->wal,
+                              strerror(errno));
+    }
+    if (fdatasync(fd) != 0) {
+        rv = errno;
+    }
+    close(fd);
+    return rv ? apr_psprintf(p, "ledger: commit not flushed to disk: %s: %s",
+                             l->conn->wal, strerror(rv))
+              : NULL;
+}
+
+static apr_status_t ledger_writer_release(void *data)
+{
+    hmb_ledger_t *l = data;
+
+    if (l->writer_held) {
+        hmb_writer_unlock(l->writer_held);
+        l->writer_held = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* SQLite: queue for the ledger's writer lock before BEGIN IMMEDIATE (see
+ * hmb_writer.c), held until the transaction ends, whichever way. An
+ * in-memory ledger, or one whose lock file cannot be had, goes without:
+ * then SQLite's busy handling is the queue, as before. */
+static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
+{
+    apr_array_header_t *v;
+    apr_status_t rv;
+
+    if (!l->conn->writer_looked) {
+        const char *path = hmb_ledger_sqlite_path(l, p);
+
+        l->conn->writer_looked = 1;
+        if (path && *path == '/') {
+            hmb_writer_get(p, path, &l->conn->writer);
+        }
+        /* the commits' flush is ours from now on (ledger_sync_wal) */
+        if (l->conn->writer
+            && !ledger_select_all(l, p, "set synchronous",
+                                  "PRAGMA synchronous = NORMAL", &v)) {
+            l->conn->wal = apr_pstrcat(l->pool, path, "-wal", NULL);
+        }
+    }
+    if (!l->conn->writer) {
+        return NULL;
+    }
+    rv = hmb_writer_lock(l->conn->writer, HMB_WRITER_WAIT);
+    if (rv != APR_SUCCESS) {
+        char buf[120];
+
+        return apr_psprintf(p, "ledger: writer lock: %s",
+                            rv == APR_TIMEUP
+                            ? "other writers held it for 6 s"
+                            : apr_strerror(rv, buf, sizeof(buf)));
+    }
+    l->writer_held = l->conn->writer;
+    /* registered before the transaction's own cleanup, so run after it:
+     * the next writer never finds this one's transaction still open */
+    apr_pool_cleanup_register(p, l, ledger_writer_release,
+                              apr_pool_cleanup_null);
+    return NULL;
+}
+
 const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans = NULL;
@@ -1170,6 +1318,9 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
+    if (!pgsql && (err = ledger_writer_take(l, p))) {
+        return err;
+    }
     for (tries = 1; ; tries++) {
         rv = apr_dbd_transaction_start(l->driver, tp, l->handle, &trans);
         if (pgsql && trans && !l->conn->pg_trans) {
@@ -1191,6 +1342,7 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
          * writers from other children, still bounded (about 6 s). */
         if (pgsql || rv != HMB_SQLITE_BUSY
             || tries >= HMB_SQLITE_BEGIN_TRIES) {
+            apr_pool_cleanup_run(p, l, ledger_writer_release);
             return err;
         }
         trans = NULL;
@@ -1230,9 +1382,11 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
         /* A COMMIT that failed may leave SQLite's transaction open; the
          * driver has forgotten it already, so end it by hand. */
         apr_dbd_query(l->driver, l->handle, &nrows, "ROLLBACK");
+        apr_pool_cleanup_run(l->trans_pool, l, ledger_writer_release);
         return err;
     }
-    return NULL;
+    apr_pool_cleanup_run(l->trans_pool, l, ledger_writer_release);
+    return ledger_sync_wal(l, p);
 }
 
 void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
@@ -1244,6 +1398,7 @@ void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
                                  APR_DBD_TRANSACTION_ROLLBACK);
     apr_dbd_transaction_end(l->driver, l->trans_pool, l->trans);
     l->trans = NULL;
+    apr_pool_cleanup_run(l->trans_pool, l, ledger_writer_release);
 }
 
 const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
@@ -1366,6 +1521,89 @@ const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
                        NULL, args);
 }
 
+/* HEAD ROW, ROW, ... TAIL: a statement of n rows. */
+static const char *ledger_rows_sql(apr_pool_t *p, const char *head,
+                                   const char *row, const char *tail, int n)
+{
+    apr_array_header_t *parts = apr_array_make(p, 2 * n + 1,
+                                               sizeof(const char *));
+    int i;
+
+    APR_ARRAY_PUSH(parts, const char *) = head;
+    for (i = 0; i < n; i++) {
+        APR_ARRAY_PUSH(parts, const char *) = i ? ", " : "";
+        APR_ARRAY_PUSH(parts, const char *) = row;
+    }
+    APR_ARRAY_PUSH(parts, const char *) = tail;
+    return apr_array_pstrcat(p, parts, 0);
+}
+
+/* Run a statement of n rows: ours of one row, or one of n kept on the
+ * connection under its label and n. */
+static const char *ledger_exec_rows(hmb_ledger_t *l, apr_pool_t *p,
+                                    const char *what, hmb_stmt_e one,
+                                    const char *head, const char *row,
+                                    const char *tail, int n,
+                                    const char **args)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    if (n == 1) {
+        return ledger_exec(l, p, what, one, NULL, args);
+    }
+    if ((err = hmb_ledger_prepare(l, p, apr_psprintf(p, "%s_%d",
+                                                     hmb_stmts[one].label, n),
+                                  ledger_rows_sql(p, head, row, tail, n),
+                                  &st))) {
+        return err;
+    }
+    return hmb_ledger_run(l, p, what, st, NULL, args);
+}
+
+/* A claim's liability rows, and what they add to the person's totals:
+ * one statement each, whatever the number of liabilities. */
+static const char *ledger_claim_liabs(hmb_ledger_t *l, apr_pool_t *p,
+                                      const hmb_claim_t *c, const char *year)
+{
+    int n = c->liabs->nelts, i;
+    const char **la = apr_palloc(p, sizeof(*la) * HMB_SQL_LIAB_WIDTH * n);
+    const char **ta = apr_palloc(p, sizeof(*ta) * HMB_SQL_TOTAL_WIDTH * n);
+    const char *err;
+
+    for (i = 0; i < n; i++) {
+        const hmb_claim_liab_t *r = &APR_ARRAY_IDX(c->liabs, i,
+                                                   hmb_claim_liab_t);
+        const char **a = la + i * HMB_SQL_LIAB_WIDTH;
+        const char **t = ta + i * HMB_SQL_TOTAL_WIDTH;
+
+        a[0] = c->hmb_setl_id;
+        a[1] = apr_itoa(p, i + 1);
+        a[2] = r->liab_code;
+        a[3] = r->pool;
+        a[4] = ledger_fen_str(p, r->deductible);
+        a[5] = ledger_fen_str(p, r->cap);
+        a[6] = ledger_fen_str(p, r->elig_amt);
+        a[7] = ledger_fen_str(p, r->dedc_amt);
+        a[8] = apr_itoa(p, r->pay_prop);
+        a[9] = ledger_fen_str(p, r->pay_amt);
+        t[0] = c->psn_no;
+        t[1] = c->plan_code;
+        t[2] = year;
+        t[3] = r->liab_code;
+        t[4] = a[6];
+        t[5] = a[9];
+    }
+    if ((err = ledger_exec_rows(l, p, "insert hmb_claim_liab",
+                                STMT_LIAB_INSERT, HMB_SQL_LIAB_HEAD,
+                                HMB_SQL_LIAB_ROW, "", n, la))) {
+        return err;
+    }
+    return ledger_exec_rows(l, p, "add to hmb_total", STMT_TOTAL_ADD,
+                            HMB_SQL_TOTAL_HEAD, HMB_SQL_TOTAL_ROW,
+                            HMB_SQL_TOTAL_TAIL, n, ta);
+}
+
 const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
@@ -1423,33 +1661,9 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
         return err;
     }
 
-    for (i = 0; c->liabs && i < c->liabs->nelts; i++) {
-        const hmb_claim_liab_t *r = &APR_ARRAY_IDX(c->liabs, i,
-                                                   hmb_claim_liab_t);
-        args[0] = c->hmb_setl_id;
-        args[1] = apr_itoa(p, i + 1);
-        args[2] = r->liab_code;
-        args[3] = r->pool;
-        args[4] = ledger_fen_str(p, r->deductible);
-        args[5] = ledger_fen_str(p, r->cap);
-        args[6] = ledger_fen_str(p, r->elig_amt);
-        args[7] = ledger_fen_str(p, r->dedc_amt);
-        args[8] = apr_itoa(p, r->pay_prop);
-        args[9] = ledger_fen_str(p, r->pay_amt);
-        if ((err = ledger_exec(l, p, "insert hmb_claim_liab",
-                               STMT_LIAB_INSERT, NULL, args))) {
-            return err;
-        }
-        args[0] = c->psn_no;
-        args[1] = c->plan_code;
-        args[2] = year;
-        args[3] = r->liab_code;
-        args[4] = ledger_fen_str(p, r->elig_amt);
-        args[5] = ledger_fen_str(p, r->pay_amt);
-        if ((err = ledger_exec(l, p, "add to hmb_total", STMT_TOTAL_ADD,
-                               NULL, args))) {
-            return err;
-        }
+    if (c->liabs && c->liabs->nelts
+        && (err = ledger_claim_liabs(l, p, c, year))) {
+        return err;
     }
 
     for (i = 0; c->insurers && i < c->insurers->nelts; i++) {

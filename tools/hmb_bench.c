@@ -2,8 +2,11 @@
  * (never asserted). Each stage is timed over many iterations and shown as
  * microseconds per message and as a ratio to a bare libxml2 xmlReader
  * pass over the same bytes (the least any reader of the message must
- * spend), so machine speed cancels out. For instruction counts:
- *   valgrind --tool=callgrind tools/hmb_bench SRCDIR 200 */
+ * spend), so machine speed cancels out.
+ *   hmb_bench SRCDIR [N [SAMPLE]]: N iterations of the small message (a
+ *   tenth of them of the 200-line one, a 200th of the 1 MB one); SAMPLE
+ *   0, 1 or 2 runs only that message (make bench-callgrind counts each
+ *   stage's instructions so). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +62,8 @@ static char *slurp(apr_pool_t *p, const char *path, apr_size_t *len)
 }
 
 /* Every node of the message once, building nothing we keep. */
-static void bare_reader_pass(const sample_t *m)
+/* never inlined: callgrind counts it as a function of its own */
+static __attribute__((noinline)) void bare_reader_pass(const sample_t *m)
 {
     xmlTextReaderPtr rd = xmlReaderForMemory(m->buf, (int)m->len, NULL, NULL,
                                              XML_PARSE_NONET
@@ -154,7 +158,7 @@ int main(int argc, const char *const *argv)
     apr_pool_t *root, *p;
     hmb_plan_t *plan;
     hmb_enrollment_t enr;
-    sample_t samples[2];
+    sample_t samples[3];
     const char *err;
     int s, i;
 
@@ -186,14 +190,26 @@ int main(int argc, const char *const *argv)
     samples[0].buf = slurp(root, apr_pstrcat(root, src,
                            "/tests/fixtures/worked-example/2.resp.xml", NULL),
                            &samples[0].len);
-    samples[1] = big_sample(root, samples[0].buf, 400);
+    samples[1] = big_sample(root, samples[0].buf, 200);
+    /* as many lines again as make about 1 MB */
+    samples[2] = big_sample(root, samples[0].buf,
+                            (int)((1048576 - samples[0].len) * 200
+                                  / (samples[1].len - samples[0].len)) + 1);
 
     printf("%-18s %8s  %12s %12s %12s %12s\n", "message", "bytes",
            "xmlReader", "read", "+engine", "+hmbinfo");
-    for (s = 0; s < 2; s++) {
+    for (s = 0; s < 3; s++) {
         const sample_t *m = &samples[s];
         apr_time_t t[4] = {0, 0, 0, 0}, t0;
-        int iters = s == 0 ? n : n / 10 + 1;
+        int iters = s == 0 ? n : s == 1 ? n / 10 + 1 : n / 200 + 1;
+
+        /* SAMPLE given: only that one (bench-callgrind, per message) */
+        if (argc > 3 && atoi(argv[3]) != s) {
+            continue;
+        }
+        if (argc > 3) {
+            printf("iterations %d bytes %lu\n", iters, (unsigned long)m->len);
+        }
 
         for (i = 0; i < iters; i++) {
             hmb_response_t *resp;

@@ -2,6 +2,7 @@
  * conninfo, the same cases on PostgreSQL. Amounts are the worked example's
  * (DOMAIN.md), in fen. */
 #include "hmb_test.h"
+#include <libpq-fe.h>
 #include "hmb_ledger.h"
 #include "hmb_ledger_memo.h"
 
@@ -870,6 +871,61 @@ static void test_schema_change_heals(void **state)
     apr_pool_destroy(lp);
 }
 
+/* On PostgreSQL the statements are named, kept in the server's session: a
+ * connection reset into a new session (the server dropped it) must
+ * prepare them again, and settle as before. */
+static void test_reset_reprepares(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *named = NULL, *err;
+    int pid, i, rv;
+
+    if (st->spec && strcmp(st->driver, "pgsql")) {
+        skip();
+    }
+    l = lt_open(st, &lp);
+    record(l, lp, claim_pair2(lp));
+    /* seen from the ledger's own session: its claim insert is named */
+    rv = apr_dbd_select(l->driver, lp, l->handle, &res,
+                        "SELECT COUNT(*) FROM pg_prepared_statements"
+                        " WHERE name LIKE 'hmb_claim_insert%'", 1);
+    assert_int_equal(rv, 0);
+    while (apr_dbd_get_row(l->driver, lp, res, &row, -1) == 0) {
+        named = apr_pstrdup(lp, apr_dbd_get_entry(l->driver, row, 0));
+    }
+    assert_string_equal(named, "1");
+
+    pid = PQbackendPID(apr_dbd_native_handle(l->driver, l->handle));
+    raw_exec(st, apr_psprintf(lp, "SELECT pg_terminate_backend(%d)", pid));
+    for (i = 0; i < 100 && atoi(raw_value(st, apr_psprintf(lp,
+             "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = %d",
+             pid))); i++) {
+        apr_sleep(apr_time_from_msec(20));
+    }
+    /* The first BEGIN meets the closed socket, as any lost connection;
+     * the next one runs on a new session, where everything is prepared
+     * again. */
+    if ((err = hmb_ledger_begin(l, lp))) {
+        assert_non_null(strstr(err, "ledger:"));
+    }
+    else {
+        err = hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1);
+        assert_non_null(err);
+        hmb_ledger_rollback(l, lp);
+    }
+    record(l, lp, claim_pair3(lp));
+    assert_int_not_equal(PQbackendPID(apr_dbd_native_handle(l->driver,
+                                                            l->handle)),
+                         pid);
+    assert_string_equal(totals_str(l, lp, PSN1, 2024),
+                        "inscope:3800000/1610000;outscope:2000000/300000;");
+    apr_pool_destroy(lp);
+}
+
 static hmb_liability_t liab(const char *code)
 {
     hmb_liability_t x;
@@ -1246,7 +1302,8 @@ static void test_memo(void **state)
     T(test_psn_seq, s), \
     T(test_migrate_v1, s), \
     T(test_schema_change_heals, s), \
-    T(test_memo, s)
+    T(test_memo, s), \
+    T(test_reset_reprepares, s)
 
 int main(void)
 {
