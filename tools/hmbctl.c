@@ -750,6 +750,18 @@ static const hmbctl_cmd_t hmbctl_cmds[] = {
      "tables differ (exit 1); rebuild replaces them with what the claims\n"
      "give. Run rebuild after migrating a ledger that holds claims, and\n"
      "after changing HuiminbaoUTCOffset (give the same offset here).\n"},
+    {"audit", cmd_audit, O_FROM | O_TO | O_DAY | O_UTC_OFFSET,
+     "audit verify [--from DATE] [--to DATE] | audit roots (--day DATE | "
+     "--from DATE --to DATE) [--utc-offset +08:00]",
+     "The audit trail: every claim is chained by SHA-256 to its person's\n"
+     "previous claim, and each local day has a root over the day's chain\n"
+     "heads. verify recomputes every hash of the claims recorded in the\n"
+     "days given (default: all) and the sealed roots, and names each claim\n"
+     "altered, inserted or deleted since it was recorded, the first first\n"
+     "(exit 1). roots prints each day's root, its chain heads and claims;\n"
+     "a day that is over is sealed when first asked: keep the printed\n"
+     "roots outside the ledger. Days are local by --utc-offset (the\n"
+     "server's HuiminbaoUTCOffset).\n"},
     {"check-ledger", cmd_check_ledger, 0,
      "check-ledger",
      "Check that the ledger exists, has this build's schema, and that this\n"
@@ -839,7 +851,8 @@ int main(int argc, const char *const *argv)
         {"--to", O_TO, 1}, {"--why", O_WHY, 1}, {"--by", O_BY, 1},
         {"--format", O_FORMAT, 1}, {"--show-psn-no", O_SHOW_PSN, 0},
         {"--utc-offset", O_UTC_OFFSET, 1}, {"--flags", O_FLAGS, 0},
-        {"--month", O_MONTH, 1}, {"--out", O_OUT, 1}
+        {"--month", O_MONTH, 1}, {"--out", O_OUT, 1},
+        {"--day", O_DAY, 1}
     };
     apr_pool_t *p;
     hmbctl_t c;
@@ -960,6 +973,7 @@ int main(int argc, const char *const *argv)
             c.month = v;
             break;
         case O_OUT:       c.out = v; break;
+        case O_DAY:       bad = parse_date(v); c.day = v; break;
         }
         if (bad) {
             return usage(apr_psprintf(p, "%s takes %s, not '%s'", a, bad,

@@ -39,7 +39,8 @@ enum {
     O_UTC_OFFSET = 1 << 17,
     O_FLAGS = 1 << 18,
     O_MONTH = 1 << 19,
-    O_OUT = 1 << 20
+    O_OUT = 1 << 20,
+    O_DAY = 1 << 21
 };
 
 typedef struct {
@@ -67,6 +68,7 @@ typedef struct {
     int flags;                      /* --flags */
     const char *month;              /* YYYY-MM */
     const char *out;                /* a directory */
+    const char *day;                /* --day YYYY-MM-DD */
     unsigned given;                 /* O_* bits seen */
     apr_array_header_t *args;       /* positional */
 } hmbctl_t;
@@ -89,5 +91,8 @@ const char *csv_field(apr_pool_t *p, const char *s);
 
 /* hmbctl_report.c */
 int cmd_rollup(hmbctl_t *c);
+
+/* hmbctl_audit.c */
+int cmd_audit(hmbctl_t *c);
 
 #endif

@@ -155,6 +155,13 @@ static inline const char *hmb_test_ledger(apr_pool_t *p, const char *tag,
     return hmb_ledger_import_enrollments(*ledger, p, rows, &count);
 }
 
+/* Every table of the ledger, for a test that starts PostgreSQL afresh:
+ * "DROP TABLE IF EXISTS " HMB_TEST_TABLES. */
+#define HMB_TEST_TABLES \
+    "hmb_claim_audit, hmb_audit_root, hmb_claim_insurer, hmb_claim_liab," \
+    " hmb_claim, hmb_total, hmb_enrollment, hmb_meta, hmb_rollup," \
+    " hmb_claim_tag, hmb_rollup_enroll"
+
 /* Per-test pool as CMocka state. */
 static inline int hmb_test_pool_setup(void **state)
 {

@@ -140,10 +140,7 @@ static int setup_pgsql(void **state)
     st->driver = "pgsql";
     st->params = conninfo;
     st->spec = apr_pstrcat(st->pool, "pgsql:", conninfo, NULL);
-    raw_exec(st, "DROP TABLE IF EXISTS hmb_claim_audit, hmb_audit_root,"
-                 " hmb_claim_insurer, hmb_claim_liab,"
-                 " hmb_claim, hmb_total, hmb_enrollment, hmb_meta,"
-                 " hmb_rollup, hmb_claim_tag, hmb_rollup_enroll");
+    raw_exec(st, "DROP TABLE IF EXISTS " HMB_TEST_TABLES);
     return 0;
 }
 

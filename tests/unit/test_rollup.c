@@ -231,10 +231,7 @@ static int setup_pgsql(void **state)
         int n;
 
         apr_dbd_query(l->driver, l->handle, &n,
-                      "DROP TABLE IF EXISTS hmb_claim_insurer,"
-                      " hmb_claim_liab, hmb_claim, hmb_total,"
-                      " hmb_enrollment, hmb_meta, hmb_rollup,"
-                      " hmb_claim_tag, hmb_rollup_enroll");
+                      "DROP TABLE IF EXISTS " HMB_TEST_TABLES);
     }
     return 0;
 }
