@@ -16,6 +16,7 @@
 
 #include "hmb_enroll.h"
 #include "hmb_ledger.h"
+#include "hmb_ledger_bulk.h"
 #include "hmb_plan.h"
 #include "hmb_settle.h"
 #include "hmb_spool.h"
@@ -189,16 +190,32 @@ static const char *enroll_hint(hmbctl_t *c, const char *err)
     return err;
 }
 
+/* On a terminal: rows so far, how far into the file, rows/s. */
+static void enroll_progress(apr_int64_t rows, apr_off_t at, apr_off_t size,
+                            apr_time_t t0)
+{
+    double s = (double)(apr_time_now() - t0) / APR_USEC_PER_SEC;
+
+    fprintf(stderr, "\rhmbctl: %" APR_INT64_T_FMT " rows, %3.0f%%, %.0f "
+            "rows/s ", rows, size ? 100.0 * (double)at / (double)size : 0.0,
+            s > 0 ? (double)rows / s : 0.0);
+}
+
 static int cmd_enroll(hmbctl_t *c)
 {
     hmb_enroll_reader_t *rd;
+    hmb_bulk_counts_t n;
+    hmb_bulk_t *b = NULL;
     hmb_ledger_t *l;
     hmb_csv_t *csv;
     apr_file_t *f;
     apr_finfo_t fi;
     apr_pool_t *rp;
-    const char *err = NULL, *path, *import_id;
-    int rc, rows = 0, done = 0, progress = isatty(2);
+    apr_time_t t0 = apr_time_now();
+    const char *err = NULL, *path;
+    int rc, done = 0, progress = isatty(2);
+    apr_int64_t rows = 0;
+    double secs;
     char ebuf[120];
     apr_status_t rv;
 
@@ -224,48 +241,38 @@ static int cmd_enroll(hmbctl_t *c)
     if ((rc = open_ledger(c, &l)) != HMBCTL_OK) {
         return rc;
     }
-    /* one transaction: all rows or none; each row that this import wrote
-     * is known by its import id, so a duplicate is found without holding
-     * the file */
-    import_id = apr_psprintf(c->p, "%" APR_TIME_T_FMT "-%ld", apr_time_now(),
-                             (long)getpid());
+    /* one transaction: all rows or none. The rows stream into the
+     * ledger's staging table (COPY on PostgreSQL) as they are read and
+     * checked, and are merged at the end (hmb_ledger_bulk.h) */
     if ((err = hmb_ledger_begin(l, c->p))) {
         return rejected(err);
     }
     apr_pool_create(&rp, c->p);
+    err = hmb_bulk_begin(l, c->p, &b);
     while (!err) {
         hmb_enrollment_t e;
-        int dup = 0;
 
         apr_pool_clear(rp);
         if ((err = hmb_enroll_next(rd, rp, &e, &done)) || done) {
             break;
         }
-        if ((err = enroll_check(c, path, &e))
-            || (err = hmb_ledger_enroll_row(l, rp, import_id, &e, &dup))) {
-            break;
-        }
-        if (dup) {
-            err = apr_psprintf(c->p, "%s:%d: psn_no %s appears twice for "
-                               "plan %s %d (first on line %d)", path, e.line,
-                               e.psn_no, e.plan_code, e.plan_year, dup);
+        if ((err = enroll_check(c, path, &e)) || (err = hmb_bulk_row(b, &e))) {
             break;
         }
         if (++rows % HMBCTL_PROGRESS_ROWS == 0 && progress) {
-            fprintf(stderr, "\rhmbctl: %d rows, %3.0f%%", rows,
-                    fi.size ? 100.0 * (double)hmb_csv_offset(csv)
-                              / (double)fi.size : 0.0);
+            enroll_progress(rows, hmb_csv_offset(csv), fi.size, t0);
         }
     }
     if (progress && rows >= HMBCTL_PROGRESS_ROWS) {
-        fputs("\n", stderr);
+        enroll_progress(rows, fi.size, fi.size, t0);
+        fputs("merging into the ledger...\n", stderr);
     }
     if (!err) {
-        /* premiums by county and payer, for the loss ratio */
-        err = hmb_rollup_enrollments(l, c->p);
+        err = hmb_bulk_finish(b, path, &n);
     }
     if (err) {
         err = apr_pstrdup(c->p, err);
+        hmb_bulk_abort(b);
         hmb_ledger_rollback(l, c->p);
         return rejected(apr_pstrcat(c->p, enroll_hint(c, err),
                                     "; nothing imported", NULL));
@@ -273,7 +280,12 @@ static int cmd_enroll(hmbctl_t *c)
     if ((err = hmb_ledger_commit(l, c->p))) {
         return rejected(err);
     }
-    printf("imported %d enrollment rows from %s\n", rows, path);
+    secs = (double)(apr_time_now() - t0) / APR_USEC_PER_SEC;
+    printf("imported %" APR_INT64_T_FMT " enrollment rows from %s: %"
+           APR_INT64_T_FMT " added, %" APR_INT64_T_FMT " changed, %"
+           APR_INT64_T_FMT " unchanged (%.2f s, %.0f rows/s)\n", n.rows,
+           path, n.added, n.changed, n.unchanged, secs,
+           secs > 0 ? (double)n.rows / secs : 0.0);
     return HMBCTL_OK;
 }
 

@@ -162,6 +162,25 @@ static inline const char *hmb_test_ledger(apr_pool_t *p, const char *tag,
     " hmb_claim, hmb_total, hmb_enrollment, hmb_meta, hmb_rollup," \
     " hmb_claim_tag, hmb_rollup_enroll"
 
+/* The ledger of HMB_TEST_PGSQL with none of our tables left ("pgsql:..."),
+ * or NULL when no database is named (the test skips). */
+static inline const char *hmb_test_pgsql_fresh(apr_pool_t *p)
+{
+    const char *conninfo = getenv("HMB_TEST_PGSQL"), *spec;
+    hmb_ledger_t *l;
+    int n;
+
+    if (!conninfo || !*conninfo) {
+        return NULL;
+    }
+    spec = apr_pstrcat(p, "pgsql:", conninfo, NULL);
+    if (hmb_ledger_open(p, spec, &l) == NULL) {
+        apr_dbd_query(l->driver, l->handle, &n,
+                      "DROP TABLE IF EXISTS " HMB_TEST_TABLES);
+    }
+    return spec;
+}
+
 /* Per-test pool as CMocka state. */
 static inline int hmb_test_pool_setup(void **state)
 {

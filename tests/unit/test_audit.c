@@ -30,20 +30,10 @@ static int setup_sqlite(void **state)
 static int setup_pgsql(void **state)
 {
     at_state_t *st = calloc(1, sizeof(*st));
-    const char *conninfo = getenv("HMB_TEST_PGSQL");
-    hmb_ledger_t *l;
-    int n;
 
     apr_pool_create(&st->pool, NULL);
+    st->spec = hmb_test_pgsql_fresh(st->pool);
     *state = st;
-    if (!conninfo || !*conninfo) {
-        return 0;
-    }
-    st->spec = apr_pstrcat(st->pool, "pgsql:", conninfo, NULL);
-    if (hmb_ledger_open(st->pool, st->spec, &l) == NULL) {
-        apr_dbd_query(l->driver, l->handle, &n,
-                      "DROP TABLE IF EXISTS " HMB_TEST_TABLES);
-    }
     return 0;
 }
 

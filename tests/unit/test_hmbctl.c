@@ -118,6 +118,11 @@ static void test_worked_example(void **state)
     r = hmbctl(enroll);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "imported 1 enrollment rows"));
+    assert_non_null(strstr(r.out, ": 1 added, 0 changed, 0 unchanged ("));
+    assert_non_null(strstr(r.out, " rows/s)\n"));
+    r = hmbctl(enroll);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, ": 0 added, 0 changed, 1 unchanged ("));
 
     r = settle("2");
     assert_int_equal(r.status, 0);
