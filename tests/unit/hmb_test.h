@@ -181,6 +181,15 @@ static inline const char *hmb_test_pgsql_fresh(apr_pool_t *p)
     return spec;
 }
 
+/* HMB_PROPS_SCALE=N (the valgrind runs) divides a test's sizes. */
+static inline int hmb_test_scale(void)
+{
+    const char *s = getenv("HMB_PROPS_SCALE");
+    int n = s ? atoi(s) : 1;
+
+    return n > 0 ? n : 1;
+}
+
 /* Per-test pool as CMocka state. */
 static inline int hmb_test_pool_setup(void **state)
 {
