@@ -265,7 +265,7 @@ static int cmd_enroll(hmbctl_t *c)
     }
     if (progress && rows >= HMBCTL_PROGRESS_ROWS) {
         enroll_progress(rows, fi.size, fi.size, t0);
-        fputs("merging into the ledger...\n", stderr);
+        fputs("\nhmbctl: merging into the ledger...\n", stderr);
     }
     if (!err) {
         err = hmb_bulk_finish(b, path, &n);
