@@ -131,13 +131,6 @@ const char *hmb_ledger_ineligible(hmb_ledger_t *l, apr_pool_t *p,
 const char *hmb_ledger_owed(hmb_ledger_t *l, apr_pool_t *p, const char *from,
                             const char *to, apr_array_header_t **claims);
 
-/* One enrollment row of import import_id, inside a transaction. A row
- * this import wrote already is a duplicate in its file: nothing is
- * written and *dup_line is the line that wrote it (-1 if unknown). */
-const char *hmb_ledger_enroll_row(hmb_ledger_t *l, apr_pool_t *p,
-                                  const char *import_id,
-                                  const hmb_enrollment_t *e, int *dup_line);
-
 /* Whether this connection may do what a settlement does (SQLite: take
  * the write lock and write; PostgreSQL: the grants), changing nothing.
  * NULL or the reason. */

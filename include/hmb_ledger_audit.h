@@ -23,8 +23,9 @@ const char *hmb_audit_claim(hmb_ledger_t *l, apr_pool_t *p,
  * order (psn_seq), dated today. Run once by the migration. */
 const char *hmb_audit_backfill(hmb_ledger_t *l, apr_pool_t *p);
 
-/* Today's local date, YYYY-MM-DD: the day a claim recorded now gets. */
-const char *hmb_audit_today(apr_pool_t *p);
+/* Today's local date, YYYY-MM-DD, by the ledger's UTC offset (the
+ * rollups' calendar): the day a claim recorded now gets. */
+const char *hmb_audit_today(hmb_ledger_t *l, apr_pool_t *p);
 
 /* One thing found wrong, in the order verify met it. */
 typedef struct {

@@ -253,8 +253,6 @@ typedef enum {
     STMT_TOTALS,
     STMT_INELIGIBLE,
     STMT_OWED,
-    STMT_ENROLL_ROW,
-    STMT_ENROLL_LINE,
     STMT_COUNT
 } hmb_stmt_e;
 
@@ -363,31 +361,7 @@ static const struct {
      " AND c.setl_time >= %s AND c.setl_time <= %s"
      " AND NOT EXISTS (SELECT 1 FROM hmb_claim r WHERE r.kind = 'R'"
      " AND r.setl_id = c.setl_id AND r.reverses = c.hmb_setl_id)"
-     " ORDER BY c.setl_time, c.hmb_setl_id"},
-    /* One row of an import: a row this import already wrote is a
-     * duplicate in the file, and is left alone (no row changes). */
-    {"hmb_enroll_row",
-     "INSERT INTO hmb_enrollment (plan_code, plan_year, psn_no, cover_from,"
-     " preexisting, person_class, admdvs, payer, premium, lock_seq,"
-     " imported_at, import_id, import_line)"
-     " VALUES (%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS INTEGER), %s, %s,"
-     " %s, CAST(%s AS BIGINT), 0, %s, %s, CAST(%s AS INTEGER))"
-     " ON CONFLICT (plan_code, plan_year, psn_no) DO UPDATE SET"
-     " cover_from = excluded.cover_from,"
-     " preexisting = excluded.preexisting,"
-     " person_class = excluded.person_class,"
-     " admdvs = excluded.admdvs,"
-     " payer = excluded.payer,"
-     " premium = excluded.premium,"
-     " imported_at = excluded.imported_at,"
-     " import_id = excluded.import_id,"
-     " import_line = excluded.import_line"
-     " WHERE hmb_enrollment.import_id IS NULL"
-     " OR hmb_enrollment.import_id <> excluded.import_id"},
-    {"hmb_enroll_line",
-     "SELECT import_line FROM hmb_enrollment"
-     " WHERE plan_code = %s AND plan_year = CAST(%s AS INTEGER)"
-     " AND psn_no = %s"}
+     " ORDER BY c.setl_time, c.hmb_setl_id"}
 };
 
 /* Our state on one connection, kept in the connection pool's userdata so
@@ -1955,50 +1929,6 @@ const char *hmb_ledger_owed(hmb_ledger_t *l, apr_pool_t *p, const char *from,
             return err;
         }
         c->created_at = v[10];
-    }
-    return NULL;
-}
-
-const char *hmb_ledger_enroll_row(hmb_ledger_t *l, apr_pool_t *p,
-                                  const char *import_id,
-                                  const hmb_enrollment_t *e, int *dup_line)
-{
-    const char *args[12];
-    apr_array_header_t *rows;
-    const char *err;
-    int n = 0;
-
-    *dup_line = 0;
-    if (!l->trans) {
-        return "ledger: enroll_row outside a transaction";
-    }
-    args[0] = e->plan_code;
-    args[1] = apr_itoa(p, e->plan_year);
-    args[2] = e->psn_no;
-    args[3] = e->cover_from;
-    args[4] = e->preexisting ? "1" : "0";
-    args[5] = e->person_class;
-    args[6] = e->admdvs ? e->admdvs : "";
-    args[7] = e->payer;
-    args[8] = ledger_fen_str(p, e->premium);
-    args[9] = ledger_now(p);
-    args[10] = import_id;
-    args[11] = apr_itoa(p, e->line);
-    if ((err = ledger_exec(l, p, "upsert hmb_enrollment", STMT_ENROLL_ROW,
-                           &n, args))) {
-        return err;
-    }
-    if (n == 0) {
-        /* this import wrote the row already: say where */
-        if ((err = ledger_query(l, p, "select hmb_enrollment",
-                                STMT_ENROLL_LINE, args, &rows))) {
-            return err;
-        }
-        *dup_line = -1;
-        if (rows->nelts && APR_ARRAY_IDX(rows, 0, const char **)[0]) {
-            ledger_int(l, p, "hmb_enrollment", "import_line",
-                       APR_ARRAY_IDX(rows, 0, const char **)[0], dup_line);
-        }
     }
     return NULL;
 }

@@ -24,6 +24,7 @@
 
 #include "hmb_ledger_audit.h"
 #include "hmb_ledger_int.h"
+#include "hmb_rollup.h"
 #include "hmb_util.h"
 
 /* the claim's columns, in the order they are hashed */
@@ -260,13 +261,10 @@ static void audit_claim_rows(apr_pool_t *p, const hmb_claim_t *c,
     }
 }
 
-const char *hmb_audit_today(apr_pool_t *p)
+const char *hmb_audit_today(hmb_ledger_t *l, apr_pool_t *p)
 {
-    apr_time_exp_t t;
-
-    apr_time_exp_lt(&t, apr_time_now());
-    return apr_psprintf(p, "%04d-%02d-%02d", t.tm_year + 1900, t.tm_mon + 1,
-                        t.tm_mday);
+    /* the rollups' local day (HuiminbaoUTCOffset): one calendar for both */
+    return hmb_rollup_day_of(p, apr_time_now(), l->utc_offset_min);
 }
 
 /* Give e its place after its chain's head, hash it and write it. */
@@ -317,7 +315,7 @@ const char *hmb_audit_claim(hmb_ledger_t *l, apr_pool_t *p,
     e.psn_no = c->psn_no;
     e.plan_code = c->plan_code ? c->plan_code : "";
     e.plan_year = c->plan_code ? apr_itoa(p, c->plan_year) : "0";
-    e.day = hmb_audit_today(p);
+    e.day = hmb_audit_today(l, p);
     e.claim = audit_claim_values(p, c, created_at);
     audit_claim_rows(p, c, &e);
     return audit_append(l, p, &e, c->hmb_setl_id);
@@ -346,7 +344,7 @@ static const char *const sql_unchained =
 
 const char *hmb_audit_backfill(hmb_ledger_t *l, apr_pool_t *p)
 {
-    const char *today = hmb_audit_today(p);
+    const char *today = hmb_audit_today(l, p);
     apr_array_header_t *rows;
     apr_pool_t *bp, *rp;
     const char *err = NULL;
@@ -804,7 +802,7 @@ const char *hmb_audit_root(hmb_ledger_t *l, apr_pool_t *p, const char *day,
     r = *out;
     args[0] = day;
     /* a day that is over can change no more: sealed once */
-    if (strcmp(day, hmb_audit_today(p)) < 0) {
+    if (strcmp(day, hmb_audit_today(l, p)) < 0) {
         args[1] = r->root;
         args[2] = apr_itoa(p, r->heads);
         args[3] = apr_psprintf(p, "%" APR_INT64_T_FMT, r->claims);

@@ -17,6 +17,7 @@
 #include "hmb_enroll.h"
 #include "hmb_ledger.h"
 #include "hmb_ledger_copy.h"
+#include "hmb_ledger_bulk.h"
 #include "hmb_plan.h"
 #include "hmb_settle.h"
 #include "hmb_spool.h"
@@ -190,16 +191,32 @@ static const char *enroll_hint(hmbctl_t *c, const char *err)
     return err;
 }
 
+/* On a terminal: rows so far, how far into the file, rows/s. */
+static void enroll_progress(apr_int64_t rows, apr_off_t at, apr_off_t size,
+                            apr_time_t t0)
+{
+    double s = (double)(apr_time_now() - t0) / APR_USEC_PER_SEC;
+
+    fprintf(stderr, "\rhmbctl: %" APR_INT64_T_FMT " rows, %3.0f%%, %.0f "
+            "rows/s ", rows, size ? 100.0 * (double)at / (double)size : 0.0,
+            s > 0 ? (double)rows / s : 0.0);
+}
+
 static int cmd_enroll(hmbctl_t *c)
 {
     hmb_enroll_reader_t *rd;
+    hmb_bulk_counts_t n;
+    hmb_bulk_t *b = NULL;
     hmb_ledger_t *l;
     hmb_csv_t *csv;
     apr_file_t *f;
     apr_finfo_t fi;
     apr_pool_t *rp;
-    const char *err = NULL, *path, *import_id;
-    int rc, rows = 0, done = 0, progress = isatty(2);
+    apr_time_t t0 = apr_time_now();
+    const char *err = NULL, *path;
+    int rc, done = 0, progress = isatty(2);
+    apr_int64_t rows = 0;
+    double secs;
     char ebuf[120];
     apr_status_t rv;
 
@@ -225,48 +242,38 @@ static int cmd_enroll(hmbctl_t *c)
     if ((rc = open_ledger(c, &l)) != HMBCTL_OK) {
         return rc;
     }
-    /* one transaction: all rows or none; each row that this import wrote
-     * is known by its import id, so a duplicate is found without holding
-     * the file */
-    import_id = apr_psprintf(c->p, "%" APR_TIME_T_FMT "-%ld", apr_time_now(),
-                             (long)getpid());
+    /* one transaction: all rows or none. The rows stream into the
+     * ledger's staging table (COPY on PostgreSQL) as they are read and
+     * checked, and are merged at the end (hmb_ledger_bulk.h) */
     if ((err = hmb_ledger_begin(l, c->p))) {
         return rejected(err);
     }
     apr_pool_create(&rp, c->p);
+    err = hmb_bulk_begin(l, c->p, &b);
     while (!err) {
         hmb_enrollment_t e;
-        int dup = 0;
 
         apr_pool_clear(rp);
         if ((err = hmb_enroll_next(rd, rp, &e, &done)) || done) {
             break;
         }
-        if ((err = enroll_check(c, path, &e))
-            || (err = hmb_ledger_enroll_row(l, rp, import_id, &e, &dup))) {
-            break;
-        }
-        if (dup) {
-            err = apr_psprintf(c->p, "%s:%d: psn_no %s appears twice for "
-                               "plan %s %d (first on line %d)", path, e.line,
-                               e.psn_no, e.plan_code, e.plan_year, dup);
+        if ((err = enroll_check(c, path, &e)) || (err = hmb_bulk_row(b, &e))) {
             break;
         }
         if (++rows % HMBCTL_PROGRESS_ROWS == 0 && progress) {
-            fprintf(stderr, "\rhmbctl: %d rows, %3.0f%%", rows,
-                    fi.size ? 100.0 * (double)hmb_csv_offset(csv)
-                              / (double)fi.size : 0.0);
+            enroll_progress(rows, hmb_csv_offset(csv), fi.size, t0);
         }
     }
     if (progress && rows >= HMBCTL_PROGRESS_ROWS) {
-        fputs("\n", stderr);
+        enroll_progress(rows, fi.size, fi.size, t0);
+        fputs("\nhmbctl: merging into the ledger...\n", stderr);
     }
     if (!err) {
-        /* premiums by county and payer, for the loss ratio */
-        err = hmb_rollup_enrollments(l, c->p);
+        err = hmb_bulk_finish(b, path, &n);
     }
     if (err) {
         err = apr_pstrdup(c->p, err);
+        hmb_bulk_abort(b);
         hmb_ledger_rollback(l, c->p);
         return rejected(apr_pstrcat(c->p, enroll_hint(c, err),
                                     "; nothing imported", NULL));
@@ -274,7 +281,12 @@ static int cmd_enroll(hmbctl_t *c)
     if ((err = hmb_ledger_commit(l, c->p))) {
         return rejected(err);
     }
-    printf("imported %d enrollment rows from %s\n", rows, path);
+    secs = (double)(apr_time_now() - t0) / APR_USEC_PER_SEC;
+    printf("imported %" APR_INT64_T_FMT " enrollment rows from %s: %"
+           APR_INT64_T_FMT " added, %" APR_INT64_T_FMT " changed, %"
+           APR_INT64_T_FMT " unchanged (%.2f s, %.0f rows/s)\n", n.rows,
+           path, n.added, n.changed, n.unchanged, secs,
+           secs > 0 ? (double)n.rows / secs : 0.0);
     return HMBCTL_OK;
 }
 
@@ -832,6 +844,18 @@ static const hmbctl_cmd_t hmbctl_cmds[] = {
      "it would have paid, and print its payouts and loss ratio beside the\n"
      "actual ones, by liability. Nothing is written; the plan in force\n"
      "reproduces the actual payouts. Reads every claim of the year.\n"},
+    {"audit", cmd_audit, O_FROM | O_TO | O_DAY | O_UTC_OFFSET,
+     "audit verify [--from DATE] [--to DATE] | audit roots (--day DATE | "
+     "--from DATE --to DATE) [--utc-offset +08:00]",
+     "The audit trail: every claim is chained by SHA-256 to its person's\n"
+     "previous claim, and each local day has a root over the day's chain\n"
+     "heads. verify recomputes every hash of the claims recorded in the\n"
+     "days given (default: all) and the sealed roots, and names each claim\n"
+     "altered, inserted or deleted since it was recorded, the first first\n"
+     "(exit 1). roots prints each day's root, its chain heads and claims;\n"
+     "a day that is over is sealed when first asked: keep the printed\n"
+     "roots outside the ledger. Days are local by --utc-offset (the\n"
+     "server's HuiminbaoUTCOffset).\n"},
     {"check-ledger", cmd_check_ledger, 0,
      "check-ledger",
      "Check that the ledger exists, has this build's schema, and that this\n"
@@ -921,7 +945,8 @@ int main(int argc, const char *const *argv)
         {"--to", O_TO, 1}, {"--why", O_WHY, 1}, {"--by", O_BY, 1},
         {"--format", O_FORMAT, 1}, {"--show-psn-no", O_SHOW_PSN, 0},
         {"--utc-offset", O_UTC_OFFSET, 1}, {"--flags", O_FLAGS, 0},
-        {"--month", O_MONTH, 1}, {"--out", O_OUT, 1}
+        {"--month", O_MONTH, 1}, {"--out", O_OUT, 1},
+        {"--day", O_DAY, 1}
     };
     apr_pool_t *p;
     hmbctl_t c;
@@ -1042,6 +1067,7 @@ int main(int argc, const char *const *argv)
             c.month = v;
             break;
         case O_OUT:       c.out = v; break;
+        case O_DAY:       bad = parse_date(v); c.day = v; break;
         }
         if (bad) {
             return usage(apr_psprintf(p, "%s takes %s, not '%s'", a, bad,

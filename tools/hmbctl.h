@@ -39,7 +39,8 @@ enum {
     O_UTC_OFFSET = 1 << 17,
     O_FLAGS = 1 << 18,
     O_MONTH = 1 << 19,
-    O_OUT = 1 << 20
+    O_OUT = 1 << 20,
+    O_DAY = 1 << 21
 };
 
 typedef struct {
@@ -67,6 +68,7 @@ typedef struct {
     int flags;                      /* --flags */
     const char *month;              /* YYYY-MM */
     const char *out;                /* a directory */
+    const char *day;                /* --day YYYY-MM-DD */
     unsigned given;                 /* O_* bits seen */
     apr_array_header_t *args;       /* positional */
 } hmbctl_t;
@@ -101,5 +103,8 @@ int cmd_whatif(hmbctl_t *c);
 
 /* hmbctl_conform.c */
 int cmd_conform(hmbctl_t *c);
+
+/* hmbctl_audit.c */
+int cmd_audit(hmbctl_t *c);
 
 #endif

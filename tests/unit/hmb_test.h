@@ -155,13 +155,41 @@ static inline const char *hmb_test_ledger(apr_pool_t *p, const char *tag,
     return hmb_ledger_import_enrollments(*ledger, p, rows, &count);
 }
 
-/* Every table of the ledger, for the PostgreSQL tests that start from an
- * empty database: one list, so that a new table is added in one place. */
-#define HMB_TEST_PG_DROP_LEDGER \
-    "DROP TABLE IF EXISTS hmb_claim_wire, hmb_claim_audit, hmb_audit_root," \
-    " hmb_claim_insurer, hmb_claim_liab, hmb_claim, hmb_total," \
-    " hmb_enrollment, hmb_meta, hmb_rollup, hmb_claim_tag," \
-    " hmb_rollup_enroll, hmb_memo_fee, hmb_memo_status CASCADE"
+/* Every table of the ledger, for a test that starts PostgreSQL afresh:
+ * "DROP TABLE IF EXISTS " HMB_TEST_TABLES (CASCADE included). */
+#define HMB_TEST_TABLES \
+    "hmb_claim_audit, hmb_audit_root, hmb_claim_insurer, hmb_claim_liab," \
+    " hmb_claim, hmb_total, hmb_enrollment, hmb_meta, hmb_rollup," \
+    " hmb_claim_tag, hmb_rollup_enroll, hmb_claim_wire, hmb_memo_fee," \
+    " hmb_memo_status CASCADE"
+
+/* The ledger of HMB_TEST_PGSQL with none of our tables left ("pgsql:..."),
+ * or NULL when no database is named (the test skips). */
+static inline const char *hmb_test_pgsql_fresh(apr_pool_t *p)
+{
+    const char *conninfo = getenv("HMB_TEST_PGSQL"), *spec;
+    hmb_ledger_t *l;
+    int n;
+
+    if (!conninfo || !*conninfo) {
+        return NULL;
+    }
+    spec = apr_pstrcat(p, "pgsql:", conninfo, NULL);
+    if (hmb_ledger_open(p, spec, &l) == NULL) {
+        apr_dbd_query(l->driver, l->handle, &n,
+                      "DROP TABLE IF EXISTS " HMB_TEST_TABLES);
+    }
+    return spec;
+}
+
+/* HMB_PROPS_SCALE=N (the valgrind runs) divides a test's sizes. */
+static inline int hmb_test_scale(void)
+{
+    const char *s = getenv("HMB_PROPS_SCALE");
+    int n = s ? atoi(s) : 1;
+
+    return n > 0 ? n : 1;
+}
 
 /* Per-test pool as CMocka state. */
 static inline int hmb_test_pool_setup(void **state)

@@ -1,6 +1,7 @@
 /* hmbctl as an operator runs it: the binary, its output and exit codes. */
 #include "hmb_test.h"
 #include "hmb_ledger.h"
+#include "hmb_rollup.h"
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -117,6 +118,11 @@ static void test_worked_example(void **state)
     r = hmbctl(enroll);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "imported 1 enrollment rows"));
+    assert_non_null(strstr(r.out, ": 1 added, 0 changed, 0 unchanged ("));
+    assert_non_null(strstr(r.out, " rows/s)\n"));
+    r = hmbctl(enroll);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, ": 0 added, 0 changed, 1 unchanged ("));
 
     r = settle("2");
     assert_int_equal(r.status, 0);
@@ -141,6 +147,44 @@ static void test_worked_example(void **state)
     assert_string_equal(tag(r.out, "hmb_pay"), "-12100.00");
     assert_string_equal(totals(), "inscope elig_amt=10000.00 paid_amt=7000.00\n"
                                   "outscope elig_amt=0.00 paid_amt=0.00\n");
+}
+
+/* The worked example's claims, as an auditor checks them: intact, then
+ * an amount changed in SQL is named; roots of today are open. */
+static void test_audit(void **state)
+{
+    const char *verify[] = {"--ledger", ledger, "audit", "verify", NULL};
+    const char *today = hmb_rollup_day_of(pool, apr_time_now(),
+                                          HMB_ROLLUP_OFFSET_DEFAULT);
+    const char *roots[] = {"--ledger", ledger, "audit", "roots", "--day",
+                           today, NULL};
+    const char *bad[] = {"--ledger", ledger, "audit", "verify", "--day",
+                         today, NULL};
+    hmb_ledger_t *l;
+    run_t r;
+    int n;
+
+    r = hmbctl(verify);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "audit trail intact: 3 claims chained");
+    r = hmbctl(roots);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, apr_pstrcat(pool, today, " ", NULL));
+    assert_contains(r.out, " heads 1 claims 3 open");
+    assert_int_equal(hmbctl(bad).status, 2);
+
+    assert_no_error(hmb_ledger_open(pool, ledger, &l));
+    assert_int_equal(apr_dbd_query(l->driver, l->handle, &n,
+                                   "UPDATE hmb_claim SET hmb_pay = 1"
+                                   " WHERE kind = 'R'"), 0);
+    r = hmbctl(verify);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.out, "altered HMBR-");
+    assert_contains(r.err, "the first: altered HMBR-");
+    assert_int_equal(apr_dbd_query(l->driver, l->handle, &n,
+                                   "UPDATE hmb_claim SET hmb_pay = -1210000"
+                                   " WHERE kind = 'R'"), 0);
+    assert_int_equal(hmbctl(verify).status, 0);
 }
 
 static void test_usage_errors(void **state)
@@ -299,7 +343,7 @@ static void test_command_help(void **state)
 {
     static const char *const cmds[] = {
         "enroll", "settle", "check-plan", "replay", "redecide", "owed",
-        "totals", "show", "migrate", "check-ledger", NULL
+        "totals", "show", "migrate", "check-ledger", "audit", NULL
     };
     const char *all[] = {"--help", NULL};
     run_t general = hmbctl(all);
@@ -867,7 +911,7 @@ static void drop_pg_ledger(const char *target)
 
     assert_null(hmb_ledger_open(pool, target, &l));
     assert_int_equal(apr_dbd_query(l->driver, l->handle, &n,
-                                   HMB_TEST_PG_DROP_LEDGER), 0);
+                                   "DROP TABLE IF EXISTS " HMB_TEST_TABLES), 0);
 }
 
 /* SQLite to PostgreSQL, when HMB_TEST_PGSQL names a database. */
@@ -889,6 +933,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worked_example),
+        cmocka_unit_test(test_audit),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_rejected_input),
         cmocka_unit_test(test_check_plan),

@@ -142,7 +142,7 @@ static int setup_pgsql(void **state)
     st->driver = "pgsql";
     st->params = conninfo;
     st->spec = apr_pstrcat(st->pool, "pgsql:", conninfo, NULL);
-    raw_exec(st, HMB_TEST_PG_DROP_LEDGER);
+    raw_exec(st, "DROP TABLE IF EXISTS " HMB_TEST_TABLES);
     return 0;
 }
 

@@ -217,22 +217,10 @@ static int setup_sqlite(void **state)
 static int setup_pgsql(void **state)
 {
     rt_state_t *st = calloc(1, sizeof(*st));
-    const char *conninfo = getenv("HMB_TEST_PGSQL");
-    hmb_ledger_t *l;
 
     apr_pool_create(&st->pool, NULL);
+    st->spec = hmb_test_pgsql_fresh(st->pool);
     *state = st;
-    if (!conninfo || !*conninfo) {
-        return 0;
-    }
-    st->spec = apr_pstrcat(st->pool, "pgsql:", conninfo, NULL);
-    /* a fresh schema: whatever earlier tests left goes */
-    if (hmb_ledger_open(st->pool, st->spec, &l) == NULL) {
-        int n;
-
-        apr_dbd_query(l->driver, l->handle, &n,
-                      HMB_TEST_PG_DROP_LEDGER);
-    }
     return 0;
 }
 
