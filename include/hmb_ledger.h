@@ -13,7 +13,7 @@
 #include "hmb_enroll.h"
 #include "hmb_engine.h"
 
-#define HMB_LEDGER_SCHEMA_VERSION 6
+#define HMB_LEDGER_SCHEMA_VERSION 7
 
 typedef struct hmb_ledger_conn_t hmb_ledger_conn_t;
 
@@ -22,7 +22,7 @@ typedef struct {
     apr_dbd_t *handle;
     apr_pool_t *pool;               /* lives as long as the connection */
     const char *driver_name;        /* "sqlite3", "pgsql" */
-    apr_dbd_transaction_t *trans;   /* open transaction, or NULL */
+    apr_dbd_transaction_t *trans;   /* SQLite: open transaction, or NULL */
     apr_pool_t *trans_pool;         /* where trans was started: apr_dbd
                                      * ends it by that pool's cleanup */
     int trans_failed;               /* a statement in it failed */
@@ -33,6 +33,8 @@ typedef struct {
                                      * east of UTC (wrap: +08:00) */
     struct hmb_writer_t *writer_held; /* SQLite: the writer lock this
                                        * transaction holds */
+    int pg_open;                    /* PostgreSQL: a transaction is open
+                                     * (its statements are pipelined) */
 } hmb_ledger_t;
 
 /* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then

@@ -45,4 +45,45 @@ const char *hmb_ledger_now(apr_pool_t *p);
  * sorts as text. */
 const char *hmb_ledger_stamp(apr_pool_t *p, apr_time_t when);
 
+/* Whether a transaction is open on the ledger. */
+int hmb_ledger_in_trans(const hmb_ledger_t *l);
+
+/* Send what waits on the ledger (PostgreSQL, see hmb_ledger_pipe.c)
+ * before using the connection natively. */
+const char *hmb_ledger_flush(hmb_ledger_t *l, apr_pool_t *p);
+
+/* ---- hmb_ledger_pipe.c: PostgreSQL transactions in few round trips ---- */
+
+typedef struct hmb_pipe_t hmb_pipe_t;
+
+/* A statement apr_dbd_prepare named on the connection, and forgetting
+ * them all (a new session). */
+void hmb_pipe_note(hmb_ledger_t *l, apr_dbd_prepared_t *st, const char *name,
+                   const char *sql);
+void hmb_pipe_forget(hmb_ledger_t *l);
+
+/* Queue a statement whose result is not read: 0 when it is not one of
+ * the noted ones (run it as usual, after hmb_pipe_flush). */
+int hmb_pipe_queue(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                   apr_dbd_prepared_t *st, const char **args);
+/* Queue a command without parameters (BEGIN). */
+void hmb_pipe_queue_sql(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                        const char *sql);
+
+/* Send what is queued; with hmb_pipe_read, a statement that is read
+ * after it (its rows, or its row count), in the same round trip. *done 0:
+ * st is not a noted statement; the queue was sent, run st as usual. */
+const char *hmb_pipe_flush(hmb_ledger_t *l, apr_pool_t *p);
+const char *hmb_pipe_read(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                          apr_dbd_prepared_t *st, const char **args,
+                          apr_array_header_t **rows, int *nrows, int *done);
+
+/* Queue COMMIT and send everything. */
+const char *hmb_pipe_commit(hmb_ledger_t *l, apr_pool_t *p);
+
+/* Whether anything of the transaction reached the server; dropping what
+ * is queued. */
+int hmb_pipe_started(hmb_ledger_t *l);
+void hmb_pipe_discard(hmb_ledger_t *l);
+
 #endif

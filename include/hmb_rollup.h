@@ -117,6 +117,8 @@ apr_array_header_t *hmb_rollup_rows(apr_pool_t *p, const hmb_claim_t *c,
 
 /* The tables: a schema migration (hmb_ledger.c runs it). */
 extern const char *const hmb_rollup_schema[];
+/* Version 7: hmb_rollup's rows in slots (hmb_ledger_rollup.c). */
+extern const char *const hmb_rollup_migration_7[];
 
 /* The hook in hmb_ledger_record_claim: the claim's tag (county, flags,
  * day) and its rollup rows, in the caller's transaction. created_at is

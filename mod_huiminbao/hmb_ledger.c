@@ -227,7 +227,8 @@ static const char *const *const hmb_migrations[] = {
     hmb_migration_3,
     hmb_rollup_schema,
     hmb_audit_migration,
-    hmb_migration_6
+    hmb_migration_6,
+    hmb_rollup_migration_7
 };
 
 #define HMB_NMIGRATIONS \
@@ -374,7 +375,8 @@ struct hmb_ledger_conn_t {
     int setup;                      /* ledger_conn_setup done */
     int schema_ok;                  /* schema checked or brought up */
     int own;                        /* opened by hmb_ledger_open */
-    apr_dbd_transaction_t *pg_trans;/* see hmb_ledger_begin */
+    int pg_probed;                  /* PostgreSQL: probed before its first
+                                     * BEGIN (ledger_pg_begin) */
     apr_hash_t *extra;              /* other units' statements, by label */
     int backend_pid;                /* PostgreSQL: the session they were
                                      * prepared in */
@@ -406,6 +408,7 @@ static int ledger_is_sqlite(const hmb_ledger_t *l)
 static void ledger_forget_stmts(hmb_ledger_t *l)
 {
     memset(l->conn->stmts, 0, sizeof(l->conn->stmts));
+    hmb_pipe_forget(l);
     if (l->conn->extra) {
         apr_hash_clear(l->conn->extra);
     }
@@ -464,11 +467,9 @@ static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
 
 /* A failed statement inside a transaction spoils it: PostgreSQL refuses
  * everything until ROLLBACK, and committing half a claim would be worse. */
-static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
-                               const char *what, int rv)
+static const char *ledger_fail_msg(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *what, const char *msg)
 {
-    const char *msg = ledger_dbd_error(l, p, rv);
-
     /* The sqlite3 driver compiles with the legacy sqlite3_prepare(), whose
      * statements never recompile themselves: after another process
      * changed the schema (a migration, an index added by hand) they fail
@@ -489,6 +490,27 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
     return apr_psprintf(p, "ledger: %s: %s", what, msg);
 }
 
+static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *what, int rv)
+{
+    return ledger_fail_msg(l, p, what, ledger_dbd_error(l, p, rv));
+}
+
+static int ledger_piped(const hmb_ledger_t *l)
+{
+    return l->pg_open;
+}
+
+int hmb_ledger_in_trans(const hmb_ledger_t *l)
+{
+    return l->trans || l->pg_open;
+}
+
+const char *hmb_ledger_flush(hmb_ledger_t *l, apr_pool_t *p)
+{
+    return ledger_piped(l) ? hmb_pipe_flush(l, p) : NULL;
+}
+
 /* Run a statement that returns rows, reading them all: SQLite resets the
  * statement and PostgreSQL frees the result only at the end. */
 static const char *ledger_select_all(hmb_ledger_t *l, apr_pool_t *p,
@@ -497,9 +519,13 @@ static const char *ledger_select_all(hmb_ledger_t *l, apr_pool_t *p,
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
+    const char *err;
     int rv;
 
     *values = apr_array_make(p, 1, sizeof(const char *));
+    if ((err = hmb_ledger_flush(l, p))) {
+        return err;
+    }
     rv = apr_dbd_select(l->driver, p, l->handle, &res, sql, 1);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -514,9 +540,13 @@ static const char *ledger_select_all(hmb_ledger_t *l, apr_pool_t *p,
 static const char *ledger_exec_sql(hmb_ledger_t *l, apr_pool_t *p,
                                    const char *what, const char *sql)
 {
-    int nrows = 0;
-    int rv = apr_dbd_query(l->driver, l->handle, &nrows, sql);
+    const char *err = hmb_ledger_flush(l, p);
+    int nrows = 0, rv;
 
+    if (err) {
+        return err;
+    }
+    rv = apr_dbd_query(l->driver, l->handle, &nrows, sql);
     return rv ? ledger_fail(l, p, what, rv) : NULL;
 }
 
@@ -552,7 +582,7 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
                                apr_dbd_prepared_t **st)
 {
     const char *label = hmb_stmts[s].label;
-    const char *err;
+    const char *err, *name;
     int rv;
 
     ledger_check_session(l);
@@ -563,12 +593,14 @@ static const char *ledger_stmt(hmb_ledger_t *l, apr_pool_t *p, hmb_stmt_e s,
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
+    name = ledger_stmt_name(l, label);
     rv = apr_dbd_prepare(l->driver, l->pool, l->handle, hmb_stmts[s].sql,
-                         ledger_stmt_name(l, label), st);
+                         name, st);
     if (rv) {
         *st = NULL;
         return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
     }
+    hmb_pipe_note(l, *st, name, hmb_stmts[s].sql);
     l->conn->stmts[s] = *st;
     return NULL;
 }
@@ -577,7 +609,7 @@ const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
                                const char *label, const char *sql,
                                apr_dbd_prepared_t **st)
 {
-    const char *err;
+    const char *err, *name;
     int rv;
 
     ledger_check_session(l);
@@ -591,12 +623,13 @@ const char *hmb_ledger_prepare(hmb_ledger_t *l, apr_pool_t *p,
         return err;
     }
     /* named, like ours (see ledger_check_session) */
-    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql,
-                         ledger_stmt_name(l, NULL), st);
+    name = ledger_stmt_name(l, NULL);
+    rv = apr_dbd_prepare(l->driver, l->pool, l->handle, sql, name, st);
     if (rv) {
         *st = NULL;
         return ledger_fail(l, p, apr_psprintf(p, "prepare %s", label), rv);
     }
+    hmb_pipe_note(l, *st, name, sql);
     if (!l->conn->extra) {
         l->conn->extra = apr_hash_make(l->pool);
     }
@@ -622,8 +655,22 @@ const char *hmb_ledger_run(hmb_ledger_t *l, apr_pool_t *p, const char *what,
                            apr_dbd_prepared_t *st, int *nrows,
                            const char **args)
 {
-    int n = 0, rv;
+    const char *err;
+    int n = 0, rv, done;
 
+    if (ledger_piped(l)) {
+        /* nobody reads it: it goes with the next statement that is */
+        if (!nrows && hmb_pipe_queue(l, p, what, st, args)) {
+            return NULL;
+        }
+        err = hmb_pipe_read(l, p, what, st, args, NULL, &n, &done);
+        if (err || done) {
+            if (nrows) {
+                *nrows = n;
+            }
+            return err;
+        }
+    }
     rv = apr_dbd_pquery(l->driver, p, l->handle, &n, st, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -655,9 +702,16 @@ const char *hmb_ledger_rows(hmb_ledger_t *l, apr_pool_t *p, const char *what,
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int rv, ncols;
+    const char *err;
+    int rv, ncols, done;
 
     *rows = apr_array_make(p, 4, sizeof(const char **));
+    if (ledger_piped(l)) {
+        err = hmb_pipe_read(l, p, what, st, args, rows, NULL, &done);
+        if (err || done) {
+            return err;
+        }
+    }
     rv = apr_dbd_pselect(l->driver, p, l->handle, &res, st, 1, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -787,8 +841,13 @@ const char *hmb_ledger_sql_run(hmb_ledger_t *l, apr_pool_t *p,
                                const char *what, const char *sql,
                                int *nrows)
 {
-    int n = 0, rv = apr_dbd_query(l->driver, l->handle, &n, sql);
+    const char *err = hmb_ledger_flush(l, p);
+    int n = 0, rv;
 
+    if (err) {
+        return err;
+    }
+    rv = apr_dbd_query(l->driver, l->handle, &n, sql);
     if (rv) {
         return ledger_fail(l, p, what, rv);
     }
@@ -806,10 +865,8 @@ int hmb_ledger_is_sqlite(const hmb_ledger_t *l)
 const char *hmb_ledger_failed(hmb_ledger_t *l, apr_pool_t *p,
                               const char *what, const char *why)
 {
-    l->trans_failed = 1;
-    l->err_data = 0;
-    return apr_psprintf(p, "ledger: %s: %s", what,
-                        hmb_one_line(p, why ? why : "failed", 0));
+    return ledger_fail_msg(l, p, what,
+                           hmb_one_line(p, why ? why : "failed", 0));
 }
 
 const char *hmb_ledger_i64(hmb_ledger_t *l, apr_pool_t *p,
@@ -1093,7 +1150,7 @@ const char *hmb_ledger_ensure_schema(hmb_ledger_t *l, apr_pool_t *p)
     if (l->conn->schema_ok) {
         return NULL;
     }
-    if (l->trans) {
+    if (hmb_ledger_in_trans(l)) {
         return "ledger: cannot check the schema inside a transaction";
     }
     if ((err = ledger_conn_setup(l, p))) {
@@ -1256,6 +1313,56 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
     return NULL;
 }
 
+/* PostgreSQL: a transaction whose pool goes before it ended (an aborted
+ * request) is rolled back, as apr_dbd's own would be. */
+static apr_status_t ledger_pg_abandon(void *data)
+{
+    hmb_ledger_t *l = data;
+    int nrows;
+
+    if (l->pg_open) {
+        if (hmb_pipe_started(l)) {
+            apr_dbd_query(l->driver, l->handle, &nrows, "ROLLBACK");
+        }
+        hmb_pipe_discard(l);
+        l->pg_open = 0;
+        l->trans_pool = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* PostgreSQL: BEGIN waits with the statements that follow it (see
+ * hmb_ledger_pipe.c): a settlement refused before anything was read
+ * costs no round trip at all. */
+static const char *ledger_pg_begin(hmb_ledger_t *l, apr_pool_t *p)
+{
+    const char *err;
+
+    /* Before the first BEGIN a trivial query makes a connection the
+     * server has dropped show as broken, so that check_conn resets it. */
+    if (!l->conn->pg_probed) {
+        apr_array_header_t *v;
+
+        ledger_select_all(l, p, "probe connection", "SELECT 1", &v);
+        l->conn->pg_probed = 1;
+    }
+    if (apr_dbd_check_conn(l->driver, p, l->handle) != APR_SUCCESS) {
+        return apr_psprintf(p, "ledger: connection lost: %s",
+                            ledger_dbd_error(l, p, -1));
+    }
+    if ((err = ledger_conn_setup(l, p))) {
+        return err;
+    }
+    ledger_check_session(l);
+    hmb_pipe_discard(l);
+    l->pg_open = 1;
+    l->trans_pool = p;
+    l->trans_failed = 0;
+    hmb_pipe_queue_sql(l, p, "begin transaction", "BEGIN");
+    apr_pool_cleanup_register(p, l, ledger_pg_abandon, apr_pool_cleanup_null);
+    return NULL;
+}
+
 const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans = NULL;
@@ -1263,26 +1370,11 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     const char *err;
     int rv, tries, pgsql = !ledger_is_sqlite(l);
 
-    if (l->trans) {
+    if (hmb_ledger_in_trans(l)) {
         return "ledger: a transaction is already open on this connection";
     }
-    /* The pgsql driver (apr-util 1.6) writes through *trans when BEGIN
-     * gets an error back, but allocates it only on success: with NULL on
-     * entry, a server that has just shut down (it answers with an error
-     * before closing) crashes the process. The API accepts a transaction
-     * to reuse, so each connection keeps the one its first BEGIN made,
-     * allocated in the connection's pool. Before that first BEGIN a
-     * trivial query makes a connection the server has dropped show as
-     * broken, so that check_conn resets it instead. */
     if (pgsql) {
-        trans = l->conn->pg_trans;
-        tp = l->pool;
-        if (!trans) {
-            apr_array_header_t *v;
-
-            /* a failure here is what check_conn then sees */
-            ledger_select_all(l, p, "probe connection", "SELECT 1", &v);
-        }
+        return ledger_pg_begin(l, p);
     }
     /* A broken connection is mended (or reported) before BEGIN. */
     if (apr_dbd_check_conn(l->driver, p, l->handle) != APR_SUCCESS) {
@@ -1292,14 +1384,11 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     if ((err = ledger_conn_setup(l, p))) {
         return err;
     }
-    if (!pgsql && (err = ledger_writer_take(l, p))) {
+    if ((err = ledger_writer_take(l, p))) {
         return err;
     }
     for (tries = 1; ; tries++) {
         rv = apr_dbd_transaction_start(l->driver, tp, l->handle, &trans);
-        if (pgsql && trans && !l->conn->pg_trans) {
-            l->conn->pg_trans = trans;
-        }
         if (!rv) {
             break;
         }
@@ -1314,8 +1403,7 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
         /* The driver's own retries (15 x 100 ms) sleep without its
          * process-wide lock; a few more rounds of them ride out a queue of
          * writers from other children, still bounded (about 6 s). */
-        if (pgsql || rv != HMB_SQLITE_BUSY
-            || tries >= HMB_SQLITE_BEGIN_TRIES) {
+        if (rv != HMB_SQLITE_BUSY || tries >= HMB_SQLITE_BEGIN_TRIES) {
             apr_pool_cleanup_run(p, l, ledger_writer_release);
             return err;
         }
@@ -1337,6 +1425,25 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
     apr_dbd_transaction_t *trans = l->trans;
     int rv, nrows;
 
+    if (l->pg_open) {
+        const char *err;
+
+        if (l->trans_failed) {
+            hmb_ledger_rollback(l, p);
+            return "ledger: commit after a failed statement: rolled back";
+        }
+        /* whatever failed in the batch, the transaction ends here: a
+         * spoilt one is still open on the server and is rolled back */
+        err = hmb_pipe_commit(l, p);
+        if (err) {
+            apr_dbd_query(l->driver, l->handle, &nrows, "ROLLBACK");
+        }
+        apr_pool_cleanup_kill(l->trans_pool, l, ledger_pg_abandon);
+        hmb_pipe_discard(l);
+        l->pg_open = 0;
+        l->trans_pool = NULL;
+        return err;
+    }
     if (!trans) {
         return "ledger: commit without a transaction";
     }
@@ -1365,6 +1472,12 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
 
 void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
 {
+    if (l->pg_open) {
+        apr_pool_t *tp = l->trans_pool;
+
+        apr_pool_cleanup_run(tp, l, ledger_pg_abandon);
+        return;
+    }
     if (!l->trans) {
         return;
     }
@@ -1382,7 +1495,7 @@ const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
     const char *now = ledger_now(p);
     const char *err;
     apr_pool_t *rp;
-    int i;
+    int i, n;
 
     if (count) {
         *count = 0;
@@ -1408,8 +1521,10 @@ const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
         args[7] = e->payer;
         args[8] = ledger_fen_str(rp, e->premium);
         args[9] = now;
+        /* one at a time, not pipelined: an error names its row, and a
+         * county's rows never wait in memory */
         err = ledger_exec(l, rp, "upsert hmb_enrollment",
-                          STMT_ENROLL_UPSERT, NULL, args);
+                          STMT_ENROLL_UPSERT, &n, args);
         if (err) {
             err = e->line
                   ? apr_psprintf(p, "%s (row of line %d, psn_no %s)", err,
@@ -1484,7 +1599,7 @@ const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
 {
     const char *args[3];
 
-    if (!l->trans) {
+    if (!hmb_ledger_in_trans(l)) {
         return "ledger: lock_person outside a transaction";
     }
     args[0] = plan_code;
@@ -1586,7 +1701,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
     const char *err;
     int i;
 
-    if (!l->trans) {
+    if (!hmb_ledger_in_trans(l)) {
         return "ledger: record_claim outside a transaction";
     }
     if (!c->kind || !strchr("SRCM", c->kind)) {
@@ -1653,12 +1768,14 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
             return err;
         }
     }
-    /* the insurer's figures move with the claim */
-    if ((err = hmb_rollup_claim(l, p, c, now))) {
+    /* chained to the person's previous claim, under the same lock */
+    if ((err = hmb_audit_claim(l, p, c, now))) {
         return err;
     }
-    /* chained to the person's previous claim, under the same lock */
-    return hmb_audit_claim(l, p, c, now);
+    /* The insurer's figures move with the claim, last: their rows are
+     * shared by every claim of the day, and on PostgreSQL are locked from
+     * here to the commit, which then goes with them (hmb_ledger_pipe.c). */
+    return hmb_rollup_claim(l, p, c, now);
 }
 
 /* A claim row (STMT_CLAIM_FIND's columns) with its liabilities and

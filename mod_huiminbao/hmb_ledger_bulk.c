@@ -234,7 +234,7 @@ const char *hmb_bulk_begin(hmb_ledger_t *l, apr_pool_t *p, hmb_bulk_t **out)
     b->l = l;
     b->p = p;
     apr_pool_create(&b->rp, p);
-    if (!l->trans) {
+    if (!hmb_ledger_in_trans(l)) {
         return "ledger: a bulk import outside a transaction";
     }
     if ((err = hmb_ledger_sql_run(l, p, "create the staging table",

@@ -141,7 +141,7 @@ const char *hmb_ledger_memo_record(hmb_ledger_t *l, apr_pool_t *p,
     int n = 0;
 
     *rows = 0;
-    if (!l->trans) {
+    if (!hmb_ledger_in_trans(l)) {
         return "ledger: memo_record outside a transaction";
     }
     switch (m->what) {

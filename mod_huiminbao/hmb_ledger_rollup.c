@@ -17,11 +17,33 @@
     " SELECT plan_code, plan_year, admdvs, payer, COUNT(*), SUM(premium)" \
     " FROM hmb_enrollment GROUP BY plan_code, plan_year, admdvs, payer"
 
+/* hmb_rollup's figures, in hmb_fig_e's order. */
+#define HMB_SQL_ROLLUP_FIGS \
+    " claims BIGINT NOT NULL," \
+    " paid BIGINT NOT NULL," \
+    " ineligible BIGINT NOT NULL," \
+    " corrections BIGINT NOT NULL," \
+    " reversals BIGINT NOT NULL," \
+    " payout_fen BIGINT NOT NULL," \
+    " reversed_fen BIGINT NOT NULL," \
+    " elig_fen BIGINT NOT NULL," \
+    " dedc_fen BIGINT NOT NULL," \
+    " dedc_hits BIGINT NOT NULL," \
+    " cap_hits BIGINT NOT NULL," \
+    " replayed BIGINT NOT NULL," \
+    " owed_claims BIGINT NOT NULL," \
+    " owed_fen BIGINT NOT NULL," \
+    " flagged BIGINT NOT NULL,"
+#define HMB_SQL_ROLLUP_FIG_COLS \
+    "claims, paid, ineligible, corrections, reversals, payout_fen," \
+    " reversed_fen, elig_fen, dedc_fen, dedc_hits, cap_hits, replayed," \
+    " owed_claims, owed_fen, flagged"
+
 /* A migration (hmb_ledger.c's version 4). hmb_rollup's columns after grp
- * are the figures in hmb_fig_e's order. A tag is kept for each claim
- * rolled up: what its rows depend on beyond the claim (the county of the
- * enrollment then, the supervision flags), and its local day and payout
- * for the lists of largest and flagged claims. */
+ * are the figures. A tag is kept for each claim rolled up: what its rows
+ * depend on beyond the claim (the county of the enrollment then, the
+ * supervision flags), and its local day and payout for the lists of
+ * largest and flagged claims. */
 const char *const hmb_rollup_schema[] = {
     "CREATE TABLE IF NOT EXISTS hmb_rollup ("
     " plan_code TEXT NOT NULL,"
@@ -29,21 +51,7 @@ const char *const hmb_rollup_schema[] = {
     " day TEXT NOT NULL,"
     " dim TEXT NOT NULL,"
     " grp TEXT NOT NULL,"
-    " claims BIGINT NOT NULL,"
-    " paid BIGINT NOT NULL,"
-    " ineligible BIGINT NOT NULL,"
-    " corrections BIGINT NOT NULL,"
-    " reversals BIGINT NOT NULL,"
-    " payout_fen BIGINT NOT NULL,"
-    " reversed_fen BIGINT NOT NULL,"
-    " elig_fen BIGINT NOT NULL,"
-    " dedc_fen BIGINT NOT NULL,"
-    " dedc_hits BIGINT NOT NULL,"
-    " cap_hits BIGINT NOT NULL,"
-    " replayed BIGINT NOT NULL,"
-    " owed_claims BIGINT NOT NULL,"
-    " owed_fen BIGINT NOT NULL,"
-    " flagged BIGINT NOT NULL,"
+    HMB_SQL_ROLLUP_FIGS
     " PRIMARY KEY (plan_code, plan_year, dim, day, grp))",
 
     "CREATE TABLE IF NOT EXISTS hmb_claim_tag ("
@@ -74,10 +82,42 @@ const char *const hmb_rollup_schema[] = {
     NULL
 };
 
+/* Version 7: each row of hmb_rollup in HMB_ROLLUP_SLOTS slots, which the
+ * reads add up. Every claim of a day adds to the same few rows (the day's
+ * "all", its hospital, its liabilities), and on PostgreSQL a row being
+ * added to is locked until its transaction commits: in one row, every
+ * settlement of the ledger waits for the commit of the one before. A
+ * claim adds to the slot its id falls in, so that concurrent ones seldom
+ * meet. */
+const char *const hmb_rollup_migration_7[] = {
+    "CREATE TABLE hmb_rollup_v7 ("
+    " plan_code TEXT NOT NULL,"
+    " plan_year INTEGER NOT NULL,"
+    " day TEXT NOT NULL,"
+    " dim TEXT NOT NULL,"
+    " grp TEXT NOT NULL,"
+    " slot INTEGER NOT NULL,"
+    HMB_SQL_ROLLUP_FIGS
+    " PRIMARY KEY (plan_code, plan_year, dim, day, grp, slot))",
+
+    "INSERT INTO hmb_rollup_v7 (plan_code, plan_year, day, dim, grp, slot, "
+    HMB_SQL_ROLLUP_FIG_COLS ") SELECT plan_code, plan_year, day, dim, grp,"
+    " 0, " HMB_SQL_ROLLUP_FIG_COLS " FROM hmb_rollup",
+
+    "DROP TABLE hmb_rollup",
+
+    "ALTER TABLE hmb_rollup_v7 RENAME TO hmb_rollup",
+    NULL
+};
+
 /* Rows of one upsert statement at most; a claim with more (many
  * liabilities or co-insurers) takes several. */
 #define HMB_ROLLUP_BATCH 24
-#define HMB_ROLLUP_KEYS 5
+#define HMB_ROLLUP_KEYS 6
+
+/* Slots per row on PostgreSQL (see hmb_rollup_migration_7); SQLite has
+ * one writer at a time and keeps everything in slot 0. */
+#define HMB_ROLLUP_SLOTS 16
 
 static const char *hmb_fen_s(apr_pool_t *p, apr_int64_t v)
 {
@@ -95,8 +135,9 @@ static const char *hmb_prepared(hmb_ledger_t *l, apr_pool_t *p,
  * in key order, so that two of them never wait for each other's. */
 static const char *hmb_upsert_sql(apr_pool_t *p, int n)
 {
-    const char *cols = "plan_code, plan_year, day, dim, grp";
-    const char *one = "(%s, CAST(%s AS INTEGER), %s, %s, %s";
+    const char *cols = "plan_code, plan_year, day, dim, grp, slot";
+    const char *one = "(%s, CAST(%s AS INTEGER), %s, %s, %s,"
+                      " CAST(%s AS INTEGER)";
     const char *set = "", *values = "";
     int i, k;
 
@@ -114,11 +155,11 @@ static const char *hmb_upsert_sql(apr_pool_t *p, int n)
     }
     return apr_pstrcat(p, "INSERT INTO hmb_rollup (", cols, ") VALUES ",
                        values, " ON CONFLICT (plan_code, plan_year, dim,"
-                       " day, grp) DO UPDATE SET ", set, NULL);
+                       " day, grp, slot) DO UPDATE SET ", set, NULL);
 }
 
 static void hmb_row_args(apr_pool_t *p, const hmb_rollup_row_t *r,
-                         const char **args)
+                         const char *slot, const char **args)
 {
     int k;
 
@@ -127,14 +168,31 @@ static void hmb_row_args(apr_pool_t *p, const hmb_rollup_row_t *r,
     args[2] = r->day;
     args[3] = hmb_dim_name(r->dim);
     args[4] = r->grp;
+    args[5] = slot;
     for (k = 0; k < HMB_FIG_COUNT; k++) {
         args[HMB_ROLLUP_KEYS + k] = hmb_fen_s(p, r->f.v[k]);
     }
 }
 
-/* Add rows (hmb_rollup_row_t, in key order) to hmb_rollup. */
+/* The slot a claim adds to: its id's, so that a claim is always in the
+ * same one. */
+static const char *hmb_slot(hmb_ledger_t *l, apr_pool_t *p, const char *id)
+{
+    unsigned int h = 5381;
+
+    if (hmb_ledger_is_sqlite(l) || !id) {
+        return "0";
+    }
+    for (; *id; id++) {
+        h = h * 33 + (unsigned char)*id;
+    }
+    return apr_itoa(p, (int)(h % HMB_ROLLUP_SLOTS));
+}
+
+/* Add rows (hmb_rollup_row_t, in key order) to hmb_rollup, in a slot. */
 static const char *hmb_rollup_add(hmb_ledger_t *l, apr_pool_t *p,
-                                  const apr_array_header_t *rows)
+                                  const apr_array_header_t *rows,
+                                  const char *slot)
 {
     const int width = HMB_ROLLUP_KEYS + HMB_FIG_COUNT;
     const char *err;
@@ -156,7 +214,7 @@ static const char *hmb_rollup_add(hmb_ledger_t *l, apr_pool_t *p,
         args = apr_palloc(p, sizeof(*args) * width * n);
         for (i = 0; i < n; i++) {
             hmb_row_args(p, &APR_ARRAY_IDX(rows, at + i, hmb_rollup_row_t),
-                         args + i * width);
+                         slot, args + i * width);
         }
         if ((err = hmb_ledger_run(l, p, "add to hmb_rollup", st, NULL,
                                   args))) {
@@ -226,7 +284,8 @@ const char *hmb_rollup_claim(hmb_ledger_t *l, apr_pool_t *p,
                                  args))) {
         return err;
     }
-    return hmb_rollup_add(l, p, hmb_rollup_rows(p, c, &x));
+    return hmb_rollup_add(l, p, hmb_rollup_rows(p, c, &x),
+                          hmb_slot(l, p, c->hmb_setl_id));
 }
 
 /* A statement without parameters. */
@@ -807,16 +866,16 @@ static const char *hmb_rebuild_compare(hmb_ledger_t *l, apr_pool_t *p,
     apr_array_header_t *rows;
     apr_dbd_prepared_t *st;
     apr_hash_index_t *hi;
-    const char *args[1] = {NULL}, *err, *cols = "";
-    int i, k;
+    const char *args[1] = {NULL}, *err;
+    int i;
 
-    for (k = 0; k < HMB_FIG_COUNT; k++) {
-        cols = apr_pstrcat(p, cols, ", ", hmb_fig_name((hmb_fig_e)k), NULL);
-    }
+    /* the slots of a row added up, as every read does */
     if ((err = hmb_prepared(l, p, "hmb_rollup_all",
                             apr_pstrcat(p, "SELECT plan_code, plan_year, day,"
-                                        " dim, grp", cols, " FROM hmb_rollup",
-                                        NULL), &st))
+                                        " dim, grp", hmb_sums(p),
+                                        " FROM hmb_rollup GROUP BY plan_code,"
+                                        " plan_year, day, dim, grp", NULL),
+                            &st))
         || (err = hmb_ledger_rows(l, p, "select hmb_rollup", st, args,
                                   &rows))) {
         return err;
@@ -830,7 +889,7 @@ static const char *hmb_rebuild_compare(hmb_ledger_t *l, apr_pool_t *p,
         memset(&r, 0, sizeof(r));
         r.plan_code = v[0];
         if ((err = hmb_i64(p, "plan_year", v[1], &year))
-            || (err = hmb_figs_of(p, v, HMB_ROLLUP_KEYS, &r.f))) {
+            || (err = hmb_figs_of(p, v, 5, &r.f))) {
             return err;
         }
         r.plan_year = (int)year;
@@ -883,7 +942,7 @@ static const char *hmb_rebuild_write(hmb_ledger_t *l, apr_pool_t *p,
         APR_ARRAY_PUSH(rows, hmb_rollup_row_t) =
             *(hmb_rollup_row_t *)apr_hash_this_val(hi);
     }
-    if ((err = hmb_rollup_add(l, p, rows))) {
+    if ((err = hmb_rollup_add(l, p, rows, "0"))) {
         return err;
     }
     if ((err = hmb_prepared(l, p, "hmb_claim_tag_day",

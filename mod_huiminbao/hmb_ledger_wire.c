@@ -18,7 +18,7 @@ const char *hmb_ledger_wire_record(hmb_ledger_t *l, apr_pool_t *p,
 {
     const char *args[3];
 
-    if (!l->trans) {
+    if (!hmb_ledger_in_trans(l)) {
         return "ledger: wire_record outside a transaction";
     }
     args[0] = hmb_setl_id;

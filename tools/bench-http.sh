@@ -113,7 +113,7 @@ big_psn=36099900000000000000
 big_bytes=$(stat -c %s "$fix/BIGMSG.xml")
 up_port=$(free_port)
 "$build/hmb-sandbox" --listen "127.0.0.1:$up_port" \
-    --fixtures "$fix" --max-seconds 3600 --threads 64 \
+    --fixtures "$fix" --max-seconds 3600 --threads 512 \
     >"$run/upstream.log" 2>&1 &
 up_pid=$!
 for _ in $(seq 50); do
@@ -343,6 +343,10 @@ else
 fi
 rows+=("On, settlement 2304, PostgreSQL, 2 httpd x 16|$two_rps|$two_p50|$two_p99||$two_ok")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+# the upstream keeps a thread for each of their idle proxy connections
+for name in sqlite pg1 pg2; do
+    "$harness" stop "$run/$name" >/dev/null 2>&1
+done
 
 # --- peak memory per in-flight request -----------------------------------
 # One child (16 threads) of its own per mode, so that its peak resident

@@ -906,15 +906,20 @@ static void test_reset_reprepares(void **state)
              pid))); i++) {
         apr_sleep(apr_time_from_msec(20));
     }
-    /* The first BEGIN meets the closed socket, as any lost connection;
-     * the next one runs on a new session, where everything is prepared
-     * again. */
+    /* The first transaction meets the closed socket, as any lost
+     * connection (BEGIN and the lock wait for the commit, which is the
+     * first to reach the server); the next one runs on a new session,
+     * where everything is prepared again. */
     if ((err = hmb_ledger_begin(l, lp))) {
         assert_non_null(strstr(err, "ledger:"));
     }
     else {
         err = hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1);
+        if (!err) {
+            err = hmb_ledger_commit(l, lp);
+        }
         assert_non_null(err);
+        assert_non_null(strstr(err, "ledger:"));
         hmb_ledger_rollback(l, lp);
     }
     record(l, lp, claim_pair3(lp));
