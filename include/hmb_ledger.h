@@ -86,6 +86,21 @@ const char *hmb_ledger_get_enrollment(hmb_ledger_t *l, apr_pool_t *p,
                                       hmb_enrollment_t **e);
 
 const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p);
+
+/* Inside a transaction, ask ahead for what a settlement reads next: a
+ * person's enrollment in a plan; then, once the person's lock is asked
+ * for, the claims under setl_id, the person's totals under the plan and
+ * the head of their audit chain. On PostgreSQL they go to the server
+ * together, in one round trip, and the reads that follow are answered
+ * from it (the same statement with the same arguments); nothing on
+ * SQLite, where a read costs no round trip. */
+const char *hmb_ledger_prefetch_enrollment(hmb_ledger_t *l, apr_pool_t *p,
+                                           const char *plan_code,
+                                           int plan_year, const char *psn_no);
+const char *hmb_ledger_prefetch_settle(hmb_ledger_t *l, apr_pool_t *p,
+                                       const char *plan_code, int plan_year,
+                                       const char *psn_no,
+                                       const char *setl_id);
 const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p);
 void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p);
 

@@ -14,6 +14,12 @@
 /* The schema step that creates the trail's tables (a migration). */
 extern const char *const hmb_audit_migration[];
 
+/* Ask ahead for the head of the chain a claim of psn_no under the plan
+ * (NULL: none) will join (hmb_ledger_prefetch_settle). */
+const char *hmb_audit_prefetch(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *psn_no, const char *plan_code,
+                               int plan_year);
+
 /* Chain a claim just inserted (hmb_ledger_record_claim, inside its
  * transaction, under the person's lock). created_at as written. */
 const char *hmb_audit_claim(hmb_ledger_t *l, apr_pool_t *p,

@@ -52,6 +52,12 @@ int hmb_ledger_in_trans(const hmb_ledger_t *l);
  * before using the connection natively. */
 const char *hmb_ledger_flush(hmb_ledger_t *l, apr_pool_t *p);
 
+/* Ask ahead for a statement's rows (hmb_pipe_prefetch) in an open
+ * PostgreSQL transaction; nothing elsewhere. */
+const char *hmb_ledger_sql_prefetch(hmb_ledger_t *l, apr_pool_t *p,
+                                    const char *what, const char *sql,
+                                    const char **args);
+
 /* ---- hmb_ledger_pipe.c: PostgreSQL transactions in few round trips ---- */
 
 typedef struct hmb_pipe_t hmb_pipe_t;
@@ -66,6 +72,13 @@ void hmb_pipe_forget(hmb_ledger_t *l);
  * the noted ones (run it as usual, after hmb_pipe_flush). */
 int hmb_pipe_queue(hmb_ledger_t *l, apr_pool_t *p, const char *what,
                    apr_dbd_prepared_t *st, const char **args);
+/* Queue a read asked for ahead: sent with the others, its rows kept
+ * until hmb_pipe_read asks for the same statement with the same
+ * arguments (then without a round trip of its own). For what the
+ * transaction's own writes before that do not change. 0: not noted. */
+int hmb_pipe_prefetch(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                      apr_dbd_prepared_t *st, const char **args);
+
 /* Queue a command without parameters (BEGIN). */
 void hmb_pipe_queue_sql(hmb_ledger_t *l, apr_pool_t *p, const char *what,
                         const char *sql);

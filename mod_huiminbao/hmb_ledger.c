@@ -837,6 +837,23 @@ const char *hmb_ledger_sql_query(hmb_ledger_t *l, apr_pool_t *p,
     return hmb_ledger_rows(l, p, what, st, args, rows);
 }
 
+const char *hmb_ledger_sql_prefetch(hmb_ledger_t *l, apr_pool_t *p,
+                                    const char *what, const char *sql,
+                                    const char **args)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    if (!ledger_piped(l)) {
+        return NULL;
+    }
+    if ((err = hmb_ledger_prepare(l, p, sql, sql, &st))) {
+        return err;
+    }
+    hmb_pipe_prefetch(l, p, what, st, args);
+    return NULL;
+}
+
 const char *hmb_ledger_sql_run(hmb_ledger_t *l, apr_pool_t *p,
                                const char *what, const char *sql,
                                int *nrows)
@@ -1548,6 +1565,74 @@ const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
         *count = rows->nelts;
     }
     return NULL;
+}
+
+/* Ask ahead (hmb_pipe_prefetch) for one of ours. */
+static const char *ledger_prefetch(hmb_ledger_t *l, apr_pool_t *p,
+                                   const char *what, hmb_stmt_e s,
+                                   const char **args)
+{
+    apr_dbd_prepared_t *st;
+    const char *err;
+
+    if (!ledger_piped(l)) {
+        return NULL;
+    }
+    if ((err = ledger_stmt(l, p, s, &st))) {
+        return err;
+    }
+    hmb_pipe_prefetch(l, p, what, st, args);
+    return NULL;
+}
+
+const char *hmb_ledger_prefetch_enrollment(hmb_ledger_t *l, apr_pool_t *p,
+                                           const char *plan_code,
+                                           int plan_year, const char *psn_no)
+{
+    const char *args[3];
+
+    args[0] = plan_code;
+    args[1] = apr_itoa(p, plan_year);
+    args[2] = psn_no;
+    return ledger_prefetch(l, p, "select hmb_enrollment", STMT_ENROLL_GET,
+                           args);
+}
+
+const char *hmb_ledger_prefetch_settle(hmb_ledger_t *l, apr_pool_t *p,
+                                       const char *plan_code, int plan_year,
+                                       const char *psn_no,
+                                       const char *setl_id)
+{
+    const char *args[3], *err;
+
+    /* the arguments exactly as the reads below will give them */
+    args[0] = "S";
+    args[1] = setl_id;
+    if ((err = ledger_prefetch(l, p, "select hmb_claim", STMT_CLAIM_FIND,
+                               args))) {
+        return err;
+    }
+    args[0] = "R";
+    if ((err = ledger_prefetch(l, p, "select hmb_claim", STMT_CLAIM_FIND,
+                               args))) {
+        return err;
+    }
+    args[0] = setl_id;
+    args[1] = psn_no ? psn_no : "";
+    if ((err = ledger_prefetch(l, p, "select hmb_claim", STMT_MARKER_FIND,
+                               args))) {
+        return err;
+    }
+    if (plan_code) {
+        args[0] = psn_no;
+        args[1] = plan_code;
+        args[2] = apr_itoa(p, plan_year);
+        if ((err = ledger_prefetch(l, p, "select hmb_total", STMT_TOTALS,
+                                   args))) {
+            return err;
+        }
+    }
+    return hmb_audit_prefetch(l, p, psn_no, plan_code, plan_year);
 }
 
 const char *hmb_ledger_get_enrollment(hmb_ledger_t *l, apr_pool_t *p,

@@ -321,6 +321,20 @@ const char *hmb_audit_claim(hmb_ledger_t *l, apr_pool_t *p,
     return audit_append(l, p, &e, c->hmb_setl_id);
 }
 
+const char *hmb_audit_prefetch(hmb_ledger_t *l, apr_pool_t *p,
+                               const char *psn_no, const char *plan_code,
+                               int plan_year)
+{
+    const char *args[3];
+
+    /* as audit_append will ask: the claim's plan, or none */
+    args[0] = psn_no;
+    args[1] = plan_code ? plan_code : "";
+    args[2] = plan_code ? apr_itoa(p, plan_year) : "0";
+    return hmb_ledger_sql_prefetch(l, p, "read the audit chain's head",
+                                   sql_head, args);
+}
+
 /* ---- reading claims back ---- */
 
 static const char *const sql_liabs_of =

@@ -28,6 +28,9 @@ typedef struct {
     const char *sql;
     int nargs;
     const char **args;
+    int keep;                       /* a read asked for ahead: its rows
+                                     * are kept until asked for */
+    apr_array_header_t *rows;
 } hmb_pipe_item_t;
 
 /* The connection's: at most one transaction is open on a connection,
@@ -37,6 +40,8 @@ struct hmb_pipe_t {
     apr_array_header_t *queue;      /* hmb_pipe_item_t not yet sent; the
                                      * items' strings live in the pool the
                                      * transaction began with */
+    apr_array_header_t *kept;       /* hmb_pipe_item_t read ahead, with
+                                     * their rows, not yet asked for */
     int sent;                       /* something of this transaction
                                      * reached the server */
 };
@@ -54,6 +59,7 @@ static hmb_pipe_t *pipe_of(hmb_ledger_t *l)
     pp = apr_pcalloc(l->pool, sizeof(*pp));
     pp->stmts = apr_hash_make(l->pool);
     pp->queue = apr_array_make(l->pool, 16, sizeof(hmb_pipe_item_t));
+    pp->kept = apr_array_make(l->pool, 8, sizeof(hmb_pipe_item_t));
     apr_pool_userdata_setn(pp, HMB_PIPE_KEY, NULL, l->pool);
     return pp;
 }
@@ -111,9 +117,9 @@ static int pipe_item(hmb_ledger_t *l, apr_pool_t *p, const char *what,
     if (l->trans_pool) {
         p = l->trans_pool;
     }
+    memset(it, 0, sizeof(*it));
     it->what = what;
     it->name = s->name;
-    it->sql = NULL;
     it->nargs = s->nargs;
     it->args = apr_palloc(p, sizeof(*it->args) * (s->nargs + 1));
     for (i = 0; i < s->nargs; i++) {
@@ -154,7 +160,70 @@ void hmb_pipe_discard(hmb_ledger_t *l)
     hmb_pipe_t *pp = pipe_of(l);
 
     apr_array_clear(pp->queue);
+    apr_array_clear(pp->kept);
     pp->sent = 0;
+}
+
+int hmb_pipe_prefetch(hmb_ledger_t *l, apr_pool_t *p, const char *what,
+                      apr_dbd_prepared_t *st, const char **args)
+{
+    hmb_pipe_item_t it;
+
+    if (!pipe_item(l, p, what, st, args, &it)) {
+        return 0;
+    }
+    it.keep = 1;
+    *(hmb_pipe_item_t *)apr_array_push(pipe_of(l)->queue) = it;
+    return 1;
+}
+
+static int pipe_same(const hmb_pipe_item_t *a, const hmb_pipe_item_t *b)
+{
+    int i;
+
+    if (!a->name || !b->name || strcmp(a->name, b->name)
+        || a->nargs != b->nargs) {
+        return 0;
+    }
+    for (i = 0; i < a->nargs; i++) {
+        if (!a->args[i] != !b->args[i]
+            || (a->args[i] && strcmp(a->args[i], b->args[i]))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The index of an item like it in list (keep items only), or -1. */
+static int pipe_find(const apr_array_header_t *list,
+                     const hmb_pipe_item_t *it)
+{
+    const hmb_pipe_item_t *items = (const hmb_pipe_item_t *)list->elts;
+    int i;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (items[i].keep && pipe_same(&items[i], it)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Take the rows read ahead for it, if any. */
+static int pipe_take(hmb_pipe_t *pp, const hmb_pipe_item_t *it,
+                     apr_array_header_t **rows)
+{
+    hmb_pipe_item_t *items = (hmb_pipe_item_t *)pp->kept->elts;
+    int at = pipe_find(pp->kept, it);
+
+    if (at < 0) {
+        return 0;
+    }
+    *rows = items[at].rows;
+    memmove(&items[at], &items[at + 1],
+            sizeof(*items) * (pp->kept->nelts - at - 1));
+    pp->kept->nelts--;
+    return 1;
 }
 
 static int pipe_send(PGconn *pg, const hmb_pipe_item_t *it)
@@ -240,6 +309,12 @@ static const char *pipe_run(hmb_ledger_t *l, apr_pool_t *p,
             else if (it == last && s == PGRES_TUPLES_OK && rows) {
                 *rows = pipe_rows(p, r);
             }
+            else if (it != last && it->keep && s == PGRES_TUPLES_OK) {
+                hmb_pipe_item_t *k = apr_array_push(pp->kept);
+
+                *k = *it;
+                k->rows = pipe_rows(l->trans_pool ? l->trans_pool : p, r);
+            }
             else if (it == last && s == PGRES_COMMAND_OK && nrows) {
                 *nrows = atoi(PQcmdTuples(r));
             }
@@ -261,6 +336,8 @@ static const char *pipe_run(hmb_ledger_t *l, apr_pool_t *p,
     apr_array_clear(pp->queue);
     if (err) {
         const char *msg = err;
+
+        apr_array_clear(pp->kept);
 
         if (strncmp(msg, "ERROR:", 6) == 0) {
             msg += 6;
@@ -285,11 +362,21 @@ const char *hmb_pipe_read(hmb_ledger_t *l, apr_pool_t *p, const char *what,
                           apr_dbd_prepared_t *st, const char **args,
                           apr_array_header_t **rows, int *nrows, int *done)
 {
+    hmb_pipe_t *pp = pipe_of(l);
     hmb_pipe_item_t it;
+    const char *err;
 
     *done = pipe_item(l, p, what, st, args, &it);
     if (!*done) {
         return hmb_pipe_flush(l, p);
+    }
+    /* asked for ahead: read with everything queued before it */
+    if (rows && pipe_find(pp->queue, &it) >= 0
+        && (err = pipe_run(l, p, NULL, NULL, NULL))) {
+        return err;
+    }
+    if (rows && pipe_take(pp, &it, rows)) {
+        return NULL;
     }
     if (rows) {
         *rows = apr_array_make(p, 1, sizeof(const char **));

@@ -169,19 +169,47 @@ static const char *hmb_commit(hmb_job_t *j)
     return hmb_ledger_commit(j->ctx->ledger, j->p);
 }
 
+/* The plans whose period contains the settlement date. */
+static apr_array_header_t *hmb_cands(hmb_job_t *j)
+{
+    char date[11];
+
+    apr_cpystrn(date, j->rs->setl_time, sizeof(date));
+    return hmb_plan_candidates(j->p, j->ctx->plans, date);
+}
+
+/* In a transaction: the person's enrollments in those plans, asked for
+ * ahead of hmb_pick_plan, so that they come with the transaction's first
+ * read (hmb_ledger_prefetch_enrollment). */
+static const char *hmb_ask_enrollments(hmb_job_t *j)
+{
+    apr_array_header_t *cands = hmb_cands(j);
+    const char *err;
+    int i;
+
+    for (i = 0; j->rs->psn_no && i < cands->nelts; i++) {
+        const hmb_plan_t *cand = APR_ARRAY_IDX(cands, i, const hmb_plan_t *);
+
+        if ((err = hmb_ledger_prefetch_enrollment(j->ctx->ledger, j->p,
+                                                  cand->code, cand->year,
+                                                  j->rs->psn_no))) {
+            return err;
+        }
+    }
+    return NULL;
+}
+
 /* The plan the person is enrolled in among those whose period contains
  * the settlement date; the first candidate when enrolled in none. */
 static const char *hmb_pick_plan(hmb_job_t *j, const hmb_plan_t **plan,
                                  hmb_enrollment_t **enr)
 {
-    char date[11];
     apr_array_header_t *cands;
     int i;
 
     *plan = NULL;
     *enr = NULL;
-    apr_cpystrn(date, j->rs->setl_time, sizeof(date));
-    cands = hmb_plan_candidates(j->p, j->ctx->plans, date);
+    cands = hmb_cands(j);
     for (i = 0; i < cands->nelts; i++) {
         const hmb_plan_t *cand = APR_ARRAY_IDX(cands, i, const hmb_plan_t *);
         const char *err = hmb_ledger_get_enrollment(j->ctx->ledger, j->p,
@@ -465,13 +493,20 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
     if ((err = hmb_ledger_begin(l, j->p)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    if ((err = hmb_recall(j)) != NULL
+    if ((err = hmb_ask_enrollments(j)) != NULL
+        || (err = hmb_recall(j)) != NULL
         || (err = hmb_pick_plan(j, &plan, &enr)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    /* lock first, so that a concurrent twin is seen once it commits */
+    /* lock first, so that a concurrent twin is seen once it commits; what
+     * is read next is asked for with the lock, read after it is held */
     if (enr && (err = hmb_ledger_lock_person(l, j->p, plan->code, plan->year,
                                              j->rs->psn_no)) != NULL) {
+        return hmb_ledger_failed(j, err);
+    }
+    if ((err = hmb_ledger_prefetch_settle(l, j->p, enr ? plan->code : NULL,
+                                          enr ? plan->year : 0,
+                                          j->rs->psn_no, j->rs->setl_id))) {
         return hmb_ledger_failed(j, err);
     }
     if ((err = hmb_ledger_find_claim(l, j->p, 'S', j->rs->setl_id,
