@@ -931,6 +931,76 @@ static void test_reset_reprepares(void **state)
     apr_pool_destroy(lp);
 }
 
+/* PostgreSQL (hmb_ledger_pipe.c): writes nobody reads wait for the next
+ * read, which sees them; reads asked for ahead are answered from one
+ * round trip, even once the server is gone; what was asked for and not
+ * read never outlives its transaction. */
+static void test_pipelined(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l;
+    hmb_claim_t *found = NULL;
+    apr_array_header_t *rows;
+    const char *err;
+    int pid, i;
+
+    if (st->spec && strcmp(st->driver, "pgsql")) {
+        skip();
+    }
+    l = lt_open(st, &lp);
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1));
+    OK(hmb_ledger_record_claim(l, lp, claim_pair2(lp)));
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &found));
+    assert_non_null(found);
+    assert_int_equal(raw_count(st, "hmb_claim"), 0);
+    OK(hmb_ledger_commit(l, lp));
+    assert_int_equal(raw_count(st, "hmb_claim"), 1);
+
+    /* asked for ahead and not read: gone with its transaction */
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_prefetch_settle(l, lp, "YCHMB", 2024, PSN1,
+                                  "S2024060100002"));
+    OK(hmb_ledger_totals(l, lp, "YCHMB", 2024, PSN1, &rows));
+    hmb_ledger_rollback(l, lp);
+    record(l, lp, claim_pair3(lp));
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024060100002", &found));
+    assert_non_null(found);
+    assert_string_equal(found->hmb_setl_id, "HMB-0002");
+    hmb_ledger_rollback(l, lp);
+
+    /* answered from the round trip that brought them: the server can go
+     * in between */
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1));
+    OK(hmb_ledger_prefetch_settle(l, lp, "YCHMB", 2024, PSN1,
+                                  "S2024050100001"));
+    OK(hmb_ledger_find_claim(l, lp, 'R', "S2024050100001", &found));
+    assert_null(found);
+    pid = PQbackendPID(apr_dbd_native_handle(l->driver, l->handle));
+    raw_exec(st, apr_psprintf(lp, "SELECT pg_terminate_backend(%d)", pid));
+    for (i = 0; i < 100 && atoi(raw_value(st, apr_psprintf(lp,
+             "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = %d",
+             pid))); i++) {
+        apr_sleep(apr_time_from_msec(20));
+    }
+    OK(hmb_ledger_totals(l, lp, "YCHMB", 2024, PSN1, &rows));
+    assert_int_equal(rows->nelts, 2);
+    found = claim_pair2(lp);
+    OK(hmb_ledger_find_marker(l, lp, "S2024050100001", PSN1, &found));
+    assert_null(found);
+    /* the claim's row was asked for, its liabilities were not: that read
+     * meets the end */
+    err = hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &found);
+    assert_non_null(err);
+    hmb_ledger_rollback(l, lp);
+    /* and the next transaction runs on a new session */
+    record(l, lp, claim_pair4(lp));
+    apr_pool_destroy(lp);
+}
+
 static hmb_liability_t liab(const char *code)
 {
     hmb_liability_t x;
@@ -1308,7 +1378,8 @@ static void test_memo(void **state)
     T(test_migrate_v1, s), \
     T(test_schema_change_heals, s), \
     T(test_memo, s), \
-    T(test_reset_reprepares, s)
+    T(test_reset_reprepares, s), \
+    T(test_pipelined, s)
 
 int main(void)
 {
