@@ -87,16 +87,21 @@ const char *hmb_ledger_get_enrollment(hmb_ledger_t *l, apr_pool_t *p,
 
 const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p);
 
-/* Inside a transaction, ask ahead for what a settlement reads next: a
- * person's enrollment in a plan; then, once the person's lock is asked
- * for, the claims under setl_id, the person's totals under the plan and
- * the head of their audit chain. On PostgreSQL they go to the server
- * together, in one round trip, and the reads that follow are answered
- * from it (the same statement with the same arguments); nothing on
- * SQLite, where a read costs no round trip. */
+/* Ask ahead for what a settlement or a pre-settlement reads next: a
+ * person's enrollment in a plan, their totals under it; in a settlement's
+ * transaction, once the person's lock is asked for, the claims under
+ * setl_id, the totals and the head of the audit chain. On PostgreSQL they
+ * go to the server together, in one round trip, and the reads that
+ * follow are answered from it (the same statement with the same
+ * arguments, whichever was asked first: never ask ahead, before a lock,
+ * for what must be read after it). Nothing on SQLite, where a read costs
+ * no round trip. */
 const char *hmb_ledger_prefetch_enrollment(hmb_ledger_t *l, apr_pool_t *p,
                                            const char *plan_code,
                                            int plan_year, const char *psn_no);
+const char *hmb_ledger_prefetch_totals(hmb_ledger_t *l, apr_pool_t *p,
+                                       const char *plan_code, int plan_year,
+                                       const char *psn_no);
 const char *hmb_ledger_prefetch_settle(hmb_ledger_t *l, apr_pool_t *p,
                                        const char *plan_code, int plan_year,
                                        const char *psn_no,
@@ -105,7 +110,10 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p);
 void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p);
 
 /* Serialize settlements of one person in the database (a row lock on
- * PostgreSQL, the write lock on SQLite). Inside a transaction. */
+ * PostgreSQL, the write lock on SQLite). Inside a transaction. On
+ * PostgreSQL the lock is taken when the statement reaches the server,
+ * with the next read or the commit (hmb_ledger_pipe.c): every read after
+ * this call sees what the person's earlier settlements committed. */
 const char *hmb_ledger_lock_person(hmb_ledger_t *l, apr_pool_t *p,
                                    const char *plan_code, int plan_year,
                                    const char *psn_no);

@@ -52,8 +52,8 @@ int hmb_ledger_in_trans(const hmb_ledger_t *l);
  * before using the connection natively. */
 const char *hmb_ledger_flush(hmb_ledger_t *l, apr_pool_t *p);
 
-/* Ask ahead for a statement's rows (hmb_pipe_prefetch) in an open
- * PostgreSQL transaction; nothing elsewhere. */
+/* Ask ahead for a statement's rows (hmb_pipe_prefetch) on PostgreSQL;
+ * nothing on SQLite. */
 const char *hmb_ledger_sql_prefetch(hmb_ledger_t *l, apr_pool_t *p,
                                     const char *what, const char *sql,
                                     const char **args);
@@ -93,6 +93,9 @@ const char *hmb_pipe_read(hmb_ledger_t *l, apr_pool_t *p, const char *what,
 
 /* Queue COMMIT and send everything. */
 const char *hmb_pipe_commit(hmb_ledger_t *l, apr_pool_t *p);
+
+/* Whether reads asked for ahead wait, sent or not. */
+int hmb_pipe_pending(hmb_ledger_t *l);
 
 /* Whether anything of the transaction reached the server; dropping what
  * is queued. */

@@ -496,9 +496,17 @@ static const char *ledger_fail(hmb_ledger_t *l, apr_pool_t *p,
     return ledger_fail_msg(l, p, what, ledger_dbd_error(l, p, rv));
 }
 
+/* PostgreSQL in a transaction: what nobody reads waits (hmb_ledger_pipe.c) */
 static int ledger_piped(const hmb_ledger_t *l)
 {
     return l->pg_open;
+}
+
+/* PostgreSQL outside a transaction: reads asked for ahead (a
+ * pre-settlement's) go together, before anything else is sent */
+static int ledger_pending(hmb_ledger_t *l)
+{
+    return !ledger_is_sqlite(l) && hmb_pipe_pending(l);
 }
 
 int hmb_ledger_in_trans(const hmb_ledger_t *l)
@@ -508,7 +516,8 @@ int hmb_ledger_in_trans(const hmb_ledger_t *l)
 
 const char *hmb_ledger_flush(hmb_ledger_t *l, apr_pool_t *p)
 {
-    return ledger_piped(l) ? hmb_pipe_flush(l, p) : NULL;
+    return ledger_piped(l) || ledger_pending(l) ? hmb_pipe_flush(l, p)
+                                                : NULL;
 }
 
 /* Run a statement that returns rows, reading them all: SQLite resets the
@@ -671,6 +680,9 @@ const char *hmb_ledger_run(hmb_ledger_t *l, apr_pool_t *p, const char *what,
             return err;
         }
     }
+    else if (ledger_pending(l) && (err = hmb_pipe_flush(l, p))) {
+        return err;
+    }
     rv = apr_dbd_pquery(l->driver, p, l->handle, &n, st, 0, args);
     if (rv) {
         return ledger_fail(l, p, what, rv);
@@ -706,7 +718,7 @@ const char *hmb_ledger_rows(hmb_ledger_t *l, apr_pool_t *p, const char *what,
     int rv, ncols, done;
 
     *rows = apr_array_make(p, 4, sizeof(const char **));
-    if (ledger_piped(l)) {
+    if (ledger_piped(l) || ledger_pending(l)) {
         err = hmb_pipe_read(l, p, what, st, args, rows, NULL, &done);
         if (err || done) {
             return err;
@@ -844,7 +856,7 @@ const char *hmb_ledger_sql_prefetch(hmb_ledger_t *l, apr_pool_t *p,
     apr_dbd_prepared_t *st;
     const char *err;
 
-    if (!ledger_piped(l)) {
+    if (ledger_is_sqlite(l)) {
         return NULL;
     }
     if ((err = hmb_ledger_prepare(l, p, sql, sql, &st))) {
@@ -915,6 +927,10 @@ hmb_ledger_t *hmb_ledger_wrap(apr_pool_t *p, const apr_dbd_driver_t *driver,
     l->driver_name = apr_dbd_name(driver);
     l->trans = NULL;
     l->utc_offset_min = HMB_ROLLUP_OFFSET_DEFAULT;
+    if (!ledger_is_sqlite(l)) {
+        /* nothing asked for ahead by the connection's last user */
+        hmb_pipe_discard(l);
+    }
     return l;
 }
 
@@ -1440,11 +1456,10 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
 const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans = l->trans;
+    const char *err;
     int rv, nrows;
 
     if (l->pg_open) {
-        const char *err;
-
         if (l->trans_failed) {
             hmb_ledger_rollback(l, p);
             return "ledger: commit after a failed statement: rolled back";
@@ -1475,8 +1490,8 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
     rv = apr_dbd_transaction_end(l->driver, l->trans_pool, trans);
     l->trans = NULL;
     if (rv) {
-        const char *err = apr_psprintf(p, "ledger: commit: %s",
-                                       ledger_dbd_error(l, p, rv));
+        err = apr_psprintf(p, "ledger: commit: %s",
+                           ledger_dbd_error(l, p, rv));
         /* A COMMIT that failed may leave SQLite's transaction open; the
          * driver has forgotten it already, so end it by hand. */
         apr_dbd_query(l->driver, l->handle, &nrows, "ROLLBACK");
@@ -1575,7 +1590,7 @@ static const char *ledger_prefetch(hmb_ledger_t *l, apr_pool_t *p,
     apr_dbd_prepared_t *st;
     const char *err;
 
-    if (!ledger_piped(l)) {
+    if (ledger_is_sqlite(l)) {
         return NULL;
     }
     if ((err = ledger_stmt(l, p, s, &st))) {
@@ -1596,6 +1611,18 @@ const char *hmb_ledger_prefetch_enrollment(hmb_ledger_t *l, apr_pool_t *p,
     args[2] = psn_no;
     return ledger_prefetch(l, p, "select hmb_enrollment", STMT_ENROLL_GET,
                            args);
+}
+
+const char *hmb_ledger_prefetch_totals(hmb_ledger_t *l, apr_pool_t *p,
+                                       const char *plan_code, int plan_year,
+                                       const char *psn_no)
+{
+    const char *args[3];
+
+    args[0] = psn_no;
+    args[1] = plan_code;
+    args[2] = apr_itoa(p, plan_year);
+    return ledger_prefetch(l, p, "select hmb_total", STMT_TOTALS, args);
 }
 
 const char *hmb_ledger_prefetch_settle(hmb_ledger_t *l, apr_pool_t *p,
@@ -1623,14 +1650,9 @@ const char *hmb_ledger_prefetch_settle(hmb_ledger_t *l, apr_pool_t *p,
                                args))) {
         return err;
     }
-    if (plan_code) {
-        args[0] = psn_no;
-        args[1] = plan_code;
-        args[2] = apr_itoa(p, plan_year);
-        if ((err = ledger_prefetch(l, p, "select hmb_total", STMT_TOTALS,
-                                   args))) {
-            return err;
-        }
+    if (plan_code && (err = hmb_ledger_prefetch_totals(l, p, plan_code,
+                                                       plan_year, psn_no))) {
+        return err;
     }
     return hmb_audit_prefetch(l, p, psn_no, plan_code, plan_year);
 }

@@ -150,6 +150,13 @@ void hmb_pipe_queue_sql(hmb_ledger_t *l, apr_pool_t *p, const char *what,
     it->sql = sql;
 }
 
+int hmb_pipe_pending(hmb_ledger_t *l)
+{
+    hmb_pipe_t *pp = pipe_of(l);
+
+    return pp->queue->nelts || pp->kept->nelts;
+}
+
 int hmb_pipe_started(hmb_ledger_t *l)
 {
     return pipe_of(l)->sent;

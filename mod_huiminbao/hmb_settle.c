@@ -178,10 +178,12 @@ static apr_array_header_t *hmb_cands(hmb_job_t *j)
     return hmb_plan_candidates(j->p, j->ctx->plans, date);
 }
 
-/* In a transaction: the person's enrollments in those plans, asked for
- * ahead of hmb_pick_plan, so that they come with the transaction's first
- * read (hmb_ledger_prefetch_enrollment). */
-static const char *hmb_ask_enrollments(hmb_job_t *j)
+/* The person's enrollments in those plans, asked for ahead of
+ * hmb_pick_plan, so that they come with the first read
+ * (hmb_ledger_prefetch_enrollment); with_totals: their totals too, for a
+ * pre-settlement, which takes no lock. A settlement reads its totals only
+ * under the person's lock (hmb_ledger_prefetch_settle). */
+static const char *hmb_ask_enrollments(hmb_job_t *j, int with_totals)
 {
     apr_array_header_t *cands = hmb_cands(j);
     const char *err;
@@ -192,7 +194,11 @@ static const char *hmb_ask_enrollments(hmb_job_t *j)
 
         if ((err = hmb_ledger_prefetch_enrollment(j->ctx->ledger, j->p,
                                                   cand->code, cand->year,
-                                                  j->rs->psn_no))) {
+                                                  j->rs->psn_no))
+            || (with_totals
+                && (err = hmb_ledger_prefetch_totals(j->ctx->ledger, j->p,
+                                                     cand->code, cand->year,
+                                                     j->rs->psn_no)))) {
             return err;
         }
     }
@@ -465,7 +471,8 @@ static hmb_settle_result_t *hmb_presettle(hmb_job_t *j)
     if (hmb_people_differ(j)) {
         return hmb_pass(j, 1, HMB_PEOPLE_DIFFER);
     }
-    if ((err = hmb_recall(j)) != NULL
+    if ((err = hmb_ask_enrollments(j, 1)) != NULL
+        || (err = hmb_recall(j)) != NULL
         || (err = hmb_pick_plan(j, &plan, &enr)) != NULL
         || (enr && (err = hmb_ledger_read_ytd(j->ctx->ledger, j->p, plan,
                                               j->rs->psn_no, &ytd)))) {
@@ -493,7 +500,7 @@ static hmb_settle_result_t *hmb_settle_once(hmb_job_t *j, int *retry)
     if ((err = hmb_ledger_begin(l, j->p)) != NULL) {
         return hmb_ledger_failed(j, err);
     }
-    if ((err = hmb_ask_enrollments(j)) != NULL
+    if ((err = hmb_ask_enrollments(j, 0)) != NULL
         || (err = hmb_recall(j)) != NULL
         || (err = hmb_pick_plan(j, &plan, &enr)) != NULL) {
         return hmb_ledger_failed(j, err);

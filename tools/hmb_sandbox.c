@@ -66,6 +66,8 @@
 #include <apr_thread_proc.h>
 #include <apr_time.h>
 
+#include "hmb_cases.h"
+
 #define UP_MAX_HEADER       (64 * 1024)
 #define UP_MAX_BODY         (16 * 1024 * 1024)
 #define UP_MAX_FIXTURE      (64 * 1024 * 1024)
@@ -825,32 +827,26 @@ static const char *up_gzip(apr_pool_t *p, const char *in, apr_size_t len,
 static const char *up_load_cases(apr_pool_t *p, const char *dir,
                                  apr_hash_t **cases)
 {
-    static const char suffix[] = ".req.xml";
-    apr_size_t sl = sizeof(suffix) - 1;
-    apr_dir_t *d;
-    apr_finfo_t fi;
+    apr_array_header_t *names;
     apr_status_t rv;
+    const char *why;
     char err[128];
+    int i;
 
     *cases = apr_hash_make(p);
-    if ((rv = apr_dir_open(&d, dir, p)) != APR_SUCCESS) {
-        return apr_psprintf(p, "--cases %s: %s", dir,
-                            apr_strerror(rv, err, sizeof(err)));
+    if ((why = hmb_cases_list(p, dir, &names)) != NULL) {
+        return apr_pstrcat(p, "--cases ", why, NULL);
     }
-    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
-           == APR_SUCCESS) {
-        apr_size_t n = strlen(fi.name);
-        const char *path, *msgid, *base, *other;
+    for (i = 0; i < names->nelts; i++) {
+        const char *base = apr_pstrcat(p, dir, "/",
+                                       APR_ARRAY_IDX(names, i, const char *),
+                                       NULL);
+        const char *path = apr_pstrcat(p, base, ".req.xml", NULL);
+        const char *msgid, *other;
         char *body;
         apr_size_t len;
 
-        if (n <= sl || strcmp(fi.name + n - sl, suffix)
-            || fi.filetype != APR_REG) {
-            continue;
-        }
-        path = apr_pstrcat(p, dir, "/", fi.name, NULL);
         if ((rv = up_slurp(p, path, &body, &len)) != APR_SUCCESS) {
-            apr_dir_close(d);
             return apr_psprintf(p, "%s: %s", path,
                                 apr_strerror(rv, err, sizeof(err)));
         }
@@ -861,21 +857,13 @@ static const char *up_load_cases(apr_pool_t *p, const char *dir,
             msgid = m;
         }
         if (!msgid || !up_msgid_ok(msgid)) {
-            apr_dir_close(d);
             return apr_psprintf(p, "%s: no usable <msgid>", path);
         }
-        base = apr_pstrcat(p, dir, "/", apr_pstrmemdup(p, fi.name, n - sl),
-                           NULL);
         if ((other = apr_hash_get(*cases, msgid, APR_HASH_KEY_STRING))) {
-            apr_dir_close(d);
             return apr_psprintf(p, "%s: msgid %s is also %s.req.xml's", path,
                                 msgid, other);
         }
         apr_hash_set(*cases, msgid, APR_HASH_KEY_STRING, base);
-    }
-    apr_dir_close(d);
-    if (!apr_hash_count(*cases)) {
-        return apr_psprintf(p, "--cases %s: no *.req.xml in it", dir);
     }
     return NULL;
 }

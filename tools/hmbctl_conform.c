@@ -16,6 +16,7 @@
 #include "hmb_xml.h"
 #include "hmb_http_client.h"
 #include "hmbctl.h"
+#include "hmb_cases.h"
 
 
 #define CONFORM_MAX_DIFFS 8
@@ -258,46 +259,6 @@ static const char *conform_one(conform_case_t *k, hmb_http_conn_t *conn,
                            : NULL;
 }
 
-static int conform_name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The case names in dir (NAME of each NAME.req.xml), in order. */
-static const char *conform_cases(apr_pool_t *p, const char *dir,
-                                 apr_array_header_t **names)
-{
-    static const char suffix[] = ".req.xml";
-    apr_size_t sl = sizeof(suffix) - 1;
-    apr_dir_t *d;
-    apr_finfo_t fi;
-    apr_status_t rv;
-    char buf[120];
-
-    *names = apr_array_make(p, 16, sizeof(const char *));
-    if ((rv = apr_dir_open(&d, dir, p)) != APR_SUCCESS) {
-        return apr_psprintf(p, "%s: %s", dir,
-                            apr_strerror(rv, buf, sizeof(buf)));
-    }
-    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
-           == APR_SUCCESS) {
-        apr_size_t n = strlen(fi.name);
-
-        if (n > sl && !strcmp(fi.name + n - sl, suffix)
-            && fi.filetype == APR_REG) {
-            APR_ARRAY_PUSH(*names, const char *) =
-                apr_pstrmemdup(p, fi.name, n - sl);
-        }
-    }
-    apr_dir_close(d);
-    if (!(*names)->nelts) {
-        return apr_psprintf(p, "%s: no conformance cases (*.req.xml)", dir);
-    }
-    qsort((*names)->elts, (apr_size_t)(*names)->nelts, sizeof(const char *),
-          conform_name_cmp);
-    return NULL;
-}
-
 int cmd_conform(hmbctl_t *c)
 {
     const char *url, *dir, *err, *path;
@@ -318,7 +279,7 @@ int cmd_conform(hmbctl_t *c)
         return usage(apr_psprintf(c->p, "%s is not an http:// URL",
                                          url));
     }
-    if ((err = conform_cases(c->p, dir, &names)) != NULL) {
+    if ((err = hmb_cases_list(c->p, dir, &names)) != NULL) {
         return rejected(err);
     }
     path = apr_pstrcat(c->p, uri.path ? uri.path : "/",

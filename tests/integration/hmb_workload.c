@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "hmb_workload.h"
+#include "hmb_settle.h"
 
 #include <apr_atomic.h>
 
@@ -836,7 +837,7 @@ static const char *spliced_of(apr_pool_t *p, const msg_t *m, const char *out,
     apr_size_t k = (apr_size_t)(end - m->up);
 
     if (len <= m->up_len || memcmp(out, m->up, k)) {
-        fail_msg("hmbctl settle %s: output does not start as the upstream's",
+        fail_msg("settle %s: output does not start as the upstream's",
                  m->msgid);
     }
     return apr_pstrmemdup(p, out + k, len - m->up_len);
@@ -902,6 +903,9 @@ void wl_check_ledger(const run_cfg_t *cfg, const char *spec,
     const char *who;
     apr_pool_t *p;
     hmb_ledger_t *l, *seq_l;
+    hmb_settle_ctx_t sc;
+    hmb_plan_t *plan;
+    apr_array_header_t *plans;
     apr_array_header_t *claims, *liabs;
     apr_hash_t *claimed;
     const char *seq_spec, *seq_db, *prev = "";
@@ -994,27 +998,33 @@ void wl_check_ledger(const run_cfg_t *cfg, const char *spec,
         }
     }
 
-    /* (a) replay, person by person in psn_seq order, through hmbctl */
+    /* (a) replay, person by person in psn_seq order, by a single clerk:
+     * what `hmbctl settle` does with each message (hmb_settle_message on
+     * a ledger of its own), in this process, one message after another
+     * (a process per message took minutes of the test command) */
     seq_db = apr_psprintf(p, "%s/replay-%c.db", wl.top, cfg->phase);
     seq_spec = apr_pstrcat(p, "sqlite3:", seq_db, NULL);
     apr_file_remove(seq_db, p);
     assert_no_error(wl_hmbctl_enroll(seq_spec));
+    assert_no_error(hmb_ledger_open(p, seq_spec, &seq_l));
+    memset(&sc, 0, sizeof(sc));
+    plans = apr_array_make(p, 1, sizeof(hmb_plan_t *));
+    assert_no_error(hmb_plan_load(p, PLAN, &plan));
+    APR_ARRAY_PUSH(plans, hmb_plan_t *) = plan;
+    sc.plans = plans;
+    sc.ledger = seq_l;
     for (i = 0; i < claims->nelts; i++) {
         const char **v = APR_ARRAY_IDX(claims, i, const char **);
         const msg_t *m = apr_hash_get(wl.by_msgid, v[4],
                                       APR_HASH_KEY_STRING);
-        const char *out = apr_pstrcat(p, wl.top, "/replay.out", NULL);
         const char *req = apr_pstrcat(p, wl.msgdir, "/", v[4], ".req.xml",
                                       NULL);
         const char *resp = apr_pstrcat(p, wl.msgdir, "/", v[4],
                                        ".resp.xml", NULL);
-        const char *argv[] = {
-            HMBCTL, "--ledger", seq_spec, "settle", "--plan", PLAN,
-            "--request", req, resp, NULL
-        };
+        hmb_settle_result_t *res;
         apr_pool_t *cp;
-        char *bytes;
-        apr_size_t len;
+        char *req_bytes, *resp_bytes;
+        apr_size_t req_len, resp_len;
 
         if (strcmp(prev, v[0])) {
             next = 0;
@@ -1034,19 +1044,25 @@ void wl_check_ledger(const run_cfg_t *cfg, const char *spec,
                      label, v[2], v[3], v[4]);
         }
         apr_pool_create(&cp, p);
-        assert_no_error(hmb_it_run_to_file(cp, argv, out));
-        bytes = hmb_test_slurp(cp, out, &len);
-        if (strcmp(spliced_of(cp, m, bytes, len), v[5])) {
+        req_bytes = hmb_test_slurp(cp, req, &req_len);
+        resp_bytes = hmb_test_slurp(cp, resp, &resp_len);
+        res = hmb_settle_message(cp, &sc, req_bytes, req_len, resp_bytes,
+                                 resp_len);
+        if (res->outcome != HMB_OUT_SPLICED) {
+            fail_msg("%s: %s (psn_seq %s of %s) replayed: not settled: %s",
+                     label, v[4], v[1], v[0],
+                     res->reason ? res->reason : "?");
+        }
+        if (strcmp(spliced_of(cp, m, res->out, res->out_len), v[5])) {
             fail_msg("%s: %s (psn_seq %s of %s) replayed gives\n%s\nthe "
                      "shared ledger holds\n%s", label, v[4], v[1], v[0],
-                     spliced_of(cp, m, bytes, len), v[5]);
+                     spliced_of(cp, m, res->out, res->out_len), v[5]);
         }
         apr_pool_destroy(cp);
         replayed++;
     }
 
     /* every claim and every total, field by field */
-    assert_no_error(hmb_ledger_open(p, seq_spec, &seq_l));
     prev = "";
     for (i = 0; i < claims->nelts; i++) {
         const char **v = APR_ARRAY_IDX(claims, i, const char **);
@@ -1126,7 +1142,7 @@ void wl_check_ledger(const run_cfg_t *cfg, const char *spec,
     /* the workload is meant to reach the caps; if it does not, this test
      * proves little about them */
     assert_true(capped > 0);
-    printf("%s: %d claims of %d people replayed one by one through hmbctl: "
+    printf("%s: %d claims of %d people replayed in order by a single clerk: "
            "identical (%d people reached a cap; %.1f s)\n", label, replayed,
            people, capped, (double)(apr_time_now() - t0) / APR_USEC_PER_SEC);
     apr_pool_destroy(p);

@@ -12,6 +12,8 @@
 #include "../unit/hmb_test.h"
 #include "hmb_http.h"
 
+#include <sys/stat.h>
+
 #include <apr_xlate.h>
 
 #define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
@@ -415,7 +417,8 @@ static void test_status_clean(void **state)
 {
     apr_pool_t *p = *state;
     static const char *const forms[] = {
-        "", "?auto", "?format=json", "?format=prometheus", NULL
+        "", "?auto", "?format=json", "?format=prometheus", "?format=text",
+        NULL
     };
     int i;
 
@@ -456,8 +459,15 @@ static void test_hmbctl_clean(void **state)
     apr_pool_t *p = *state;
     const char *answer = apr_pstrcat(p, env.rundir, "/answer.xml", NULL);
     static const char *const formats[] = { "table", "csv", "json", NULL };
+    static const char *const bys[] = {
+        "hospital", "insurer", "county", "liability", "reason", "flag", "day",
+        NULL
+    };
+    const char *exports = apr_pstrcat(p, env.rundir, "/exports", NULL);
     const char *out;
-    int i;
+    apr_dir_t *dir;
+    apr_finfo_t fi;
+    int i, k, files = 0;
 
     for (i = 0; formats[i]; i++) {
         out = hmbctl(p, "owed", "--format", formats[i], NULL);
@@ -470,6 +480,52 @@ static void test_hmbctl_clean(void **state)
     assert_clean("hmbctl totals", out, strlen(out));
     out = hmbctl(p, "rollup", "check", NULL);
     assert_clean("hmbctl rollup check", out, strlen(out));
+    /* the insurer's and the bureau's reports, in every form (`history`
+     * is the one command that shows a person's data: asked for by
+     * psn_no, for a complaint) */
+    for (i = 0; bys[i]; i++) {
+        for (k = 0; formats[k]; k++) {
+            const char *what = apr_pstrcat(p, "hmbctl report --by ", bys[i],
+                                           " --format ", formats[k], NULL);
+
+            out = hmbctl(p, "report", "--plan-code", "YCHMB", "--year",
+                         "2024", "--by", bys[i], "--format", formats[k],
+                         NULL);
+            assert_true(strlen(out) > 0);
+            assert_clean(what, out, strlen(out));
+        }
+    }
+    out = hmbctl(p, "report", "--plan-code", "YCHMB", "--year", "2024",
+                 "--by", "flag", "--flags", NULL);
+    assert_clean("hmbctl report --flags", out, strlen(out));
+    out = hmbctl(p, "whatif", "--plan", PLAN_2024, NULL);
+    assert_clean("hmbctl whatif", out, strlen(out));
+    out = hmbctl(p, "audit", "verify", NULL);
+    assert_clean("hmbctl audit verify", out, strlen(out));
+    /* written by hmbctl as the children's user */
+    assert_int_equal(apr_dir_make(exports, APR_FPROT_OS_DEFAULT, p),
+                     APR_SUCCESS);
+    assert_int_equal(chmod(exports, 0777), 0);
+    out = hmbctl(p, "export", "--month", "2024-05", "--plan-code", "YCHMB",
+                 "--out", exports, NULL);
+    assert_clean("hmbctl export", out, strlen(out));
+    assert_int_equal(apr_dir_open(&dir, exports, p), APR_SUCCESS);
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, dir)
+           == APR_SUCCESS) {
+        const char *path, *text;
+        apr_size_t len;
+
+        if (fi.filetype != APR_REG) {
+            continue;
+        }
+        path = apr_pstrcat(p, exports, "/", fi.name, NULL);
+        text = hmb_test_slurp(p, path, &len);
+        assert_clean(apr_pstrcat(p, "hmbctl export ", fi.name, NULL), text,
+                     len);
+        files++;
+    }
+    apr_dir_close(dir);
+    assert_true(files >= 6);
     out = hmbctl(p, "check-ledger", NULL);
     assert_clean("hmbctl check-ledger", out, strlen(out));
 

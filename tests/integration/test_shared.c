@@ -649,6 +649,7 @@ static void test_pg_lock_serializes(void **state)
     apr_pool_t *p = *state;
     hmb_ledger_t *l;
     probe_t locked, other;
+    apr_array_header_t *totals;
     apr_thread_t *t1, *t2;
     apr_status_t rv;
     apr_time_t released, started;
@@ -679,6 +680,9 @@ static void test_pg_lock_serializes(void **state)
     assert_no_error(hmb_ledger_open(p, env.pg_spec, &l));
     assert_no_error(hmb_ledger_begin(l, p));
     assert_no_error(hmb_ledger_lock_person(l, p, "YCHMB", 2024, psn0));
+    /* the lock goes to the server with the next read (docs/ledger.md,
+     * "Round trips"), as in a settlement */
+    assert_no_error(hmb_ledger_totals(l, p, "YCHMB", 2024, psn0, &totals));
 
     started = apr_time_now();
     assert_int_equal(apr_thread_create(&t1, NULL, probe_main, &locked, p),

@@ -939,8 +939,9 @@ static void test_pipelined(void **state)
 {
     lt_state_t *st = *state;
     apr_pool_t *lp;
-    hmb_ledger_t *l;
+    hmb_ledger_t *l, *l2;
     hmb_claim_t *found = NULL;
+    hmb_enrollment_t *e = NULL;
     apr_array_header_t *rows;
     const char *err;
     int pid, i;
@@ -970,6 +971,18 @@ static void test_pipelined(void **state)
     assert_non_null(found);
     assert_string_equal(found->hmb_setl_id, "HMB-0002");
     hmb_ledger_rollback(l, lp);
+
+    /* outside a transaction (a pre-settlement) too; and what one user of
+     * the connection asked for is never what the next one reads */
+    OK(hmb_ledger_prefetch_totals(l, lp, "YCHMB", 2024, PSN1));
+    OK(hmb_ledger_get_enrollment(l, lp, "YCHMB", 2024, PSN1, &e));
+    raw_exec(st, "UPDATE hmb_total SET paid_amt = paid_amt + 1"
+             " WHERE psn_no = '" PSN1 "' AND liab_code = 'inscope'");
+    l2 = hmb_ledger_wrap(lp, l->driver, l->handle, l->pool);
+    assert_string_equal(totals_str(l2, lp, PSN1, 2024),
+                        "inscope:3800000/1610001;outscope:2000000/300000;");
+    raw_exec(st, "UPDATE hmb_total SET paid_amt = paid_amt - 1"
+             " WHERE psn_no = '" PSN1 "' AND liab_code = 'inscope'");
 
     /* answered from the round trip that brought them: the server can go
      * in between */
