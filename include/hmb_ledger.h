@@ -35,6 +35,15 @@ typedef struct {
                                        * transaction holds */
     int pg_open;                    /* PostgreSQL: a transaction is open
                                      * (its statements are pipelined) */
+    struct hmb_ledger_group_t *group;   /* SQLite: the group commit this
+                                     * transaction is part of; what the
+                                     * ledger had before it joined */
+    apr_uint64_t group_batch;
+    int group_leader;               /* began the group: ends it */
+    apr_dbd_t *group_handle;
+    apr_pool_t *group_pool;
+    hmb_ledger_conn_t *group_conn;
+    apr_pool_t *group_req_pool;
 } hmb_ledger_t;
 
 /* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then
@@ -52,6 +61,11 @@ const char *hmb_ledger_open_ex(apr_pool_t *p, const char *spec, int flags,
 /* An SQLite ledger's files readable by their owner and group only (when
  * this process may say so); nothing for other drivers. */
 void hmb_ledger_protect(hmb_ledger_t *l, apr_pool_t *p);
+
+/* httpd's children: the settlements of a child on an SQLite ledger
+ * commit in groups on a connection of the child's own (hmb_ledger.c,
+ * "group commit"); connections hmb_ledger_open made never do. */
+void hmb_ledger_group_commit(int on);
 
 /* Wrap a connection someone else owns (mod_dbd). Our prepared
  * statements and flags are kept with the connection (in its pool), never

@@ -8,6 +8,8 @@
  * mod_dbd opens the connections, possibly before our tables exist. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -383,6 +385,9 @@ struct hmb_ledger_conn_t {
     int named;                      /* PostgreSQL: names given so far */
     hmb_writer_t *writer;           /* SQLite: its writer lock, if any */
     int writer_looked;              /* looked for it */
+    const char *group_path;         /* SQLite: the file, for the group
+                                     * commit (ledger_group_begin) */
+    int group_looked;
     const char *wal;                /* SQLite: the -wal file we sync */
 };
 
@@ -1346,6 +1351,344 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
     return NULL;
 }
 
+/* ---- SQLite: group commit ------------------------------------------------
+ *
+ * Under httpd, the settlements of one child on one SQLite ledger take
+ * turns on one connection of the child's own, each in a SAVEPOINT of a
+ * transaction they share. The first one (the leader) takes the writer
+ * lock and begins it; a settlement that ends while others wait for the
+ * connection lets the next one in; once none waits, the leader commits,
+ * lets the writer lock go (only the thread that took it may) and flushes
+ * the WAL, then wakes the others. One BEGIN, one COMMIT and one
+ * flush serve a whole group (at most HMB_GROUP_MAX), the pages they all
+ * touch (the day's rollups, the indexes) are written to the WAL once, and
+ * the connection's page cache stays warm from one settlement to the
+ * next. Nobody is answered before the transaction holding their claim is
+ * on disk; a commit that fails fails every settlement of its group (each
+ * deferred and spooled, as any ledger error). */
+
+#define HMB_GROUP_MAX 32
+
+typedef struct hmb_ledger_group_t hmb_ledger_group_t;
+struct hmb_ledger_group_t {
+    hmb_ledger_group_t *next;
+    char *path;
+    apr_pool_t *pool;               /* the shared connection's */
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    hmb_writer_t *writer;
+    const char *wal;
+    pthread_mutex_t mu;
+    pthread_cond_t turn;            /* the connection is free */
+    pthread_cond_t drained;         /* nobody waits for it any more */
+    pthread_cond_t done;            /* a group is on disk */
+    int busy;                       /* a settlement has the connection */
+    int closing;                    /* the leader is ending the group */
+    int queued;                     /* settlements waiting for it */
+    int jobs;                       /* settlements in the open group */
+    apr_dbd_transaction_t *trans;   /* the open group's transaction */
+    apr_uint64_t batch;             /* the open (or next) group */
+    apr_uint64_t ended;             /* the last group on disk */
+    apr_uint64_t failed_batch;      /* the last group that failed */
+    char failed[256];
+};
+
+static pthread_mutex_t ledger_groups_mutex = PTHREAD_MUTEX_INITIALIZER;
+static hmb_ledger_group_t *ledger_groups;
+static int ledger_group_on;
+
+void hmb_ledger_group_commit(int on)
+{
+    ledger_group_on = on;
+}
+
+/* The child's group for the file at path, its connection opened on first
+ * use; NULL (go without) when it cannot be had. */
+static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
+{
+    hmb_ledger_group_t *g;
+    apr_array_header_t *v;
+    hmb_ledger_t gl;
+
+    pthread_mutex_lock(&ledger_groups_mutex);
+    for (g = ledger_groups; g && strcmp(g->path, path); g = g->next) {
+    }
+    if (!g && (g = calloc(1, sizeof(*g))) != NULL) {
+        if (!(g->path = strdup(path))
+            || apr_pool_create(&g->pool, NULL) != APR_SUCCESS
+            || apr_dbd_open(l->driver, g->pool, path, &g->handle)
+               != APR_SUCCESS
+            || hmb_writer_get(g->pool, path, &g->writer) || !g->writer) {
+            /* not worth a retry per settlement: this child goes without */
+            g->handle = NULL;
+        }
+        else {
+            g->driver = l->driver;
+            memset(&gl, 0, sizeof(gl));
+            gl.driver = g->driver;
+            gl.handle = g->handle;
+            gl.pool = g->pool;
+            gl.driver_name = l->driver_name;
+            gl.conn = ledger_conn(g->pool);
+            /* the flush is ours, after the commit (ledger_sync_wal) */
+            if (!ledger_select_all(&gl, g->pool, "set synchronous",
+                                   "PRAGMA synchronous = NORMAL", &v)) {
+                g->wal = apr_pstrcat(g->pool, path, "-wal", NULL);
+            }
+            gl.conn->writer = g->writer;
+            gl.conn->writer_looked = 1;
+            gl.conn->wal = g->wal;
+        }
+        pthread_mutex_init(&g->mu, NULL);
+        pthread_cond_init(&g->turn, NULL);
+        pthread_cond_init(&g->drained, NULL);
+        pthread_cond_init(&g->done, NULL);
+        g->batch = 1;
+        g->next = ledger_groups;
+        ledger_groups = g;
+    }
+    pthread_mutex_unlock(&ledger_groups_mutex);
+    return g && g->handle ? g : NULL;
+}
+
+/* A new group: the writer lock, then BEGIN IMMEDIATE (under g->mu). */
+static const char *ledger_group_open(hmb_ledger_group_t *g, hmb_ledger_t *l,
+                                     apr_pool_t *p)
+{
+    apr_status_t rv;
+    int tries, rc;
+
+    if (apr_dbd_check_conn(g->driver, p, g->handle) != APR_SUCCESS) {
+        return "ledger: the child's SQLite connection is lost";
+    }
+    rv = hmb_writer_lock(g->writer, HMB_WRITER_WAIT);
+    if (rv != APR_SUCCESS) {
+        char buf[120];
+
+        return apr_psprintf(p, "ledger: writer lock: %s",
+                            rv == APR_TIMEUP
+                            ? "other writers held it for 6 s"
+                            : apr_strerror(rv, buf, sizeof(buf)));
+    }
+    for (tries = 1; ; tries++) {
+        apr_dbd_transaction_t *trans = NULL;
+
+        rc = apr_dbd_transaction_start(g->driver, g->pool, g->handle,
+                                       &trans);
+        if (!rc) {
+            /* a settlement's failed statement spoils only its savepoint;
+             * whatever ends the transaction otherwise rolls it back */
+            apr_dbd_transaction_mode_set(g->driver, trans,
+                                         APR_DBD_TRANSACTION_ROLLBACK
+                                         | APR_DBD_TRANSACTION_IGNORE_ERRORS);
+            g->trans = trans;
+            return NULL;
+        }
+        if (trans) {
+            apr_dbd_transaction_mode_set(g->driver, trans,
+                                         APR_DBD_TRANSACTION_ROLLBACK);
+            apr_dbd_transaction_end(g->driver, g->pool, trans);
+        }
+        if (rc != HMB_SQLITE_BUSY || tries >= HMB_SQLITE_BEGIN_TRIES) {
+            hmb_writer_unlock(g->writer);
+            return apr_psprintf(p, "ledger: begin transaction: %s",
+                                hmb_one_line(p, apr_dbd_error(g->driver,
+                                                              g->handle, rc)
+                                             ? apr_dbd_error(g->driver,
+                                                             g->handle, rc)
+                                             : "failed", 0));
+        }
+    }
+}
+
+static const char *ledger_group_query(hmb_ledger_t *l, apr_pool_t *p,
+                                      const char *sql)
+{
+    int n = 0, rv = apr_dbd_query(l->driver, l->handle, &n, sql);
+
+    return rv ? ledger_fail(l, p, sql, rv) : NULL;
+}
+
+static apr_status_t ledger_group_abandon(void *data);
+
+/* Join (or open) the child's group; *joined 0: go without. */
+static const char *ledger_group_begin(hmb_ledger_t *l, apr_pool_t *p,
+                                      int *joined)
+{
+    hmb_ledger_group_t *g;
+    const char *err;
+
+    *joined = 0;
+    if (!ledger_group_on || l->conn->own) {
+        return NULL;
+    }
+    if (!l->conn->group_looked) {
+        const char *path = hmb_ledger_sqlite_path(l, p);
+
+        l->conn->group_looked = 1;
+        l->conn->group_path = path && *path == '/'
+                              ? apr_pstrdup(l->pool, path) : NULL;
+    }
+    if (!l->conn->group_path
+        || !(g = ledger_group_get(l, l->conn->group_path))) {
+        return NULL;
+    }
+    pthread_mutex_lock(&g->mu);
+    g->queued++;
+    while (g->busy || g->closing || (g->trans && g->jobs >= HMB_GROUP_MAX)) {
+        pthread_cond_wait(&g->turn, &g->mu);
+    }
+    g->queued--;
+    g->busy = 1;
+    l->group_leader = 0;
+    if (!g->trans) {
+        if ((err = ledger_group_open(g, l, p)) != NULL) {
+            g->busy = 0;
+            pthread_cond_signal(&g->turn);
+            pthread_mutex_unlock(&g->mu);
+            return err;
+        }
+        l->group_leader = 1;
+    }
+    g->jobs++;
+    l->group = g;
+    l->group_batch = g->batch;
+    pthread_mutex_unlock(&g->mu);
+
+    l->group_handle = l->handle;
+    l->group_pool = l->pool;
+    l->group_conn = l->conn;
+    l->handle = g->handle;
+    l->pool = g->pool;
+    l->conn = ledger_conn(g->pool);
+    l->trans = g->trans;
+    l->trans_pool = g->pool;
+    l->trans_failed = 0;
+    apr_pool_cleanup_register(p, l, ledger_group_abandon,
+                              apr_pool_cleanup_null);
+    l->group_req_pool = p;
+    *joined = 1;
+    if ((err = ledger_group_query(l, p, "SAVEPOINT hmb_settlement"))) {
+        return err;
+    }
+    return NULL;
+}
+
+/* Leave the group, the settlement's savepoint released (commit) or
+ * rolled back; with a commit, back only once the group is on disk. */
+static const char *ledger_group_end(hmb_ledger_t *l, apr_pool_t *p,
+                                    int commit)
+{
+    hmb_ledger_group_t *g = l->group;
+    apr_uint64_t batch = l->group_batch, mine;
+    const char *err = NULL, *gerr = NULL;
+    int ok = commit && !l->trans_failed, rc;
+
+    if (commit && l->trans_failed) {
+        err = "ledger: commit after a failed statement: rolled back";
+    }
+    if (ok && (err = ledger_group_query(l, p, "RELEASE hmb_settlement"))) {
+        ok = 0;
+    }
+    if (!ok) {
+        ledger_group_query(l, p, "ROLLBACK TO hmb_settlement");
+        ledger_group_query(l, p, "RELEASE hmb_settlement");
+    }
+    apr_pool_cleanup_kill(l->group_req_pool, l, ledger_group_abandon);
+    l->handle = l->group_handle;
+    l->pool = l->group_pool;
+    l->conn = l->group_conn;
+    l->trans = NULL;
+    l->trans_pool = NULL;
+    l->group = NULL;
+
+    pthread_mutex_lock(&g->mu);
+    g->busy = 0;
+    if (!l->group_leader) {
+        /* the next one, or the leader once none waits */
+        if (g->queued > 0 && g->jobs < HMB_GROUP_MAX) {
+            pthread_cond_signal(&g->turn);
+        }
+        else {
+            pthread_cond_signal(&g->drained);
+        }
+        if (ok) {
+            while (g->ended < batch) {
+                pthread_cond_wait(&g->done, &g->mu);
+            }
+            if (g->failed_batch == batch) {
+                err = apr_pstrdup(p, g->failed);
+            }
+        }
+        pthread_mutex_unlock(&g->mu);
+        return err;
+    }
+    /* the leader: the others who wait go first, then it ends the group */
+    while (g->busy || (g->queued > 0 && g->jobs < HMB_GROUP_MAX)) {
+        if (!g->busy) {
+            pthread_cond_signal(&g->turn);
+        }
+        pthread_cond_wait(&g->drained, &g->mu);
+    }
+    g->closing = 1;
+    pthread_mutex_unlock(&g->mu);
+    apr_dbd_transaction_mode_set(g->driver, g->trans,
+                                 APR_DBD_TRANSACTION_COMMIT);
+    rc = apr_dbd_transaction_end(g->driver, g->pool, g->trans);
+    if (rc) {
+        int n;
+
+        gerr = apr_psprintf(p, "ledger: commit: %s",
+                            hmb_one_line(p, apr_dbd_error(g->driver,
+                                                          g->handle, rc)
+                                         ? apr_dbd_error(g->driver,
+                                                         g->handle, rc)
+                                         : "failed", 0));
+        apr_dbd_query(g->driver, g->handle, &n, "ROLLBACK");
+    }
+    hmb_writer_unlock(g->writer);
+    pthread_mutex_lock(&g->mu);
+    mine = g->batch++;
+    g->trans = NULL;
+    g->jobs = 0;
+    g->closing = 0;
+    if (gerr) {
+        g->failed_batch = mine;
+        apr_cpystrn(g->failed, gerr, sizeof(g->failed));
+    }
+    /* the next group may begin while this one is flushed */
+    pthread_cond_broadcast(&g->turn);
+    pthread_mutex_unlock(&g->mu);
+    if (!gerr && g->wal) {
+        hmb_ledger_t gl;
+
+        memset(&gl, 0, sizeof(gl));
+        gl.conn = ledger_conn(g->pool);
+        gerr = ledger_sync_wal(&gl, p);
+    }
+    pthread_mutex_lock(&g->mu);
+    if (gerr && g->failed_batch != mine) {
+        g->failed_batch = mine;
+        apr_cpystrn(g->failed, gerr, sizeof(g->failed));
+    }
+    if (g->ended < mine) {
+        g->ended = mine;
+    }
+    pthread_cond_broadcast(&g->done);
+    pthread_mutex_unlock(&g->mu);
+    return ok ? gerr : err;
+}
+
+static apr_status_t ledger_group_abandon(void *data)
+{
+    hmb_ledger_t *l = data;
+
+    if (l->group) {
+        ledger_group_end(l, l->group_req_pool, 0);
+    }
+    return APR_SUCCESS;
+}
+
 /* PostgreSQL: a transaction whose pool goes before it ended (an aborted
  * request) is rolled back, as apr_dbd's own would be. */
 static apr_status_t ledger_pg_abandon(void *data)
@@ -1401,13 +1744,19 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     apr_dbd_transaction_t *trans = NULL;
     apr_pool_t *tp = p;
     const char *err;
-    int rv, tries, pgsql = !ledger_is_sqlite(l);
+    int rv, tries, joined, pgsql = !ledger_is_sqlite(l);
 
     if (hmb_ledger_in_trans(l)) {
         return "ledger: a transaction is already open on this connection";
     }
     if (pgsql) {
         return ledger_pg_begin(l, p);
+    }
+    if ((err = ledger_group_begin(l, p, &joined)) || joined) {
+        if (err && l->group) {
+            ledger_group_end(l, p, 0);
+        }
+        return err;
     }
     /* A broken connection is mended (or reported) before BEGIN. */
     if (apr_dbd_check_conn(l->driver, p, l->handle) != APR_SUCCESS) {
@@ -1476,6 +1825,9 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
         l->trans_pool = NULL;
         return err;
     }
+    if (l->group) {
+        return ledger_group_end(l, p, 1);
+    }
     if (!trans) {
         return "ledger: commit without a transaction";
     }
@@ -1508,6 +1860,10 @@ void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
         apr_pool_t *tp = l->trans_pool;
 
         apr_pool_cleanup_run(tp, l, ledger_pg_abandon);
+        return;
+    }
+    if (l->group) {
+        ledger_group_end(l, p, 0);
         return;
     }
     if (!l->trans) {

@@ -251,6 +251,7 @@ static void hmb_insert_filter(request_rec *r)
 static void hmb_child_init(apr_pool_t *p, server_rec *s)
 {
     hmb_filter_child_ledger(p, s);
+    hmb_ledger_group_commit(1);
 }
 
 static void hmb_register_hooks(apr_pool_t *p)
