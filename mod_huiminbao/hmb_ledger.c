@@ -1308,6 +1308,20 @@ static apr_status_t ledger_writer_release(void *data)
     return APR_SUCCESS;
 }
 
+/* Wait for the writer lock, at most HMB_WRITER_WAIT. */
+static const char *ledger_writer_lock(hmb_writer_t *w, apr_pool_t *p)
+{
+    apr_status_t rv = hmb_writer_lock(w, HMB_WRITER_WAIT);
+    char buf[120];
+
+    if (rv == APR_SUCCESS) {
+        return NULL;
+    }
+    return apr_psprintf(p, "ledger: writer lock: %s",
+                        rv == APR_TIMEUP ? "other writers held it for 6 s"
+                        : apr_strerror(rv, buf, sizeof(buf)));
+}
+
 /* SQLite: queue for the ledger's writer lock before BEGIN IMMEDIATE (see
  * hmb_writer.c), held until the transaction ends, whichever way. An
  * in-memory ledger, or one whose lock file cannot be had, goes without:
@@ -1315,7 +1329,7 @@ static apr_status_t ledger_writer_release(void *data)
 static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_array_header_t *v;
-    apr_status_t rv;
+    const char *err;
 
     if (!l->conn->writer_looked) {
         const char *path = hmb_ledger_sqlite_path(l, p);
@@ -1334,14 +1348,8 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
     if (!l->conn->writer) {
         return NULL;
     }
-    rv = hmb_writer_lock(l->conn->writer, HMB_WRITER_WAIT);
-    if (rv != APR_SUCCESS) {
-        char buf[120];
-
-        return apr_psprintf(p, "ledger: writer lock: %s",
-                            rv == APR_TIMEUP
-                            ? "other writers held it for 6 s"
-                            : apr_strerror(rv, buf, sizeof(buf)));
+    if ((err = ledger_writer_lock(l->conn->writer, p))) {
+        return err;
     }
     l->writer_held = l->conn->writer;
     /* registered before the transaction's own cleanup, so run after it:
@@ -1455,20 +1463,14 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
 static const char *ledger_group_open(hmb_ledger_group_t *g, hmb_ledger_t *l,
                                      apr_pool_t *p)
 {
-    apr_status_t rv;
+    const char *err;
     int tries, rc;
 
     if (apr_dbd_check_conn(g->driver, p, g->handle) != APR_SUCCESS) {
         return "ledger: the child's SQLite connection is lost";
     }
-    rv = hmb_writer_lock(g->writer, HMB_WRITER_WAIT);
-    if (rv != APR_SUCCESS) {
-        char buf[120];
-
-        return apr_psprintf(p, "ledger: writer lock: %s",
-                            rv == APR_TIMEUP
-                            ? "other writers held it for 6 s"
-                            : apr_strerror(rv, buf, sizeof(buf)));
+    if ((err = ledger_writer_lock(g->writer, p))) {
+        return err;
     }
     for (tries = 1; ; tries++) {
         apr_dbd_transaction_t *trans = NULL;
