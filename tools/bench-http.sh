@@ -149,6 +149,13 @@ HuiminbaoPlan "$plan"
 HuiminbaoSpool "\${HMB_RUNDIR}/spool"
 $2
 DBDMax 16
+# every child started before the runs and kept between them: a child
+# the MPM retires between two runs resets its keep-alive connections
+<IfModule mpm_event_module>
+    StartServers 4
+    MinSpareThreads 64
+    MaxSpareThreads 64
+</IfModule>
 ${3:-}
 <Location "/off">
     ProxyPass "http://127.0.0.1:$up_port/fsi/api"
