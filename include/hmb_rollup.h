@@ -117,8 +117,50 @@ apr_array_header_t *hmb_rollup_rows(apr_pool_t *p, const hmb_claim_t *c,
 
 /* The tables: a schema migration (hmb_ledger.c runs it). */
 extern const char *const hmb_rollup_schema[];
-/* Version 7: hmb_rollup's rows in slots (hmb_ledger_rollup.c). */
-extern const char *const hmb_rollup_migration_7[];
+/* hmb_rollup's figures, in hmb_fig_e's order. */
+#define HMB_SQL_ROLLUP_FIGS \
+    " claims BIGINT NOT NULL," \
+    " paid BIGINT NOT NULL," \
+    " ineligible BIGINT NOT NULL," \
+    " corrections BIGINT NOT NULL," \
+    " reversals BIGINT NOT NULL," \
+    " payout_fen BIGINT NOT NULL," \
+    " reversed_fen BIGINT NOT NULL," \
+    " elig_fen BIGINT NOT NULL," \
+    " dedc_fen BIGINT NOT NULL," \
+    " dedc_hits BIGINT NOT NULL," \
+    " cap_hits BIGINT NOT NULL," \
+    " replayed BIGINT NOT NULL," \
+    " owed_claims BIGINT NOT NULL," \
+    " owed_fen BIGINT NOT NULL," \
+    " flagged BIGINT NOT NULL,"
+#define HMB_SQL_ROLLUP_FIG_COLS \
+    "claims, paid, ineligible, corrections, reversals, payout_fen," \
+    " reversed_fen, elig_fen, dedc_fen, dedc_hits, cap_hits, replayed," \
+    " owed_claims, owed_fen, flagged"
+
+/* Part of schema version 7 (hmb_ledger.c): each row of hmb_rollup in
+ * slots (HMB_ROLLUP_SLOTS in hmb_ledger_rollup.c) that the reads add up.
+ * Every claim of a day adds to the same few rows (the day's "all", its
+ * hospital, its liabilities), and on PostgreSQL a row being added to is
+ * locked until its transaction commits: in one row, every settlement of
+ * the ledger waits for the commit of the one before. A claim adds to the
+ * slot its id falls in, so that concurrent ones seldom meet. */
+#define HMB_ROLLUP_SCHEMA_7 \
+    "CREATE TABLE hmb_rollup_v7 (" \
+    " plan_code TEXT NOT NULL," \
+    " plan_year INTEGER NOT NULL," \
+    " day TEXT NOT NULL," \
+    " dim TEXT NOT NULL," \
+    " grp TEXT NOT NULL," \
+    " slot INTEGER NOT NULL," \
+    HMB_SQL_ROLLUP_FIGS \
+    " PRIMARY KEY (plan_code, plan_year, dim, day, grp, slot))", \
+    "INSERT INTO hmb_rollup_v7 (plan_code, plan_year, day, dim, grp, slot, " \
+    HMB_SQL_ROLLUP_FIG_COLS ") SELECT plan_code, plan_year, day, dim, grp," \
+    " 0, " HMB_SQL_ROLLUP_FIG_COLS " FROM hmb_rollup", \
+    "DROP TABLE hmb_rollup", \
+    "ALTER TABLE hmb_rollup_v7 RENAME TO hmb_rollup"
 
 /* The hook in hmb_ledger_record_claim: the claim's tag (county, flags,
  * day) and its rollup rows, in the caller's transaction. created_at is

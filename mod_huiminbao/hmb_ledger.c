@@ -223,6 +223,15 @@ static const char *const hmb_migration_6[] = {
     NULL
 };
 
+/* Version 7: the rollups' slots (hmb_rollup.h); hmb_claim_psn goes, as
+ * hmb_claim_psn_seq begins with the same columns: one index fewer for
+ * every claim to keep. */
+static const char *const hmb_migration_7[] = {
+    HMB_ROLLUP_SCHEMA_7,
+    "DROP INDEX IF EXISTS hmb_claim_psn",
+    NULL
+};
+
 static const char *const *const hmb_migrations[] = {
     hmb_migration_1,
     hmb_migration_2,
@@ -230,7 +239,7 @@ static const char *const *const hmb_migrations[] = {
     hmb_rollup_schema,
     hmb_audit_migration,
     hmb_migration_6,
-    hmb_rollup_migration_7
+    hmb_migration_7
 };
 
 #define HMB_NMIGRATIONS \

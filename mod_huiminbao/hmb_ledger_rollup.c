@@ -17,28 +17,6 @@
     " SELECT plan_code, plan_year, admdvs, payer, COUNT(*), SUM(premium)" \
     " FROM hmb_enrollment GROUP BY plan_code, plan_year, admdvs, payer"
 
-/* hmb_rollup's figures, in hmb_fig_e's order. */
-#define HMB_SQL_ROLLUP_FIGS \
-    " claims BIGINT NOT NULL," \
-    " paid BIGINT NOT NULL," \
-    " ineligible BIGINT NOT NULL," \
-    " corrections BIGINT NOT NULL," \
-    " reversals BIGINT NOT NULL," \
-    " payout_fen BIGINT NOT NULL," \
-    " reversed_fen BIGINT NOT NULL," \
-    " elig_fen BIGINT NOT NULL," \
-    " dedc_fen BIGINT NOT NULL," \
-    " dedc_hits BIGINT NOT NULL," \
-    " cap_hits BIGINT NOT NULL," \
-    " replayed BIGINT NOT NULL," \
-    " owed_claims BIGINT NOT NULL," \
-    " owed_fen BIGINT NOT NULL," \
-    " flagged BIGINT NOT NULL,"
-#define HMB_SQL_ROLLUP_FIG_COLS \
-    "claims, paid, ineligible, corrections, reversals, payout_fen," \
-    " reversed_fen, elig_fen, dedc_fen, dedc_hits, cap_hits, replayed," \
-    " owed_claims, owed_fen, flagged"
-
 /* A migration (hmb_ledger.c's version 4). hmb_rollup's columns after grp
  * are the figures. A tag is kept for each claim rolled up: what its rows
  * depend on beyond the claim (the county of the enrollment then, the
@@ -82,40 +60,13 @@ const char *const hmb_rollup_schema[] = {
     NULL
 };
 
-/* Version 7: each row of hmb_rollup in HMB_ROLLUP_SLOTS slots, which the
- * reads add up. Every claim of a day adds to the same few rows (the day's
- * "all", its hospital, its liabilities), and on PostgreSQL a row being
- * added to is locked until its transaction commits: in one row, every
- * settlement of the ledger waits for the commit of the one before. A
- * claim adds to the slot its id falls in, so that concurrent ones seldom
- * meet. */
-const char *const hmb_rollup_migration_7[] = {
-    "CREATE TABLE hmb_rollup_v7 ("
-    " plan_code TEXT NOT NULL,"
-    " plan_year INTEGER NOT NULL,"
-    " day TEXT NOT NULL,"
-    " dim TEXT NOT NULL,"
-    " grp TEXT NOT NULL,"
-    " slot INTEGER NOT NULL,"
-    HMB_SQL_ROLLUP_FIGS
-    " PRIMARY KEY (plan_code, plan_year, dim, day, grp, slot))",
-
-    "INSERT INTO hmb_rollup_v7 (plan_code, plan_year, day, dim, grp, slot, "
-    HMB_SQL_ROLLUP_FIG_COLS ") SELECT plan_code, plan_year, day, dim, grp,"
-    " 0, " HMB_SQL_ROLLUP_FIG_COLS " FROM hmb_rollup",
-
-    "DROP TABLE hmb_rollup",
-
-    "ALTER TABLE hmb_rollup_v7 RENAME TO hmb_rollup",
-    NULL
-};
 
 /* Rows of one upsert statement at most; a claim with more (many
  * liabilities or co-insurers) takes several. */
 #define HMB_ROLLUP_BATCH 24
 #define HMB_ROLLUP_KEYS 6
 
-/* Slots per row on PostgreSQL (see hmb_rollup_migration_7); SQLite has
+/* Slots per row on PostgreSQL (see HMB_ROLLUP_SCHEMA_7); SQLite has
  * one writer at a time and keeps everything in slot 0. */
 #define HMB_ROLLUP_SLOTS 16
 
