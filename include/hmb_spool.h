@@ -8,19 +8,26 @@
 #include <apr_time.h>
 
 /* Write request and response bytes as one new entry, fsync'd (file and
- * directory) before returning. *path is the entry written. */
+ * directory) before returning, with the charsets their transport gave
+ * (a JSON message's Content-Type; NULL: none), without which a GBK JSON
+ * message would be read back as UTF-8. *path is the entry written. */
 const char *hmb_spool_write(apr_pool_t *p, const char *dir,
                             const char *req, apr_size_t req_len,
                             const char *resp, apr_size_t resp_len,
-                            const char **path);
+                            const char *req_charset,
+                            const char *resp_charset, const char **path);
 
 /* Pending entries, oldest first. */
 const char *hmb_spool_list(apr_pool_t *p, const char *dir,
                            apr_array_header_t **paths);
 
+/* An entry's bytes and charsets (*req_charset NULL when none was kept;
+ * req_charset and resp_charset may be NULL). */
 const char *hmb_spool_read(apr_pool_t *p, const char *path,
                            const char **req, apr_size_t *req_len,
-                           const char **resp, apr_size_t *resp_len);
+                           const char **resp, apr_size_t *resp_len,
+                           const char **req_charset,
+                           const char **resp_charset);
 
 /* Delete entries settled (moved to DIR/done/) longer than keep ago:
  * they hold personal data, and the ledger holds what was decided. */

@@ -28,7 +28,8 @@
 #define HMB_SPOOL_MAGIC     "HMBSPOOL 1 "
 #define HMB_SPOOL_SUFFIX    ".spool"
 #define HMB_SPOOL_DONE      "done"
-#define HMB_SPOOL_HDR_MAX   64
+#define HMB_SPOOL_HDR_MAX   128
+#define HMB_SPOOL_CS_MAX    32
 
 /* Entries hold personal data (names, certificate numbers): readable by
  * the server's group (hmbctl replay), nobody else. */
@@ -83,10 +84,28 @@ static apr_status_t hmb_spool_write_all(apr_file_t *f, const char *buf,
     return apr_file_write_full(f, buf, len, NULL);
 }
 
+/* A charset name as the header keeps it: a token of letters, digits,
+ * '-', '_', '.' and ':' (what IANA names use), "-" for none or another. */
+static const char *hmb_spool_cs(const char *cs)
+{
+    const char *c;
+
+    if (!cs || !*cs || strlen(cs) > HMB_SPOOL_CS_MAX || !strcmp(cs, "-")) {
+        return "-";
+    }
+    for (c = cs; *c; c++) {
+        if (!apr_isalnum(*c) && !strchr("-_.:", *c)) {
+            return "-";
+        }
+    }
+    return cs;
+}
+
 const char *hmb_spool_write(apr_pool_t *p, const char *dir,
                             const char *req, apr_size_t req_len,
                             const char *resp, apr_size_t resp_len,
-                            const char **path)
+                            const char *req_charset,
+                            const char *resp_charset, const char **path)
 {
     apr_file_t *f;
     apr_status_t rv;
@@ -111,8 +130,10 @@ const char *hmb_spool_write(apr_pool_t *p, const char *dir,
         return hmb_spool_err(p, "cannot create a file in", dir, rv);
     }
 
+    /* older entries end after the lengths; the charsets follow them */
     hdr = apr_psprintf(p, HMB_SPOOL_MAGIC "%" APR_SIZE_T_FMT " %"
-                       APR_SIZE_T_FMT "\n", req_len, resp_len);
+                       APR_SIZE_T_FMT " %s %s\n", req_len, resp_len,
+                       hmb_spool_cs(req_charset), hmb_spool_cs(resp_charset));
     what = "cannot write";
     rv = hmb_spool_write_all(f, hdr, strlen(hdr));
     if (rv == APR_SUCCESS) {
@@ -273,10 +294,34 @@ const char *hmb_spool_list(apr_pool_t *p, const char *dir,
     return NULL;
 }
 
+/* One charset token of the header, up to stop: NULL for "-". */
+static const char *hmb_spool_cs_token(apr_pool_t *p, const char **s,
+                                      char stop, int *ok)
+{
+    const char *end = strchr(*s, stop);
+    const char *cs;
+
+    if (!end || end == *s || end - *s > HMB_SPOOL_CS_MAX) {
+        *ok = 0;
+        return NULL;
+    }
+    cs = apr_pstrmemdup(p, *s, (apr_size_t)(end - *s));
+    *s = end + 1;
+    if (strcmp(hmb_spool_cs(cs), cs)) {
+        *ok = 0;
+        return NULL;
+    }
+    return strcmp(cs, "-") ? cs : NULL;
+}
+
 const char *hmb_spool_read(apr_pool_t *p, const char *path,
                            const char **req, apr_size_t *req_len,
-                           const char **resp, apr_size_t *resp_len)
+                           const char **resp, apr_size_t *resp_len,
+                           const char **req_charset,
+                           const char **resp_charset)
 {
+    const char *rcs = NULL, *scs = NULL;
+    int ok = 1;
     apr_file_t *f;
     apr_finfo_t fi;
     apr_status_t rv;
@@ -284,7 +329,7 @@ const char *hmb_spool_read(apr_pool_t *p, const char *path,
     apr_size_t n = HMB_SPOOL_HDR_MAX;
     apr_size_t body, want, hlen;
     apr_uint64_t rl, sl;
-    const char *s;
+    const char *s, *hdr_rest;
     char *nl, *buf;
 
     rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
@@ -314,7 +359,10 @@ const char *hmb_spool_read(apr_pool_t *p, const char *path,
     *nl = '\0';
     s = hdr + sizeof(HMB_SPOOL_MAGIC) - 1;
     if (!(s = hmb_spool_number(s, ' ', &rl))
-        || !(s = hmb_spool_number(s, '\0', &sl))
+        || (!(s = hmb_spool_number(hdr_rest = s, '\0', &sl))
+            && (!(s = hmb_spool_number(hdr_rest, ' ', &sl))
+                || (rcs = hmb_spool_cs_token(p, &s, ' ', &ok), !ok)
+                || (scs = hmb_spool_cs_token(p, &s, '\0', &ok), !ok)))
         || rl > APR_SIZE_MAX / 2 || sl > APR_SIZE_MAX / 2) {
         apr_file_close(f);
         return apr_psprintf(p, "spool: %s has a malformed header", path);
@@ -347,6 +395,12 @@ const char *hmb_spool_read(apr_pool_t *p, const char *path,
     *req_len = (apr_size_t)rl;
     *resp = apr_pstrmemdup(p, buf + rl, (apr_size_t)sl);
     *resp_len = (apr_size_t)sl;
+    if (req_charset) {
+        *req_charset = rcs;
+    }
+    if (resp_charset) {
+        *resp_charset = scs;
+    }
     return NULL;
 }
 

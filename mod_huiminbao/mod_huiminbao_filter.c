@@ -563,6 +563,8 @@ static apr_status_t hmb_settle(ap_filter_t *f, hmb_req_ctx_t *ctx)
         if (!err) {
             err = hmb_spool_write(r->pool, hmb_spool_dir(r->server),
                                   ctx->req_buf, ctx->req_len, buf, len,
+                                  sc.req_charset,
+                                  hmb_charset(r->pool, r->content_type),
                                   &path);
         }
         if (err) {

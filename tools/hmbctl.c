@@ -369,8 +369,10 @@ static int cmd_replay(hmbctl_t *c)
         apr_pool_t *ep;
 
         apr_pool_create(&ep, c->p);
+        /* a JSON message is read in the charset it came with */
         if ((err = hmb_spool_read(ep, path, &req, &req_len, &resp,
-                                  &resp_len)) != NULL) {
+                                  &resp_len, &ctx.req_charset,
+                                  &ctx.resp_charset)) != NULL) {
             fprintf(stderr, "hmbctl: %s\n", err);
             failed++;
             apr_pool_destroy(ep);

@@ -2,6 +2,7 @@
 #include "hmb_test.h"
 #include "hmb_ledger.h"
 #include "hmb_rollup.h"
+#include "hmb_spool.h"
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -895,6 +896,45 @@ static void copy_and_compare(const char *target)
     assert_non_null(strstr(r.err, "the target ledger is not empty"));
 }
 
+/* A JSON settlement sent in GBK (said only in its Content-Type) and
+ * deferred is replayed as GBK: the spool keeps the charset. Without it,
+ * the same bytes are not valid UTF-8, and the replay could not settle. */
+static void test_replay_json_gbk(void **state)
+{
+    const char *dir = hmb_test_tmpdir(pool, "spool-gbk");
+    const char *spec = apr_pstrcat(pool, "sqlite3:", dir, "/ledger.db", NULL);
+    const char *enroll[] = {"--ledger", spec, "enroll", "--plan",
+                            HMB_EXAMPLE("plan.xml"),
+                            HMB_EXAMPLE("enroll.csv"), NULL};
+    const char *replay[] = {"--ledger", spec, "replay", "--spool", dir,
+                            "--plan", HMB_EXAMPLE("plan.xml"), NULL};
+    const char *fix = HMB_FIXTURE("json/worked-example/3");
+    const char *path, *req, *resp;
+    apr_size_t req_len, resp_len;
+    run_t r;
+
+    r = hmbctl(enroll);
+    assert_int_equal(r.status, 0);
+    req = hmb_test_slurp(pool, apr_pstrcat(pool, fix, ".req.json", NULL),
+                         &req_len);
+    resp = hmb_test_slurp(pool, apr_pstrcat(pool, fix, ".resp.json", NULL),
+                          &resp_len);
+
+    /* as a build that kept no charset wrote it: not settled */
+    assert_null(hmb_spool_write(pool, dir, req, req_len, resp, resp_len,
+                                NULL, NULL, &path));
+    r = hmbctl(replay);
+    assert_null(strstr(r.out, " paid "));
+    assert_non_null(strstr(r.err, "not settled"));
+
+    assert_null(hmb_spool_write(pool, dir, req, req_len, resp, resp_len,
+                                "GBK", "GBK", &path));
+    r = hmbctl(replay);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, " paid "));
+    assert_non_null(strstr(r.out, "replayed 1, not settleable 0, failed 0"));
+}
+
 static void test_ledger_copy_sqlite(void **state)
 {
     copy_and_compare(apr_pstrcat(pool, "sqlite3:",
@@ -949,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_redecide_and_owed),
         cmocka_unit_test(test_root_creates_ledger_for_server),
         cmocka_unit_test(test_settle_dry_run_writes_nothing),
+        cmocka_unit_test(test_replay_json_gbk),
         cmocka_unit_test(test_ledger_copy_sqlite),
         cmocka_unit_test(test_ledger_copy_pgsql),
     };

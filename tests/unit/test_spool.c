@@ -50,9 +50,11 @@ static void test_write_list_read_done(void **state)
     apr_array_header_t *paths;
 
     assert_null(hmb_spool_write(p, dir, "<request>1</request>", 20,
-                                "<response>1</response>", 22, &first));
+                                "<response>1</response>", 22,
+                                NULL, NULL, &first));
     assert_null(hmb_spool_write(p, dir, "<request>2</request>", 20,
-                                "<response>2</response>", 22, &second));
+                                "<response>2</response>", 22,
+                                NULL, NULL, &second));
     assert_string_not_equal(first, second);
     assert_int_equal(strncmp(first, dir, strlen(dir)), 0);
     /* Nothing temporary is left behind. */
@@ -63,7 +65,8 @@ static void test_write_list_read_done(void **state)
     assert_string_equal(APR_ARRAY_IDX(paths, 0, const char *), first);
     assert_string_equal(APR_ARRAY_IDX(paths, 1, const char *), second);
 
-    assert_null(hmb_spool_read(p, first, &req, &req_len, &resp, &resp_len));
+    assert_null(hmb_spool_read(p, first, &req, &req_len, &resp, &resp_len,
+                               NULL, NULL));
     assert_int_equal(req_len, 20);
     assert_memory_equal(req, "<request>1</request>", 20);
     assert_int_equal(resp_len, 22);
@@ -94,12 +97,13 @@ static void test_file_layout(void **state)
     apr_pool_t *p = *state;
     const char *dir = hmb_test_tmpdir(p, "spool");
     const char *path;
-    const char *expect = "HMBSPOOL 1 3 4\nabcWXYZ";
+    const char *expect = "HMBSPOOL 1 3 4 - -\nabcWXYZ";
     char *raw;
     apr_size_t len;
     apr_finfo_t fi;
 
-    assert_null(hmb_spool_write(p, dir, "abc", 3, "WXYZ", 4, &path));
+    assert_null(hmb_spool_write(p, dir, "abc", 3, "WXYZ", 4,
+                                NULL, NULL, &path));
     raw = hmb_test_slurp(p, path, &len);
     assert_int_equal(len, strlen(expect));
     assert_memory_equal(raw, expect, len);
@@ -118,21 +122,26 @@ static void test_empty_request(void **state)
     const char *path, *req = "x", *resp;
     apr_size_t req_len = 99, resp_len;
 
-    assert_null(hmb_spool_write(p, dir, NULL, 0, "<response/>", 11, &path));
-    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len));
+    assert_null(hmb_spool_write(p, dir, NULL, 0, "<response/>", 11,
+                                NULL, NULL, &path));
+    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len,
+                               NULL, NULL));
     assert_null(req);
     assert_int_equal(req_len, 0);
     assert_int_equal(resp_len, 11);
     assert_memory_equal(resp, "<response/>", 11);
 
     /* A non-NULL pointer with length 0 is no request either. */
-    assert_null(hmb_spool_write(p, dir, "ignored", 0, "<r/>", 4, &path));
-    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len));
+    assert_null(hmb_spool_write(p, dir, "ignored", 0, "<r/>", 4,
+                                NULL, NULL, &path));
+    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len,
+                               NULL, NULL));
     assert_null(req);
     assert_int_equal(resp_len, 4);
 
     /* A response is what makes an entry. */
-    assert_non_null(hmb_spool_write(p, dir, "<q/>", 4, NULL, 0, &path));
+    assert_non_null(hmb_spool_write(p, dir, "<q/>", 4, NULL, 0,
+                                    NULL, NULL, &path));
 }
 
 static void test_binary_bytes(void **state)
@@ -148,8 +157,10 @@ static void test_binary_bytes(void **state)
     apr_size_t req_len, resp_len;
 
     assert_null(hmb_spool_write(p, dir, req_bytes, rq, resp_bytes, rs,
+                                NULL, NULL,
                                 &path));
-    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len));
+    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len,
+                               NULL, NULL));
     assert_int_equal(req_len, 10);
     assert_memory_equal(req, req_bytes, 10);
     assert_int_equal(resp_len, 28);
@@ -201,29 +212,78 @@ static void test_read_rejects_damage(void **state)
 
     path = apr_pstrcat(p, dir, "/1-1-1.spool", NULL);
     put_file(p, path, "HMBSPOOL 1 3 4\nabcWXY", 21);     /* one short */
-    err = hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len);
+    err = hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len,
+                         NULL, NULL);
     assert_non_null(err);
     assert_non_null(strstr(err, "truncated"));
 
     put_file(p, path, "HMBSPOOL 1 3 4\nabcWXYZ!", 23);   /* one extra */
     assert_non_null(hmb_spool_read(p, path, &req, &req_len, &resp,
-                                   &resp_len));
+                                   &resp_len, NULL, NULL));
 
     put_file(p, path, "<response/>", 11);
-    err = hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len);
+    err = hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len,
+                         NULL, NULL);
     assert_non_null(err);
     assert_non_null(strstr(err, "not a spool entry"));
 
     put_file(p, path, "HMBSPOOL 1 x 4\nabcWXYZ", 22);
     assert_non_null(hmb_spool_read(p, path, &req, &req_len, &resp,
-                                   &resp_len));
+                                   &resp_len, NULL, NULL));
 
     put_file(p, path, "", 0);
     assert_non_null(hmb_spool_read(p, path, &req, &req_len, &resp,
-                                   &resp_len));
+                                   &resp_len, NULL, NULL));
 
     assert_non_null(hmb_spool_read(p, apr_pstrcat(p, dir, "/absent", NULL),
-                                   &req, &req_len, &resp, &resp_len));
+                                   &req, &req_len, &resp, &resp_len,
+                                   NULL, NULL));
+}
+
+/* A JSON message's charsets (its Content-Type's) are kept with it, so
+ * that a replay reads a GBK message as GBK; entries written before they
+ * were kept read as before, without. */
+static void test_charsets_kept(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *dir = hmb_test_tmpdir(p, "spool");
+    const char *path, *req, *resp, *rcs = "?", *scs = "?";
+    apr_size_t req_len, resp_len;
+
+    assert_null(hmb_spool_write(p, dir, "{}", 2, "{\"a\":1}", 7, "GBK",
+                                "gb18030", &path));
+    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len,
+                               &rcs, &scs));
+    assert_string_equal(rcs, "GBK");
+    assert_string_equal(scs, "gb18030");
+    assert_int_equal(resp_len, 7);
+    assert_memory_equal(resp, "{\"a\":1}", 7);
+
+    /* none, or nothing a header may hold: none */
+    assert_null(hmb_spool_write(p, dir, "{}", 2, "{}", 2, NULL,
+                                "GBK\n1 2", &path));
+    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len,
+                               &rcs, &scs));
+    assert_null(rcs);
+    assert_null(scs);
+
+    /* an entry of an older build */
+    path = apr_pstrcat(p, dir, "/1-1-1.spool", NULL);
+    put_file(p, path, "HMBSPOOL 1 3 4\nabcWXYZ", 22);
+    rcs = scs = "?";
+    assert_null(hmb_spool_read(p, path, &req, &req_len, &resp, &resp_len,
+                               &rcs, &scs));
+    assert_null(rcs);
+    assert_null(scs);
+    assert_memory_equal(resp, "WXYZ", 4);
+
+    /* a damaged one is refused */
+    put_file(p, path, "HMBSPOOL 1 3 4 GBK\nabcWXYZ", 26);
+    assert_non_null(hmb_spool_read(p, path, &req, &req_len, &resp,
+                                   &resp_len, &rcs, &scs));
+    put_file(p, path, "HMBSPOOL 1 3 4 G/K -\nabcWXYZ", 28);
+    assert_non_null(hmb_spool_read(p, path, &req, &req_len, &resp,
+                                   &resp_len, &rcs, &scs));
 }
 
 /* Tests may run as root, for whom permission bits mean nothing: use a
@@ -237,13 +297,13 @@ static void test_unwritable_dir(void **state)
     const char *path = NULL, *err;
     apr_array_header_t *paths;
 
-    err = hmb_spool_write(p, missing, "q", 1, "r", 1, &path);
+    err = hmb_spool_write(p, missing, "q", 1, "r", 1, NULL, NULL, &path);
     assert_non_null(err);
     assert_non_null(strstr(err, missing));
     assert_null(path);
 
     put_file(p, file, "x", 1);
-    err = hmb_spool_write(p, file, "q", 1, "r", 1, &path);
+    err = hmb_spool_write(p, file, "q", 1, "r", 1, NULL, NULL, &path);
     assert_non_null(err);
     assert_null(path);
 
@@ -270,8 +330,9 @@ static void test_prune(void **state)
     assert_null(hmb_spool_prune(p, dir, 0, &removed));
     assert_int_equal(removed, 0);
 
-    assert_null(hmb_spool_write(p, dir, "q", 1, "old", 3, &old));
-    assert_null(hmb_spool_write(p, dir, "q", 1, "pending", 7, &pending));
+    assert_null(hmb_spool_write(p, dir, "q", 1, "old", 3, NULL, NULL, &old));
+    assert_null(hmb_spool_write(p, dir, "q", 1, "pending", 7,
+                                NULL, NULL, &pending));
     assert_null(hmb_spool_done(p, old));
     put_file(p, apr_pstrcat(p, done, "/notes.txt", NULL), "x", 1);
     assert_int_equal(apr_dir_make(apr_pstrcat(p, done, "/kept.spool", NULL),
@@ -283,7 +344,8 @@ static void test_prune(void **state)
                                       | APR_FPROT_WEXECUTE), 0);
 
     apr_sleep(apr_time_from_msec(700));
-    assert_null(hmb_spool_write(p, dir, "q", 1, "recent", 6, &recent));
+    assert_null(hmb_spool_write(p, dir, "q", 1, "recent", 6,
+                                NULL, NULL, &recent));
     assert_null(hmb_spool_done(p, recent));
 
     /* a day: everything is younger */
@@ -328,6 +390,9 @@ int main(void)
                                         hmb_test_pool_setup,
                                         hmb_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_read_rejects_damage,
+                                        hmb_test_pool_setup,
+                                        hmb_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_charsets_kept,
                                         hmb_test_pool_setup,
                                         hmb_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_dir,
