@@ -172,6 +172,14 @@ const char *hmb_rollup_claim(hmb_ledger_t *l, apr_pool_t *p,
  * and payer), computed again; inside the import's transaction. */
 const char *hmb_rollup_enrollments(hmb_ledger_t *l, apr_pool_t *p);
 
+/* Fold the slots of the days before `before` (local, YYYY-MM-DD) into
+ * slot 0, in one transaction: a day no claim is recorded on any more
+ * needs its slots no longer, and the reads then add up one row per group
+ * and day again. *folded gets the rows (a day and group each) that
+ * slots were folded into. */
+const char *hmb_rollup_fold(hmb_ledger_t *l, apr_pool_t *p, const char *before,
+                            int *folded);
+
 /* Recompute every rollup and tag day from the claims, with offset_min.
  * apply 0: change nothing, and say in *diffs (const char *, one line
  * each) where the tables differ; apply 1: replace them. *nclaims gets

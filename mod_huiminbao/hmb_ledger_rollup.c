@@ -915,6 +915,90 @@ static const char *hmb_rebuild_write(hmb_ledger_t *l, apr_pool_t *p,
     return hmb_rollup_enrollments(l, p);
 }
 
+/* ---- folding the slots of past days ------------------------------------- */
+
+const char *hmb_rollup_fold(hmb_ledger_t *l, apr_pool_t *p, const char *before,
+                            int *folded)
+{
+    const char *keys = "plan_code, plan_year, day, dim, grp";
+    const char *args[1], *err, *sql;
+    apr_array_header_t *rows, *sums;
+    apr_dbd_prepared_t *st;
+    int i, k;
+
+    *folded = 0;
+    args[0] = before;
+    if ((err = hmb_ledger_begin(l, p))) {
+        return err;
+    }
+    if (!hmb_ledger_is_sqlite(l)) {
+        /* one statement: a row is added to slot 0 only by whoever deleted
+         * it, so two folds at once never count one twice */
+        const char *set = "";
+
+        for (k = 0; k < HMB_FIG_COUNT; k++) {
+            const char *name = hmb_fig_name((hmb_fig_e)k);
+
+            set = apr_pstrcat(p, set, k ? ", " : "", name, " = hmb_rollup.",
+                              name, " + excluded.", name, NULL);
+        }
+        sql = apr_pstrcat(p, "WITH moved AS (DELETE FROM hmb_rollup"
+                          " WHERE day < %s AND slot <> 0 RETURNING *)"
+                          " INSERT INTO hmb_rollup (", keys, ", slot, "
+                          HMB_SQL_ROLLUP_FIG_COLS ") SELECT ", keys, ", 0",
+                          hmb_sums(p), " FROM moved GROUP BY ", keys,
+                          " ORDER BY ", keys, " ON CONFLICT (plan_code,"
+                          " plan_year, dim, day, grp, slot) DO UPDATE SET ",
+                          set, NULL);
+        if ((err = hmb_prepared(l, p, "hmb_rollup_fold", sql, &st))
+            || (err = hmb_ledger_run(l, p, "fold hmb_rollup", st, folded,
+                                     args))) {
+            hmb_ledger_rollback(l, p);
+            return err;
+        }
+        return hmb_ledger_commit(l, p);
+    }
+    /* SQLite: the writer lock keeps the transaction alone */
+    sql = apr_pstrcat(p, "SELECT ", keys, hmb_sums(p), " FROM hmb_rollup"
+                      " WHERE day < %s AND slot <> 0 GROUP BY ", keys,
+                      " ORDER BY ", keys, NULL);
+    if ((err = hmb_prepared(l, p, "hmb_rollup_fold_read", sql, &st))
+        || (err = hmb_ledger_rows(l, p, "select hmb_rollup", st, args,
+                                  &rows))) {
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    sums = apr_array_make(p, rows->nelts + 1, sizeof(hmb_rollup_row_t));
+    for (i = 0; i < rows->nelts; i++) {
+        const char **v = APR_ARRAY_IDX(rows, i, const char **);
+        hmb_rollup_row_t *r = apr_array_push(sums);
+        apr_int64_t year = 0;
+
+        memset(r, 0, sizeof(*r));
+        r->plan_code = v[0];
+        r->day = v[2];
+        r->grp = v[4];
+        if ((err = hmb_i64(p, "plan_year", v[1], &year))
+            || !hmb_dim_parse(v[3], &r->dim)
+            || (err = hmb_figs_of(p, v, 5, &r->f))) {
+            hmb_ledger_rollback(l, p);
+            return err ? err : apr_psprintf(p, "ledger: hmb_rollup has dim"
+                                            " \"%s\"", v[3]);
+        }
+        r->plan_year = (int)year;
+    }
+    if ((err = hmb_prepared(l, p, "hmb_rollup_fold_delete",
+                            "DELETE FROM hmb_rollup WHERE day < %s"
+                            " AND slot <> 0", &st))
+        || (err = hmb_ledger_run(l, p, "fold hmb_rollup", st, NULL, args))
+        || (err = hmb_rollup_add(l, p, sums, "0"))) {
+        hmb_ledger_rollback(l, p);
+        return err;
+    }
+    *folded = sums->nelts;
+    return hmb_ledger_commit(l, p);
+}
+
 const char *hmb_rollup_rebuild(hmb_ledger_t *l, apr_pool_t *p, int offset_min,
                                int apply, apr_array_header_t **diffs,
                                apr_int64_t *nclaims)

@@ -795,12 +795,14 @@ static const hmbctl_cmd_t hmbctl_cmds[] = {
      "httpd's children do this when they start; run it before starting a\n"
      "new build against a shared ledger.\n"},
     {"rollup", cmd_rollup, O_UTC_OFFSET,
-     "rollup check|rebuild [--utc-offset +08:00]",
+     "rollup check|rebuild|fold [--utc-offset +08:00]",
      "The rollups behind the dashboard, reports and exports are kept with\n"
      "each claim. check recomputes them from the claims and says where the\n"
      "tables differ (exit 1); rebuild replaces them with what the claims\n"
      "give. Run rebuild after migrating a ledger that holds claims, and\n"
-     "after changing HuiminbaoUTCOffset (give the same offset here).\n"},
+     "after changing HuiminbaoUTCOffset (give the same offset here). fold\n"
+     "adds up the slots of every day before today into one row per group\n"
+     "(PostgreSQL keeps a busy day's rows in slots); run it daily.\n"},
     {"ledger-copy", cmd_ledger_copy, 0,
      "ledger-copy TARGET_DRIVER:PARAMS",
      "Copy the whole ledger (--ledger, e.g. the SQLite file) into a new,\n"

@@ -25,12 +25,25 @@ int cmd_rollup(hmbctl_t *c)
 
     what = c->args->nelts == 1 ? APR_ARRAY_IDX(c->args, 0, const char *)
                                : "";
-    if (strcmp(what, "check") && strcmp(what, "rebuild")) {
-        return usage("rollup takes check or rebuild");
+    if (strcmp(what, "check") && strcmp(what, "rebuild")
+        && strcmp(what, "fold")) {
+        return usage("rollup takes check, rebuild or fold");
     }
     apply = !strcmp(what, "rebuild");
     if ((rc = open_ledger_ex(c, HMB_LEDGER_EXISTING, &l)) != HMBCTL_OK) {
         return rc;
+    }
+    if (!strcmp(what, "fold")) {
+        const char *today = hmb_rollup_day_of(c->p, apr_time_now(),
+                                              c->utc_offset);
+        int folded = 0;
+
+        if ((err = hmb_rollup_fold(l, c->p, today, &folded))) {
+            return rejected(err);
+        }
+        printf("folded the slots of %d rollup rows (a day and group each) "
+               "of the days before %s\n", folded, today);
+        return HMBCTL_OK;
     }
     if ((err = hmb_rollup_rebuild(l, c->p, c->utc_offset, apply, &diffs,
                                   &n))) {

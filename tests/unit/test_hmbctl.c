@@ -146,6 +146,14 @@ static void test_worked_example(void **state)
     r = settle("4");
     assert_int_equal(r.status, 0);
     assert_string_equal(tag(r.out, "hmb_pay"), "-12100.00");
+    {
+        const char *fold[] = {"--ledger", ledger, "rollup", "fold", NULL};
+
+        /* SQLite keeps every row in slot 0: nothing to fold */
+        r = hmbctl(fold);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "folded the slots of 0 rollup rows"));
+    }
     assert_string_equal(totals(), "inscope elig_amt=10000.00 paid_amt=7000.00\n"
                                   "outscope elig_amt=0.00 paid_amt=0.00\n");
 }

@@ -467,6 +467,68 @@ static void test_same_transaction(void **state)
                         "0");
 }
 
+/* A row of hmb_rollup with claims and payout only. */
+static void raw_row(hmb_ledger_t *l, const char *day, const char *dim,
+                    const char *grp, int slot, int claims, int payout)
+{
+    int nrows;
+    const char *sql = apr_psprintf(l->pool,
+        "INSERT INTO hmb_rollup (plan_code, plan_year, day, dim, grp, slot,"
+        " claims, paid, ineligible, corrections, reversals, payout_fen,"
+        " reversed_fen, elig_fen, dedc_fen, dedc_hits, cap_hits, replayed,"
+        " owed_claims, owed_fen, flagged) VALUES ('YCHMB', 2024, '%s', '%s',"
+        " '%s', %d, %d, %d, 0, 0, 0, %d, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+        day, dim, grp, slot, claims, claims, payout);
+
+    assert_int_equal(apr_dbd_query(l->driver, l->handle, &nrows, sql), 0);
+}
+
+/* The slots of the days before the one given are folded into one row per
+ * group; that day's and later stay; every read is the same after. */
+static void test_fold(void **state)
+{
+    rt_state_t *st = *state;
+    hmb_ledger_t *l = rt_open(st);
+    apr_pool_t *p = st->pool;
+    apr_array_header_t *before, *after;
+    int folded = -1, i;
+
+    raw_row(l, "2024-01-02", "all", "", 0, 1, 100);
+    raw_row(l, "2024-01-02", "all", "", 3, 2, 200);
+    raw_row(l, "2024-01-02", "all", "", 7, 4, 400);
+    raw_row(l, "2024-01-02", "hospital", "H1", 7, 4, 400);
+    raw_row(l, "2024-06-01", "all", "", 5, 8, 800);
+    assert_no_error(hmb_rollup_read(l, p, "YCHMB", 2024, NULL, NULL,
+                                    HMB_DIM_ALL, 1, &before));
+
+    assert_no_error(hmb_rollup_fold(l, p, "2024-06-01", &folded));
+    assert_int_equal(folded, 2);
+    assert_string_equal(one_value(st, l, "SELECT COUNT(*) FROM hmb_rollup"
+                                  " WHERE day = '2024-01-02'"), "2");
+    assert_string_equal(one_value(st, l, "SELECT claims FROM hmb_rollup"
+                                  " WHERE day = '2024-01-02' AND dim = 'all'"
+                                  " AND slot = 0"), "7");
+    assert_string_equal(one_value(st, l, "SELECT payout_fen FROM hmb_rollup"
+                                  " WHERE dim = 'hospital' AND slot = 0"),
+                        "400");
+    assert_string_equal(one_value(st, l, "SELECT slot FROM hmb_rollup"
+                                  " WHERE day = '2024-06-01'"), "5");
+    assert_no_error(hmb_rollup_read(l, p, "YCHMB", 2024, NULL, NULL,
+                                    HMB_DIM_ALL, 1, &after));
+    assert_int_equal(after->nelts, before->nelts);
+    for (i = 0; i < before->nelts; i++) {
+        const hmb_rollup_row_t *a = &APR_ARRAY_IDX(before, i,
+                                                   hmb_rollup_row_t);
+        const hmb_rollup_row_t *b = &APR_ARRAY_IDX(after, i,
+                                                   hmb_rollup_row_t);
+
+        assert_string_equal(a->day, b->day);
+        assert_memory_equal(a->f.v, b->f.v, sizeof(a->f.v));
+    }
+    assert_no_error(hmb_rollup_fold(l, p, "2024-06-01", &folded));
+    assert_int_equal(folded, 0);
+}
+
 #define T(f, s) cmocka_unit_test_setup_teardown(f, s, teardown)
 
 int main(void)
@@ -485,10 +547,12 @@ int main(void)
     const struct CMUnitTest pgsql[] = {
         T(test_kept_with_the_claims, setup_pgsql),
         T(test_same_transaction, setup_pgsql),
+        T(test_fold, setup_pgsql),
     };
     const struct CMUnitTest sqlite[] = {
         T(test_kept_with_the_claims, setup_sqlite),
         T(test_same_transaction, setup_sqlite),
+        T(test_fold, setup_sqlite),
     };
     int failed;
 
