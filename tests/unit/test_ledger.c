@@ -871,6 +871,22 @@ static void test_schema_change_heals(void **state)
     apr_pool_destroy(lp);
 }
 
+/* End the ledger connection's PostgreSQL backend, as a lost server would,
+ * and wait until it is gone; its process id. */
+static int kill_backend(lt_state_t *st, hmb_ledger_t *l, apr_pool_t *p)
+{
+    int pid = PQbackendPID(apr_dbd_native_handle(l->driver, l->handle));
+    int i;
+
+    raw_exec(st, apr_psprintf(p, "SELECT pg_terminate_backend(%d)", pid));
+    for (i = 0; i < 100 && atoi(raw_value(st, apr_psprintf(p,
+             "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = %d",
+             pid))); i++) {
+        apr_sleep(apr_time_from_msec(20));
+    }
+    return pid;
+}
+
 /* On PostgreSQL the statements are named, kept in the server's session: a
  * connection reset into a new session (the server dropped it) must
  * prepare them again, and settle as before. */
@@ -882,7 +898,7 @@ static void test_reset_reprepares(void **state)
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     const char *named = NULL, *err;
-    int pid, i, rv;
+    int pid, rv;
 
     if (st->spec && strcmp(st->driver, "pgsql")) {
         skip();
@@ -899,13 +915,7 @@ static void test_reset_reprepares(void **state)
     }
     assert_string_equal(named, "1");
 
-    pid = PQbackendPID(apr_dbd_native_handle(l->driver, l->handle));
-    raw_exec(st, apr_psprintf(lp, "SELECT pg_terminate_backend(%d)", pid));
-    for (i = 0; i < 100 && atoi(raw_value(st, apr_psprintf(lp,
-             "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = %d",
-             pid))); i++) {
-        apr_sleep(apr_time_from_msec(20));
-    }
+    pid = kill_backend(st, l, lp);
     /* The first transaction meets the closed socket, as any lost
      * connection (BEGIN and the lock wait for the commit, which is the
      * first to reach the server); the next one runs on a new session,
@@ -944,7 +954,6 @@ static void test_pipelined(void **state)
     hmb_enrollment_t *e = NULL;
     apr_array_header_t *rows;
     const char *err;
-    int pid, i;
 
     if (st->spec && strcmp(st->driver, "pgsql")) {
         skip();
@@ -992,13 +1001,7 @@ static void test_pipelined(void **state)
                                   "S2024050100001"));
     OK(hmb_ledger_find_claim(l, lp, 'R', "S2024050100001", &found));
     assert_null(found);
-    pid = PQbackendPID(apr_dbd_native_handle(l->driver, l->handle));
-    raw_exec(st, apr_psprintf(lp, "SELECT pg_terminate_backend(%d)", pid));
-    for (i = 0; i < 100 && atoi(raw_value(st, apr_psprintf(lp,
-             "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = %d",
-             pid))); i++) {
-        apr_sleep(apr_time_from_msec(20));
-    }
+    kill_backend(st, l, lp);
     OK(hmb_ledger_totals(l, lp, "YCHMB", 2024, PSN1, &rows));
     assert_int_equal(rows->nelts, 2);
     found = claim_pair2(lp);
