@@ -38,6 +38,16 @@ const char *hmb_ledger_i64(hmb_ledger_t *l, apr_pool_t *p,
                            const char *table, const char *col,
                            const char *s, apr_int64_t *out);
 
+/* A claim's liability row i (from 0) and co-insurer row i as the ledger
+ * writes them, seq first, then the columns in their order: one encoding
+ * for the rows and for the audit trail's hash of them. */
+#define HMB_LEDGER_LIAB_VALUES 9
+#define HMB_LEDGER_INS_VALUES 4
+void hmb_ledger_liab_values(apr_pool_t *p, const hmb_claim_liab_t *r,
+                            int i, const char **v);
+void hmb_ledger_ins_values(apr_pool_t *p, const hmb_insurer_result_t *r,
+                           int i, const char **v);
+
 /* What the ledger writes for a money amount and for "now" (UTC). */
 const char *hmb_ledger_fen_str(apr_pool_t *p, hmb_fen_t v);
 const char *hmb_ledger_now(apr_pool_t *p);

@@ -278,7 +278,7 @@ typedef enum {
     "(%s, CAST(%s AS INTEGER), %s, %s, CAST(%s AS BIGINT)," \
     " CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT)," \
     " CAST(%s AS INTEGER), CAST(%s AS BIGINT))"
-#define HMB_SQL_LIAB_WIDTH 10
+#define HMB_SQL_LIAB_WIDTH (1 + HMB_LEDGER_LIAB_VALUES)
 #define HMB_SQL_TOTAL_HEAD \
     "INSERT INTO hmb_total (psn_no, plan_code, plan_year, liab_code," \
     " elig_amt, paid_amt) VALUES "
@@ -2124,6 +2124,29 @@ static const char *ledger_exec_rows(hmb_ledger_t *l, apr_pool_t *p,
     return hmb_ledger_run(l, p, what, st, NULL, args);
 }
 
+void hmb_ledger_liab_values(apr_pool_t *p, const hmb_claim_liab_t *r,
+                            int i, const char **v)
+{
+    v[0] = apr_itoa(p, i + 1);
+    v[1] = r->liab_code;
+    v[2] = r->pool;
+    v[3] = ledger_fen_str(p, r->deductible);
+    v[4] = ledger_fen_str(p, r->cap);
+    v[5] = ledger_fen_str(p, r->elig_amt);
+    v[6] = ledger_fen_str(p, r->dedc_amt);
+    v[7] = apr_itoa(p, r->pay_prop);
+    v[8] = ledger_fen_str(p, r->pay_amt);
+}
+
+void hmb_ledger_ins_values(apr_pool_t *p, const hmb_insurer_result_t *r,
+                           int i, const char **v)
+{
+    v[0] = apr_itoa(p, i + 1);
+    v[1] = r->insurer_code;
+    v[2] = apr_itoa(p, r->share);
+    v[3] = ledger_fen_str(p, r->pay_amt);
+}
+
 /* A claim's liability rows, and what they add to the person's totals:
  * one statement each, whatever the number of liabilities. */
 static const char *ledger_claim_liabs(hmb_ledger_t *l, apr_pool_t *p,
@@ -2141,15 +2164,7 @@ static const char *ledger_claim_liabs(hmb_ledger_t *l, apr_pool_t *p,
         const char **t = ta + i * HMB_SQL_TOTAL_WIDTH;
 
         a[0] = c->hmb_setl_id;
-        a[1] = apr_itoa(p, i + 1);
-        a[2] = r->liab_code;
-        a[3] = r->pool;
-        a[4] = ledger_fen_str(p, r->deductible);
-        a[5] = ledger_fen_str(p, r->cap);
-        a[6] = ledger_fen_str(p, r->elig_amt);
-        a[7] = ledger_fen_str(p, r->dedc_amt);
-        a[8] = apr_itoa(p, r->pay_prop);
-        a[9] = ledger_fen_str(p, r->pay_amt);
+        hmb_ledger_liab_values(p, r, i, a + 1);
         t[0] = c->psn_no;
         t[1] = c->plan_code;
         t[2] = year;
@@ -2233,10 +2248,7 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
         const hmb_insurer_result_t *r = &APR_ARRAY_IDX(c->insurers, i,
                                                        hmb_insurer_result_t);
         args[0] = c->hmb_setl_id;
-        args[1] = apr_itoa(p, i + 1);
-        args[2] = r->insurer_code;
-        args[3] = apr_itoa(p, r->share);
-        args[4] = ledger_fen_str(p, r->pay_amt);
+        hmb_ledger_ins_values(p, r, i, args + 1);
         if ((err = ledger_exec(l, p, "insert hmb_claim_insurer",
                                STMT_INSURER_INSERT, NULL, args))) {
             return err;

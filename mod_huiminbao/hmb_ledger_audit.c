@@ -34,8 +34,8 @@
     " c.plan_ver, c.stas, c.rea_code, c.hmb_pay, c.hmbinfo, c.created_at," \
     " c.origin, c.msg, c.decided_by, c.why, c.mark"
 #define AUDIT_NCLAIM 22
-#define AUDIT_NLIAB 9               /* seq .. pay_amt */
-#define AUDIT_NINS 4                /* seq .. pay_amt */
+#define AUDIT_NLIAB HMB_LEDGER_LIAB_VALUES  /* seq .. pay_amt */
+#define AUDIT_NINS HMB_LEDGER_INS_VALUES    /* seq .. pay_amt */
 #define AUDIT_PAGE 1000
 #define AUDIT_HEX 64
 
@@ -237,15 +237,7 @@ static void audit_claim_rows(apr_pool_t *p, const hmb_claim_t *c,
                                                    hmb_claim_liab_t);
         const char **v = apr_palloc(p, sizeof(*v) * AUDIT_NLIAB);
 
-        v[0] = apr_itoa(p, i + 1);
-        v[1] = r->liab_code;
-        v[2] = r->pool;
-        v[3] = hmb_ledger_fen_str(p, r->deductible);
-        v[4] = hmb_ledger_fen_str(p, r->cap);
-        v[5] = hmb_ledger_fen_str(p, r->elig_amt);
-        v[6] = hmb_ledger_fen_str(p, r->dedc_amt);
-        v[7] = apr_itoa(p, r->pay_prop);
-        v[8] = hmb_ledger_fen_str(p, r->pay_amt);
+        hmb_ledger_liab_values(p, r, i, v);
         APR_ARRAY_PUSH(e->liabs, const char **) = v;
     }
     for (i = 0; c->insurers && i < c->insurers->nelts; i++) {
@@ -253,10 +245,7 @@ static void audit_claim_rows(apr_pool_t *p, const hmb_claim_t *c,
                                                        hmb_insurer_result_t);
         const char **v = apr_palloc(p, sizeof(*v) * AUDIT_NINS);
 
-        v[0] = apr_itoa(p, i + 1);
-        v[1] = r->insurer_code;
-        v[2] = apr_itoa(p, r->share);
-        v[3] = hmb_ledger_fen_str(p, r->pay_amt);
+        hmb_ledger_ins_values(p, r, i, v);
         APR_ARRAY_PUSH(e->ins, const char **) = v;
     }
 }
