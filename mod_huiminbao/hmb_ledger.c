@@ -464,9 +464,12 @@ static const char *ledger_stmt_name(hmb_ledger_t *l, const char *label)
                         ++l->conn->named);
 }
 
-static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
+/* The driver's message for rv on a connection, on one line. */
+static const char *ledger_driver_error(apr_pool_t *p,
+                                       const apr_dbd_driver_t *driver,
+                                       apr_dbd_t *handle, int rv)
 {
-    const char *msg = apr_dbd_error(l->driver, l->handle, rv);
+    const char *msg = apr_dbd_error(driver, handle, rv);
 
     if (msg && strncmp(msg, "ERROR:", 6) == 0) {
         msg += 6;
@@ -474,9 +477,46 @@ static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
     msg = msg ? hmb_one_line(p, msg, 0) : "";
     if (!*msg) {
         return apr_psprintf(p, "error %d from the %s driver", rv,
-                            l->driver_name);
+                            apr_dbd_name(driver));
     }
     return msg;
+}
+
+static const char *ledger_dbd_error(hmb_ledger_t *l, apr_pool_t *p, int rv)
+{
+    return ledger_driver_error(p, l->driver, l->handle, rv);
+}
+
+/* BEGIN on an SQLite connection (the writer lock held). The driver's own
+ * retries of SQLITE_BUSY (15 x 100 ms) sleep without its process-wide
+ * lock; a few more rounds of them ride out a queue of writers from other
+ * children, still bounded (about 6 s). 0, or the last error and *why,
+ * taken before the failed BEGIN is ended: the sqlite3 driver registers
+ * the transaction even when BEGIN failed. */
+static int ledger_sqlite_begin(const apr_dbd_driver_t *driver,
+                               apr_dbd_t *handle, apr_pool_t *tp,
+                               apr_pool_t *p, apr_dbd_transaction_t **trans,
+                               const char **why)
+{
+    int rv, tries;
+
+    for (tries = 1; ; tries++) {
+        *trans = NULL;
+        rv = apr_dbd_transaction_start(driver, tp, handle, trans);
+        if (!rv) {
+            return 0;
+        }
+        *why = ledger_driver_error(p, driver, handle, rv);
+        if (*trans) {
+            apr_dbd_transaction_mode_set(driver, *trans,
+                                         APR_DBD_TRANSACTION_ROLLBACK);
+            apr_dbd_transaction_end(driver, tp, *trans);
+            *trans = NULL;
+        }
+        if (rv != HMB_SQLITE_BUSY || tries >= HMB_SQLITE_BEGIN_TRIES) {
+            return rv;
+        }
+    }
 }
 
 /* A failed statement inside a transaction spoils it: PostgreSQL refuses
@@ -1472,8 +1512,8 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
 static const char *ledger_group_open(hmb_ledger_group_t *g, hmb_ledger_t *l,
                                      apr_pool_t *p)
 {
-    const char *err;
-    int tries, rc;
+    apr_dbd_transaction_t *trans;
+    const char *err, *why = NULL;
 
     if (apr_dbd_check_conn(g->driver, p, g->handle) != APR_SUCCESS) {
         return "ledger: the child's SQLite connection is lost";
@@ -1481,35 +1521,18 @@ static const char *ledger_group_open(hmb_ledger_group_t *g, hmb_ledger_t *l,
     if ((err = ledger_writer_lock(g->writer, p))) {
         return err;
     }
-    for (tries = 1; ; tries++) {
-        apr_dbd_transaction_t *trans = NULL;
-
-        rc = apr_dbd_transaction_start(g->driver, g->pool, g->handle,
-                                       &trans);
-        if (!rc) {
-            /* a settlement's failed statement spoils only its savepoint;
-             * whatever ends the transaction otherwise rolls it back */
-            apr_dbd_transaction_mode_set(g->driver, trans,
-                                         APR_DBD_TRANSACTION_ROLLBACK
-                                         | APR_DBD_TRANSACTION_IGNORE_ERRORS);
-            g->trans = trans;
-            return NULL;
-        }
-        if (trans) {
-            apr_dbd_transaction_mode_set(g->driver, trans,
-                                         APR_DBD_TRANSACTION_ROLLBACK);
-            apr_dbd_transaction_end(g->driver, g->pool, trans);
-        }
-        if (rc != HMB_SQLITE_BUSY || tries >= HMB_SQLITE_BEGIN_TRIES) {
-            hmb_writer_unlock(g->writer);
-            return apr_psprintf(p, "ledger: begin transaction: %s",
-                                hmb_one_line(p, apr_dbd_error(g->driver,
-                                                              g->handle, rc)
-                                             ? apr_dbd_error(g->driver,
-                                                             g->handle, rc)
-                                             : "failed", 0));
-        }
+    if (ledger_sqlite_begin(g->driver, g->handle, g->pool, p, &trans,
+                            &why)) {
+        hmb_writer_unlock(g->writer);
+        return apr_psprintf(p, "ledger: begin transaction: %s", why);
     }
+    /* a settlement's failed statement spoils only its savepoint; whatever
+     * ends the transaction otherwise rolls it back */
+    apr_dbd_transaction_mode_set(g->driver, trans,
+                                 APR_DBD_TRANSACTION_ROLLBACK
+                                 | APR_DBD_TRANSACTION_IGNORE_ERRORS);
+    g->trans = trans;
+    return NULL;
 }
 
 static const char *ledger_group_query(hmb_ledger_t *l, apr_pool_t *p,
@@ -1650,11 +1673,8 @@ static const char *ledger_group_end(hmb_ledger_t *l, apr_pool_t *p,
         int n;
 
         gerr = apr_psprintf(p, "ledger: commit: %s",
-                            hmb_one_line(p, apr_dbd_error(g->driver,
-                                                          g->handle, rc)
-                                         ? apr_dbd_error(g->driver,
-                                                         g->handle, rc)
-                                         : "failed", 0));
+                            ledger_driver_error(p, g->driver, g->handle,
+                                                rc));
         apr_dbd_query(g->driver, g->handle, &n, "ROLLBACK");
     }
     hmb_writer_unlock(g->writer);
@@ -1753,14 +1773,13 @@ static const char *ledger_pg_begin(hmb_ledger_t *l, apr_pool_t *p)
 const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans = NULL;
-    apr_pool_t *tp = p;
-    const char *err;
-    int rv, tries, joined, pgsql = !ledger_is_sqlite(l);
+    const char *err, *why = NULL;
+    int joined;
 
     if (hmb_ledger_in_trans(l)) {
         return "ledger: a transaction is already open on this connection";
     }
-    if (pgsql) {
+    if (!ledger_is_sqlite(l)) {
         return ledger_pg_begin(l, p);
     }
     if ((err = ledger_group_begin(l, p, &joined)) || joined) {
@@ -1780,27 +1799,10 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     if ((err = ledger_writer_take(l, p))) {
         return err;
     }
-    for (tries = 1; ; tries++) {
-        rv = apr_dbd_transaction_start(l->driver, tp, l->handle, &trans);
-        if (!rv) {
-            break;
-        }
-        err = ledger_fail(l, p, "begin transaction", rv);
-        if (trans) {
-            /* The sqlite3 driver registers the transaction even when
-             * BEGIN failed (SQLITE_BUSY after its retries). */
-            apr_dbd_transaction_mode_set(l->driver, trans,
-                                         APR_DBD_TRANSACTION_ROLLBACK);
-            apr_dbd_transaction_end(l->driver, tp, trans);
-        }
-        /* The driver's own retries (15 x 100 ms) sleep without its
-         * process-wide lock; a few more rounds of them ride out a queue of
-         * writers from other children, still bounded (about 6 s). */
-        if (rv != HMB_SQLITE_BUSY || tries >= HMB_SQLITE_BEGIN_TRIES) {
-            apr_pool_cleanup_run(p, l, ledger_writer_release);
-            return err;
-        }
-        trans = NULL;
+    if (ledger_sqlite_begin(l->driver, l->handle, p, p, &trans, &why)) {
+        err = ledger_fail_msg(l, p, "begin transaction", why);
+        apr_pool_cleanup_run(p, l, ledger_writer_release);
+        return err;
     }
     /* Until hmb_ledger_commit says otherwise, whatever ends it (the pool's
      * cleanup when the connection goes) rolls it back: half a claim is
@@ -1808,7 +1810,7 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     apr_dbd_transaction_mode_set(l->driver, trans,
                                  APR_DBD_TRANSACTION_ROLLBACK);
     l->trans = trans;
-    l->trans_pool = tp;
+    l->trans_pool = p;
     l->trans_failed = 0;
     return NULL;
 }
