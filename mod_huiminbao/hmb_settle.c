@@ -22,6 +22,7 @@ typedef struct {
     const hmb_request_t *rq;
     const hmb_response_t *rs;
     hmb_settle_result_t *res;
+    apr_array_header_t *cands;      /* hmb_cands(), once per message */
 } hmb_job_t;
 
 /* A decision's answer in both wire formats: what a repeat answers is kept
@@ -174,8 +175,11 @@ static apr_array_header_t *hmb_cands(hmb_job_t *j)
 {
     char date[11];
 
-    apr_cpystrn(date, j->rs->setl_time, sizeof(date));
-    return hmb_plan_candidates(j->p, j->ctx->plans, date);
+    if (!j->cands) {
+        apr_cpystrn(date, j->rs->setl_time, sizeof(date));
+        j->cands = hmb_plan_candidates(j->p, j->ctx->plans, date);
+    }
+    return j->cands;
 }
 
 /* The person's enrollments in those plans, asked for ahead of
