@@ -524,6 +524,17 @@ static int ledger_sqlite_begin(const apr_dbd_driver_t *driver,
 static const char *ledger_fail_msg(hmb_ledger_t *l, apr_pool_t *p,
                                    const char *what, const char *msg)
 {
+    const char *detail = strstr(msg, "DETAIL:");
+
+    /* PostgreSQL's DETAIL repeats the row's values (a unique key holding
+     * a psn_no): the error goes to the log, where personal data must not,
+     * and the primary message says what failed */
+    if (detail) {
+        while (detail > msg && (detail[-1] == ' ' || detail[-1] == '\n')) {
+            detail--;
+        }
+        msg = apr_pstrmemdup(p, msg, (apr_size_t)(detail - msg));
+    }
     /* The sqlite3 driver compiles with the legacy sqlite3_prepare(), whose
      * statements never recompile themselves: after another process
      * changed the schema (a migration, an index added by hand) they fail

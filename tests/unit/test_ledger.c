@@ -783,6 +783,31 @@ static void test_duplicate_refused(void **state)
     record(l, lp, claim_pair3(lp));
     assert_string_equal(totals_str(l, lp, PSN1, 2024),
                         "inscope:3800000/1610000;outscope:2000000/300000;");
+
+    /* a key that holds a psn_no (a marker's): the error names the
+     * constraint, never the person (PostgreSQL's DETAIL is cut) */
+    again = claim_pair2(lp);
+    again->kind = 'M';
+    again->hmb_setl_id = "HMB-M0001";
+    again->liabs = NULL;
+    again->insurers = NULL;
+    record(l, lp, again);
+    again = claim_pair2(lp);
+    again->kind = 'M';
+    again->hmb_setl_id = "HMB-M0002";
+    again->liabs = NULL;
+    again->insurers = NULL;
+    OK(hmb_ledger_begin(l, lp));
+    err = hmb_ledger_record_claim(l, lp, again);
+    if (!err) {
+        err = hmb_ledger_commit(l, lp);
+    }
+    assert_non_null(err);
+    assert_true(strstr(err, "UNIQUE") || strstr(err, "duplicate key"));
+    assert_null(strstr(err, PSN1));
+    assert_null(strstr(err, "DETAIL"));
+    hmb_ledger_rollback(l, lp);
+
     apr_pool_destroy(lp);
 }
 
