@@ -24,6 +24,7 @@
 #include "hmb_ledger_memo.h"
 #include "hmb_ledger_wire.h"
 #include "hmb_ledger_int.h"
+#include "hmb_ledger_wal.h"
 #include "hmb_util.h"
 #include "hmb_writer.h"
 
@@ -1436,6 +1437,10 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
  * deferred and spooled, as any ledger error). */
 
 #define HMB_GROUP_MAX 32
+/* The group connection's page cache (KiB): a group's pages, the indexes'
+ * upper levels and the day's rollups stay in it from one group to the
+ * next. One connection per child. */
+#define HMB_GROUP_CACHE_KIB "32768"
 
 typedef struct hmb_ledger_group_t hmb_ledger_group_t;
 struct hmb_ledger_group_t {
@@ -1446,6 +1451,7 @@ struct hmb_ledger_group_t {
     apr_dbd_t *handle;
     hmb_writer_t *writer;
     const char *wal;
+    hmb_wal_t *walck;               /* its checkpoints (hmb_ledger_wal.h) */
     pthread_mutex_t mu;
     pthread_cond_t turn;            /* the connection is free */
     pthread_cond_t drained;         /* nobody waits for it any more */
@@ -1502,7 +1508,17 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
             if (!ledger_select_all(&gl, g->pool, "set synchronous",
                                    "PRAGMA synchronous = NORMAL", &v)) {
                 g->wal = apr_pstrcat(g->pool, path, "-wal", NULL);
+                g->walck = hmb_wal_attach(path, apr_dbd_native_handle(
+                                                    g->driver, g->handle));
             }
+            /* a settlement's savepoint keeps what it changed in memory,
+             * not in a temporary file of its own; whether these take
+             * changes the speed only */
+            ledger_select_all(&gl, g->pool, "set temp_store",
+                              "PRAGMA temp_store = MEMORY", &v);
+            ledger_select_all(&gl, g->pool, "set cache_size",
+                              "PRAGMA cache_size = -" HMB_GROUP_CACHE_KIB,
+                              &v);
             gl.conn->writer = g->writer;
             gl.conn->writer_looked = 1;
             gl.conn->wal = g->wal;
@@ -1532,6 +1548,7 @@ static const char *ledger_group_open(hmb_ledger_group_t *g, hmb_ledger_t *l,
     if ((err = ledger_writer_lock(g->writer, p))) {
         return err;
     }
+    hmb_wal_before_begin(g->walck);
     if (ledger_sqlite_begin(g->driver, g->handle, g->pool, p, &trans,
                             &why)) {
         hmb_writer_unlock(g->writer);
@@ -1718,6 +1735,9 @@ static const char *ledger_group_end(hmb_ledger_t *l, apr_pool_t *p,
     }
     pthread_cond_broadcast(&g->done);
     pthread_mutex_unlock(&g->mu);
+    if (!gerr) {
+        hmb_wal_after_commit(g->walck);
+    }
     return ok ? gerr : err;
 }
 
