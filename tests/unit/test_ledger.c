@@ -532,9 +532,8 @@ static void test_enrollment_import(void **state)
      * old one instead of adding a second */
     OK(hmb_ledger_import_enrollments(l, lp, rows, &n));
     assert_int_equal(raw_count(st, "hmb_enrollment"), 2);
-    OK(hmb_ledger_begin(l, lp));
-    OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, "P2"));
-    OK(hmb_ledger_commit(l, lp));
+    raw_exec(st, "UPDATE hmb_enrollment SET lock_seq = 1"
+                 " WHERE psn_no = 'P2'");
     APR_ARRAY_IDX(rows, 1, hmb_enrollment_t).premium = 9900;
     APR_ARRAY_IDX(rows, 1, hmb_enrollment_t).person_class = NULL;
     APR_ARRAY_IDX(rows, 1, hmb_enrollment_t).payer = "donor";
@@ -1124,7 +1123,7 @@ static void test_transactions(void **state)
     hmb_ledger_t *l = lt_open(st, &lp);
     apr_array_header_t *rows = apr_array_make(lp, 1,
                                               sizeof(hmb_enrollment_t));
-    const char *err;
+    const char *err, *locked;
 
     APR_ARRAY_PUSH(rows, hmb_enrollment_t) = enr("YCHMB", 2024, PSN1, NULL,
                                                  0, 6900, 2);
@@ -1144,8 +1143,11 @@ static void test_transactions(void **state)
     OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, "not-enrolled"));
     OK(hmb_ledger_lock_person(l, lp, "YCHMB", 2024, PSN1));
     OK(hmb_ledger_commit(l, lp));
+    /* PostgreSQL: the row's lock; SQLite: the transaction's own write
+     * lock stands for it, and the row is not written */
+    locked = strcmp(st->driver, "pgsql") ? "0" : "2";
     assert_string_equal(raw_value(st, "SELECT lock_seq FROM hmb_enrollment"
-                                      " WHERE psn_no = '" PSN1 "'"), "2");
+                                      " WHERE psn_no = '" PSN1 "'"), locked);
 
     /* rolled back work leaves no trace */
     OK(hmb_ledger_begin(l, lp));
@@ -1153,7 +1155,7 @@ static void test_transactions(void **state)
     OK(hmb_ledger_record_claim(l, lp, claim_pair2(lp)));
     hmb_ledger_rollback(l, lp);
     assert_string_equal(raw_value(st, "SELECT lock_seq FROM hmb_enrollment"
-                                      " WHERE psn_no = '" PSN1 "'"), "2");
+                                      " WHERE psn_no = '" PSN1 "'"), locked);
     assert_int_equal(raw_count(st, "hmb_claim"), 0);
     assert_string_equal(totals_str(l, lp, PSN1, 2024), "");
     apr_pool_destroy(lp);
