@@ -16,6 +16,7 @@
 #define HMB_LEDGER_SCHEMA_VERSION 7
 
 typedef struct hmb_ledger_conn_t hmb_ledger_conn_t;
+typedef struct hmb_group_job_t hmb_group_job_t;
 
 typedef struct {
     const apr_dbd_driver_t *driver;
@@ -35,15 +36,10 @@ typedef struct {
                                        * transaction holds */
     int pg_open;                    /* PostgreSQL: a transaction is open
                                      * (its statements are pipelined) */
-    struct hmb_ledger_group_t *group;   /* SQLite: the group commit this
-                                     * transaction is part of; what the
-                                     * ledger had before it joined */
-    apr_uint64_t group_batch;
-    int group_leader;               /* began the group: ends it */
-    apr_dbd_t *group_handle;
-    apr_pool_t *group_pool;
-    hmb_ledger_conn_t *group_conn;
-    apr_pool_t *group_req_pool;
+    struct hmb_ledger_group_t *group;   /* SQLite: the group whose
+                                     * connection this runs on, for
+                                     * hmb_ledger_group_run */
+    hmb_group_job_t *group_job;
 } hmb_ledger_t;
 
 /* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then
@@ -62,10 +58,24 @@ const char *hmb_ledger_open_ex(apr_pool_t *p, const char *spec, int flags,
  * this process may say so); nothing for other drivers. */
 void hmb_ledger_protect(hmb_ledger_t *l, apr_pool_t *p);
 
-/* httpd's children: the settlements of a child on an SQLite ledger
- * commit in groups on a connection of the child's own (hmb_ledger.c,
- * "group commit"); connections hmb_ledger_open made never do. */
+/* httpd's children: what a child records on an SQLite ledger through
+ * hmb_ledger_group_run commits in groups on a connection of the child's
+ * own (hmb_ledger.c, "group commit"); connections hmb_ledger_open made
+ * never do. */
 void hmb_ledger_group_commit(int on);
+
+/* fn(arg), whose transactions (hmb_ledger_begin to _commit or _rollback)
+ * are then savepoints of the child's group, run on whichever thread
+ * holds the group's connection, while this one waits; back once what fn
+ * committed is on disk. *ran 0: nothing was run, and fn is the caller's
+ * to run on its own (no group here), or, with an error, the group could
+ * not begin. *ran 1 with an error: the group's COMMIT failed, and what
+ * fn committed is not in the ledger. */
+const char *hmb_ledger_group_run(hmb_ledger_t *l, apr_pool_t *p,
+                                 void (*fn)(void *), void *arg, int *ran);
+
+/* The groups this process ran so far, and the jobs they ran. */
+void hmb_ledger_group_counts(apr_uint64_t *groups, apr_uint64_t *jobs);
 
 /* Wrap a connection someone else owns (mod_dbd). Our prepared
  * statements and flags are kept with the connection (in its pool), never

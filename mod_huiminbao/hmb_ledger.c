@@ -1422,25 +1422,46 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
 
 /* ---- SQLite: group commit ------------------------------------------------
  *
- * Under httpd, the settlements of one child on one SQLite ledger take
- * turns on one connection of the child's own, each in a SAVEPOINT of a
- * transaction they share. The first one (the leader) takes the writer
- * lock and begins it; a settlement that ends while others wait for the
- * connection lets the next one in; once none waits, the leader commits,
- * lets the writer lock go (only the thread that took it may) and flushes
- * the WAL, then wakes the others. One BEGIN, one COMMIT and one
- * flush serve a whole group (at most HMB_GROUP_MAX), the pages they all
- * touch (the day's rollups, the indexes) are written to the WAL once, and
- * the connection's page cache stays warm from one settlement to the
- * next. Nobody is answered before the transaction holding their claim is
- * on disk; a commit that fails fails every settlement of its group (each
- * deferred and spooled, as any ledger error). */
+ * Under httpd, what a child records on one SQLite ledger (settlements,
+ * cancellations, memos: hmb_ledger_group_run) goes through one
+ * connection of the child's own, in one transaction shared by a group,
+ * each in a SAVEPOINT of it. A settlement is queued; the first thread
+ * that finds nobody at work (the combiner) takes the writer lock, begins,
+ * and runs the queued ones one after the other on its own thread while
+ * their threads wait; once the queue is empty (or HMB_GROUP_MAX ran) it
+ * commits, lets the writer lock go (only the thread that took it may),
+ * hands the next group to the first one queued meanwhile, flushes the
+ * WAL and wakes its group. One BEGIN, one COMMIT and one flush serve a
+ * group; the pages they all touch (the day's rollups, the indexes) are
+ * written to the WAL once; the connection's page cache stays warm; and
+ * the connection goes from one settlement to the next without a thread
+ * woken for each. Nobody is answered before the transaction holding what
+ * they recorded is on disk; a commit that fails fails every one of its
+ * group that recorded something (each deferred and spooled, as any
+ * ledger error). */
 
 #define HMB_GROUP_MAX 32
 /* The group connection's page cache (KiB): a group's pages, the indexes'
  * upper levels and the day's rollups stay in it from one group to the
  * next. One connection per child. */
 #define HMB_GROUP_CACHE_KIB "32768"
+
+/* One settlement's turn: on its thread's stack until it is done. */
+struct hmb_group_job_t {
+    hmb_group_job_t *next;
+    hmb_ledger_t *l;
+    apr_pool_t *p;
+    void (*fn)(void *);
+    void *arg;
+    pthread_cond_t wake;
+    int lead;                       /* its thread runs the next group */
+    int done;                       /* ran, and its group ended */
+    int ran;
+    int savepoint;                  /* a savepoint of it is open */
+    int kept;                       /* it released one: recorded something */
+    char err[256];                  /* why it never ran, or why its group
+                                     * was not committed */
+};
 
 typedef struct hmb_ledger_group_t hmb_ledger_group_t;
 struct hmb_ledger_group_t {
@@ -1453,27 +1474,28 @@ struct hmb_ledger_group_t {
     const char *wal;
     hmb_wal_t *walck;               /* its checkpoints (hmb_ledger_wal.h) */
     pthread_mutex_t mu;
-    pthread_cond_t turn;            /* the connection is free */
-    pthread_cond_t drained;         /* nobody waits for it any more */
-    pthread_cond_t done;            /* a group is on disk */
-    int busy;                       /* a settlement has the connection */
-    int closing;                    /* the leader is ending the group */
-    int queued;                     /* settlements waiting for it */
-    int jobs;                       /* settlements in the open group */
-    apr_dbd_transaction_t *trans;   /* the open group's transaction */
-    apr_uint64_t batch;             /* the open (or next) group */
-    apr_uint64_t ended;             /* the last group on disk */
-    apr_uint64_t failed_batch;      /* the last group that failed */
-    char failed[256];
+    hmb_group_job_t *head, *tail;   /* queued */
+    int combining;                  /* a thread runs a group, or has been
+                                     * handed the next */
+    apr_dbd_transaction_t *trans;   /* the running group's */
 };
 
 static pthread_mutex_t ledger_groups_mutex = PTHREAD_MUTEX_INITIALIZER;
 static hmb_ledger_group_t *ledger_groups;
 static int ledger_group_on;
+static apr_uint64_t ledger_group_groups, ledger_group_jobs;
 
 void hmb_ledger_group_commit(int on)
 {
     ledger_group_on = on;
+}
+
+void hmb_ledger_group_counts(apr_uint64_t *groups, apr_uint64_t *jobs)
+{
+    pthread_mutex_lock(&ledger_groups_mutex);
+    *groups = ledger_group_groups;
+    *jobs = ledger_group_jobs;
+    pthread_mutex_unlock(&ledger_groups_mutex);
 }
 
 /* The child's group for the file at path, its connection opened on first
@@ -1524,10 +1546,6 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
             gl.conn->wal = g->wal;
         }
         pthread_mutex_init(&g->mu, NULL);
-        pthread_cond_init(&g->turn, NULL);
-        pthread_cond_init(&g->drained, NULL);
-        pthread_cond_init(&g->done, NULL);
-        g->batch = 1;
         g->next = ledger_groups;
         ledger_groups = g;
     }
@@ -1535,9 +1553,26 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
     return g && g->handle ? g : NULL;
 }
 
-/* A new group: the writer lock, then BEGIN IMMEDIATE (under g->mu). */
-static const char *ledger_group_open(hmb_ledger_group_t *g, hmb_ledger_t *l,
-                                     apr_pool_t *p)
+/* The group l's work may go through, or NULL: it goes on its own. */
+static hmb_ledger_group_t *ledger_group_for(hmb_ledger_t *l, apr_pool_t *p)
+{
+    if (!ledger_group_on || !ledger_is_sqlite(l) || l->conn->own
+        || hmb_ledger_in_trans(l) || l->group) {
+        return NULL;
+    }
+    if (!l->conn->group_looked) {
+        const char *path = hmb_ledger_sqlite_path(l, p);
+
+        l->conn->group_looked = 1;
+        l->conn->group_path = path && *path == '/'
+                              ? apr_pstrdup(l->pool, path) : NULL;
+    }
+    return l->conn->group_path ? ledger_group_get(l, l->conn->group_path)
+                               : NULL;
+}
+
+/* A new group: the writer lock, then BEGIN IMMEDIATE. */
+static const char *ledger_group_open(hmb_ledger_group_t *g, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans;
     const char *err, *why = NULL;
@@ -1563,6 +1598,25 @@ static const char *ledger_group_open(hmb_ledger_group_t *g, hmb_ledger_t *l,
     return NULL;
 }
 
+/* The group's COMMIT, the writer lock let go: NULL, or why it failed. */
+static const char *ledger_group_close(hmb_ledger_group_t *g, apr_pool_t *p)
+{
+    const char *err = NULL;
+    int n, rc;
+
+    apr_dbd_transaction_mode_set(g->driver, g->trans,
+                                 APR_DBD_TRANSACTION_COMMIT);
+    rc = apr_dbd_transaction_end(g->driver, g->pool, g->trans);
+    if (rc) {
+        err = apr_psprintf(p, "ledger: commit: %s",
+                           ledger_driver_error(p, g->driver, g->handle, rc));
+        apr_dbd_query(g->driver, g->handle, &n, "ROLLBACK");
+    }
+    g->trans = NULL;
+    hmb_writer_unlock(g->writer);
+    return err;
+}
+
 static const char *ledger_group_query(hmb_ledger_t *l, apr_pool_t *p,
                                       const char *sql)
 {
@@ -1571,82 +1625,34 @@ static const char *ledger_group_query(hmb_ledger_t *l, apr_pool_t *p,
     return rv ? ledger_fail(l, p, sql, rv) : NULL;
 }
 
-static apr_status_t ledger_group_abandon(void *data);
-
-/* Join (or open) the child's group; *joined 0: go without. */
-static const char *ledger_group_begin(hmb_ledger_t *l, apr_pool_t *p,
-                                      int *joined)
+/* hmb_ledger_begin in a group: a savepoint of its transaction. */
+static const char *ledger_group_savepoint(hmb_ledger_t *l, apr_pool_t *p)
 {
-    hmb_ledger_group_t *g;
     const char *err;
 
-    *joined = 0;
-    if (!ledger_group_on || l->conn->own) {
-        return NULL;
-    }
-    if (!l->conn->group_looked) {
-        const char *path = hmb_ledger_sqlite_path(l, p);
-
-        l->conn->group_looked = 1;
-        l->conn->group_path = path && *path == '/'
-                              ? apr_pstrdup(l->pool, path) : NULL;
-    }
-    if (!l->conn->group_path
-        || !(g = ledger_group_get(l, l->conn->group_path))) {
-        return NULL;
-    }
-    pthread_mutex_lock(&g->mu);
-    g->queued++;
-    while (g->busy || g->closing || (g->trans && g->jobs >= HMB_GROUP_MAX)) {
-        pthread_cond_wait(&g->turn, &g->mu);
-    }
-    g->queued--;
-    g->busy = 1;
-    l->group_leader = 0;
-    if (!g->trans) {
-        if ((err = ledger_group_open(g, l, p)) != NULL) {
-            g->busy = 0;
-            pthread_cond_signal(&g->turn);
-            pthread_mutex_unlock(&g->mu);
-            return err;
-        }
-        l->group_leader = 1;
-    }
-    g->jobs++;
-    l->group = g;
-    l->group_batch = g->batch;
-    pthread_mutex_unlock(&g->mu);
-
-    l->group_handle = l->handle;
-    l->group_pool = l->pool;
-    l->group_conn = l->conn;
-    l->handle = g->handle;
-    l->pool = g->pool;
-    l->conn = ledger_conn(g->pool);
-    l->trans = g->trans;
-    l->trans_pool = g->pool;
-    l->trans_failed = 0;
-    apr_pool_cleanup_register(p, l, ledger_group_abandon,
-                              apr_pool_cleanup_null);
-    l->group_req_pool = p;
-    *joined = 1;
     if ((err = ledger_group_query(l, p, "SAVEPOINT hmb_settlement"))) {
         return err;
     }
+    l->group_job->savepoint = 1;
+    l->trans = l->group->trans;
+    l->trans_pool = l->group->pool;
+    l->trans_failed = 0;
     return NULL;
 }
 
-/* Leave the group, the settlement's savepoint released (commit) or
- * rolled back; with a commit, back only once the group is on disk. */
-static const char *ledger_group_end(hmb_ledger_t *l, apr_pool_t *p,
-                                    int commit)
+/* hmb_ledger_commit (keep) or _rollback in a group: the savepoint
+ * released, or undone. What it kept is on disk once its group is. */
+static const char *ledger_group_release(hmb_ledger_t *l, apr_pool_t *p,
+                                        int keep)
 {
-    hmb_ledger_group_t *g = l->group;
-    apr_uint64_t batch = l->group_batch, mine;
-    const char *err = NULL, *gerr = NULL;
-    int ok = commit && !l->trans_failed, rc;
+    hmb_group_job_t *job = l->group_job;
+    const char *err = NULL;
+    int ok = keep && !l->trans_failed;
 
-    if (commit && l->trans_failed) {
+    if (!job->savepoint) {
+        return keep ? "ledger: commit without a transaction" : NULL;
+    }
+    if (keep && l->trans_failed) {
         err = "ledger: commit after a failed statement: rolled back";
     }
     if (ok && (err = ledger_group_query(l, p, "RELEASE hmb_settlement"))) {
@@ -1656,99 +1662,151 @@ static const char *ledger_group_end(hmb_ledger_t *l, apr_pool_t *p,
         ledger_group_query(l, p, "ROLLBACK TO hmb_settlement");
         ledger_group_query(l, p, "RELEASE hmb_settlement");
     }
-    apr_pool_cleanup_kill(l->group_req_pool, l, ledger_group_abandon);
-    l->handle = l->group_handle;
-    l->pool = l->group_pool;
-    l->conn = l->group_conn;
+    job->savepoint = 0;
+    job->kept |= ok;
     l->trans = NULL;
     l->trans_pool = NULL;
+    l->trans_failed = 0;
+    return err;
+}
+
+/* One queued job on the group's connection, on the combiner's thread
+ * (its own waits meanwhile, so its pool is the combiner's to use). */
+static void ledger_group_job(hmb_ledger_group_t *g, hmb_group_job_t *job)
+{
+    hmb_ledger_t *l = job->l;
+    apr_dbd_t *handle = l->handle;
+    apr_pool_t *pool = l->pool;
+    hmb_ledger_conn_t *conn = l->conn;
+
+    l->handle = g->handle;
+    l->pool = g->pool;
+    l->conn = ledger_conn(g->pool);
+    l->group = g;
+    l->group_job = job;
+    job->fn(job->arg);
+    /* left open: nothing of it is kept */
+    ledger_group_release(l, job->p, 0);
     l->group = NULL;
+    l->group_job = NULL;
+    l->handle = handle;
+    l->pool = pool;
+    l->conn = conn;
+    job->ran = 1;
+}
 
+/* Run one group: what is queued, the first one this thread's own. */
+static void ledger_group_combine(hmb_ledger_group_t *g, apr_pool_t *p)
+{
+    hmb_group_job_t *ran = NULL, **last = &ran, *j, *next;
+    const char *err;
+    int n = 0;
+
+    err = ledger_group_open(g, p);
     pthread_mutex_lock(&g->mu);
-    g->busy = 0;
-    if (!l->group_leader) {
-        /* the next one, or the leader once none waits */
-        if (g->queued > 0 && g->jobs < HMB_GROUP_MAX) {
-            pthread_cond_signal(&g->turn);
+    if (err) {
+        /* none of those waiting can do better now */
+        for (j = g->head; j; j = next) {
+            next = j->next;
+            apr_cpystrn(j->err, err, sizeof(j->err));
+            j->done = 1;
+            pthread_cond_signal(&j->wake);
         }
-        else {
-            pthread_cond_signal(&g->drained);
-        }
-        if (ok) {
-            while (g->ended < batch) {
-                pthread_cond_wait(&g->done, &g->mu);
-            }
-            if (g->failed_batch == batch) {
-                err = apr_pstrdup(p, g->failed);
-            }
-        }
+        g->head = g->tail = NULL;
+        g->combining = 0;
         pthread_mutex_unlock(&g->mu);
-        return err;
+        return;
     }
-    /* the leader: the others who wait go first, then it ends the group */
-    while (g->busy || (g->queued > 0 && g->jobs < HMB_GROUP_MAX)) {
-        if (!g->busy) {
-            pthread_cond_signal(&g->turn);
+    while (n < HMB_GROUP_MAX && (j = g->head) != NULL) {
+        if (!(g->head = j->next)) {
+            g->tail = NULL;
         }
-        pthread_cond_wait(&g->drained, &g->mu);
+        j->next = NULL;
+        *last = j;
+        last = &j->next;
+        n++;
+        pthread_mutex_unlock(&g->mu);
+        ledger_group_job(g, j);
+        pthread_mutex_lock(&g->mu);
     }
-    g->closing = 1;
     pthread_mutex_unlock(&g->mu);
-    apr_dbd_transaction_mode_set(g->driver, g->trans,
-                                 APR_DBD_TRANSACTION_COMMIT);
-    rc = apr_dbd_transaction_end(g->driver, g->pool, g->trans);
-    if (rc) {
-        int n;
+    pthread_mutex_lock(&ledger_groups_mutex);
+    ledger_group_groups++;
+    ledger_group_jobs += n;
+    pthread_mutex_unlock(&ledger_groups_mutex);
 
-        gerr = apr_psprintf(p, "ledger: commit: %s",
-                            ledger_driver_error(p, g->driver, g->handle,
-                                                rc));
-        apr_dbd_query(g->driver, g->handle, &n, "ROLLBACK");
-    }
-    hmb_writer_unlock(g->writer);
+    err = ledger_group_close(g, p);
+    /* the next group may run while this one is flushed */
     pthread_mutex_lock(&g->mu);
-    mine = g->batch++;
-    g->trans = NULL;
-    g->jobs = 0;
-    g->closing = 0;
-    if (gerr) {
-        g->failed_batch = mine;
-        apr_cpystrn(g->failed, gerr, sizeof(g->failed));
+    if (g->head) {
+        g->head->lead = 1;
+        pthread_cond_signal(&g->head->wake);
     }
-    /* the next group may begin while this one is flushed */
-    pthread_cond_broadcast(&g->turn);
+    else {
+        g->combining = 0;
+    }
     pthread_mutex_unlock(&g->mu);
-    if (!gerr && g->wal) {
+    if (!err && g->wal) {
         hmb_ledger_t gl;
 
         memset(&gl, 0, sizeof(gl));
         gl.conn = ledger_conn(g->pool);
-        gerr = ledger_sync_wal(&gl, p);
+        err = ledger_sync_wal(&gl, p);
     }
     pthread_mutex_lock(&g->mu);
-    if (gerr && g->failed_batch != mine) {
-        g->failed_batch = mine;
-        apr_cpystrn(g->failed, gerr, sizeof(g->failed));
+    for (j = ran; j; j = next) {
+        /* once done, a job's thread may leave and take it along */
+        next = j->next;
+        if (err && j->kept) {
+            apr_cpystrn(j->err, err, sizeof(j->err));
+        }
+        j->done = 1;
+        pthread_cond_signal(&j->wake);
     }
-    if (g->ended < mine) {
-        g->ended = mine;
-    }
-    pthread_cond_broadcast(&g->done);
     pthread_mutex_unlock(&g->mu);
-    if (!gerr) {
+    if (!err) {
         hmb_wal_after_commit(g->walck);
     }
-    return ok ? gerr : err;
 }
 
-static apr_status_t ledger_group_abandon(void *data)
+const char *hmb_ledger_group_run(hmb_ledger_t *l, apr_pool_t *p,
+                                 void (*fn)(void *), void *arg, int *ran)
 {
-    hmb_ledger_t *l = data;
+    hmb_ledger_group_t *g;
+    hmb_group_job_t job;
 
-    if (l->group) {
-        ledger_group_end(l, l->group_req_pool, 0);
+    *ran = 0;
+    if (!(g = ledger_group_for(l, p))) {
+        return NULL;
     }
-    return APR_SUCCESS;
+    memset(&job, 0, sizeof(job));
+    job.l = l;
+    job.p = p;
+    job.fn = fn;
+    job.arg = arg;
+    pthread_cond_init(&job.wake, NULL);
+    pthread_mutex_lock(&g->mu);
+    if (g->tail) {
+        g->tail->next = &job;
+    }
+    else {
+        g->head = &job;
+    }
+    g->tail = &job;
+    if (!g->combining) {
+        g->combining = 1;
+        job.lead = 1;
+    }
+    while (!job.done && !job.lead) {
+        pthread_cond_wait(&job.wake, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (!job.done) {
+        ledger_group_combine(g, p);
+    }
+    pthread_cond_destroy(&job.wake);
+    *ran = job.ran;
+    return job.err[0] ? apr_pstrdup(p, job.err) : NULL;
 }
 
 /* PostgreSQL: a transaction whose pool goes before it ended (an aborted
@@ -1805,7 +1863,6 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
 {
     apr_dbd_transaction_t *trans = NULL;
     const char *err, *why = NULL;
-    int joined;
 
     if (hmb_ledger_in_trans(l)) {
         return "ledger: a transaction is already open on this connection";
@@ -1813,11 +1870,8 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     if (!ledger_is_sqlite(l)) {
         return ledger_pg_begin(l, p);
     }
-    if ((err = ledger_group_begin(l, p, &joined)) || joined) {
-        if (err && l->group) {
-            ledger_group_end(l, p, 0);
-        }
-        return err;
+    if (l->group) {
+        return ledger_group_savepoint(l, p);
     }
     /* A broken connection is mended (or reported) before BEGIN. */
     if (apr_dbd_check_conn(l->driver, p, l->handle) != APR_SUCCESS) {
@@ -1870,7 +1924,7 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
         return err;
     }
     if (l->group) {
-        return ledger_group_end(l, p, 1);
+        return ledger_group_release(l, p, 1);
     }
     if (!trans) {
         return "ledger: commit without a transaction";
@@ -1907,7 +1961,7 @@ void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
         return;
     }
     if (l->group) {
-        ledger_group_end(l, p, 0);
+        ledger_group_release(l, p, 0);
         return;
     }
     if (!l->trans) {

@@ -16,14 +16,19 @@
 #include "hmb_ledger_wire.h"
 #include "hmb_plan.h"
 
-typedef struct {
+typedef struct hmb_job_t hmb_job_t;
+struct hmb_job_t {
     apr_pool_t *p;
     const hmb_settle_ctx_t *ctx;
     const hmb_request_t *rq;
     const hmb_response_t *rs;
     hmb_settle_result_t *res;
     apr_array_header_t *cands;      /* hmb_cands(), once per message */
-} hmb_job_t;
+    /* hmb_grouped: what runs in the ledger's group, and its answer */
+    hmb_settle_result_t *(*run)(hmb_job_t *j);
+    hmb_memo_t *memo;               /* hmb_remember_write's */
+    hmb_settle_result_t *out;
+};
 
 /* A decision's answer in both wire formats: what a repeat answers is kept
  * for either (docs/json.md). JSON's without the ',' before it. */
@@ -845,6 +850,62 @@ const char *hmb_settle_redecide(apr_pool_t *p, const hmb_settle_ctx_t *ctx,
     return NULL;
 }
 
+static void hmb_group_fn(void *arg)
+{
+    hmb_job_t *j = arg;
+
+    j->out = j->run(j);
+}
+
+static hmb_settle_result_t *hmb_unremembered(hmb_job_t *j, const char *err)
+{
+    j->res->memo = j->rq->memo;
+    return hmb_pass(j, 1, apr_pstrcat(j->p, hmb_memo_name(j->rq->memo),
+                                      " not remembered: ", err, NULL));
+}
+
+/* What records in the ledger: under httpd with an SQLite ledger, run in
+ * the child's group (hmb_ledger_group_run), back once what it recorded
+ * is on disk; if the group's COMMIT failed instead, none of it is, and
+ * the answer is the failure's. */
+static hmb_settle_result_t *hmb_grouped(hmb_job_t *j,
+                                        hmb_settle_result_t *(*run)(
+                                            hmb_job_t *j))
+{
+    hmb_settle_result_t before = *j->res;
+    const char *err;
+    int ran;
+
+    j->run = run;
+    err = hmb_ledger_group_run(j->ctx->ledger, j->p, hmb_group_fn, j, &ran);
+    if (!err) {
+        return ran ? j->out : run(j);
+    }
+    *j->res = before;
+    return j->rq && j->rq->memo != HMB_MEMO_NONE ? hmb_unremembered(j, err)
+                                                 : hmb_ledger_failed(j, err);
+}
+
+static hmb_settle_result_t *hmb_remember_write(hmb_job_t *j)
+{
+    hmb_ledger_t *l = j->ctx->ledger;
+    const hmb_request_t *rq = j->rq;
+    const char *err;
+    int rows = 0;
+
+    if ((err = hmb_ledger_begin(l, j->p))
+        || (err = hmb_ledger_memo_record(l, j->p, j->memo,
+                                         rq->fixmedins_code, rq->msgid,
+                                         j->ctx->memo_keep_days, &rows))
+        || (err = hmb_ledger_commit(l, j->p))) {
+        hmb_ledger_rollback(l, j->p);
+        return hmb_unremembered(j, err);
+    }
+    j->res->memo_rows = rows;
+    return hmb_pass(j, 0, apr_psprintf(j->p, "%s remembered (%d rows)",
+                                       hmb_memo_name(rq->memo), rows));
+}
+
 /* A 2301, 2302 or 1101 answer: remembered in its own transaction; the
  * answer always passes untouched. */
 static hmb_settle_result_t *hmb_remember(hmb_job_t *j, hmb_msg_reader_t *resp)
@@ -853,7 +914,6 @@ static hmb_settle_result_t *hmb_remember(hmb_job_t *j, hmb_msg_reader_t *resp)
     const hmb_request_t *rq = j->rq;
     hmb_memo_t *m;
     const char *err;
-    int rows = 0;
 
     j->res->memo = rq->memo;
     if ((int)hmb_msg_reader_kind(resp) != hmb_msg_answer_kind(rq)) {
@@ -876,18 +936,8 @@ static hmb_settle_result_t *hmb_remember(hmb_job_t *j, hmb_msg_reader_t *resp)
                                            l ? "dry run"
                                              : "ledger unavailable", NULL));
     }
-    if ((err = hmb_ledger_begin(l, j->p))
-        || (err = hmb_ledger_memo_record(l, j->p, m, rq->fixmedins_code,
-                                         rq->msgid, j->ctx->memo_keep_days,
-                                         &rows))
-        || (err = hmb_ledger_commit(l, j->p))) {
-        hmb_ledger_rollback(l, j->p);
-        return hmb_pass(j, 1, apr_pstrcat(j->p, hmb_memo_name(rq->memo),
-                                          " not remembered: ", err, NULL));
-    }
-    j->res->memo_rows = rows;
-    return hmb_pass(j, 0, apr_psprintf(j->p, "%s remembered (%d rows)",
-                                       hmb_memo_name(rq->memo), rows));
+    j->memo = m;
+    return hmb_grouped(j, hmb_remember_write);
 }
 
 hmb_msg_reader_t *hmb_settle_reader(apr_pool_t *p, const char *req,
@@ -971,9 +1021,9 @@ hmb_settle_result_t *hmb_settle_read(apr_pool_t *p,
     case HMB_TX_PRESETTLE:
         return hmb_presettle(j);
     case HMB_TX_CANCEL:
-        return hmb_cancel(j);
+        return hmb_grouped(j, hmb_cancel);
     default:
-        return hmb_settle(j);
+        return hmb_grouped(j, hmb_settle);
     }
 }
 

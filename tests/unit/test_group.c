@@ -1,0 +1,312 @@
+/* The group commit of an SQLite ledger (hmb_ledger.c, "group commit"), as
+ * httpd's children use it: threads, each with a connection of its own
+ * wrapped as mod_dbd's would be, settle the worked example's message at
+ * once for people of their own, for one person they share, and the same
+ * settlement all at the same moment. Every claim is recorded once and
+ * answered as a single clerk would have been; the same without groups. */
+#include <pthread.h>
+#include "hmb_test.h"
+#include "hmb_settle.h"
+#include "hmb_plan.h"
+#include "hmb_enroll.h"
+#include "hmb_xml.h"
+
+#define THREADS 8
+#define EACH 20
+#define SHARED "36090000000000000901"
+#define ALONE "36090000000000000902"
+#define DUP "36090000000000000903"
+
+typedef struct {
+    apr_pool_t *p;
+    const char *path;
+    apr_array_header_t *plans;
+    hmb_ledger_t *ledger;           /* hmbctl's kind: never grouped */
+    const char *req, *resp;         /* worked example 2 */
+    hmb_fen_t pay;                  /* a single clerk's answer */
+    hmb_fen_t shared_total;         /* THREADS claims of one person, one
+                                     * after the other */
+    pthread_barrier_t go;
+} gt_state_t;
+
+typedef struct {
+    gt_state_t *st;
+    pthread_t tid;
+    int n;
+    int settled, dups;
+    hmb_fen_t shared_paid;
+    char failed[200];
+} gt_thread_t;
+
+#define OK(expr) do {                                   \
+        const char *err_ = (expr);                      \
+        if (err_) {                                     \
+            fail_msg("%s: %s", #expr, err_);            \
+        }                                               \
+    } while (0)
+
+static const char *person(apr_pool_t *p, int n)
+{
+    return apr_psprintf(p, "360900000000%08d", 1000 + n);
+}
+
+/* Worked example 2 for person psn, settlement setl_id (in the answer). */
+static const char *with(apr_pool_t *p, const char *msg, const char *psn,
+                        const char *setl_id)
+{
+    msg = replace(p, msg, "36090000000000000001", psn);
+    msg = replace(p, msg, "M20240000002", apr_pstrcat(p, "M", setl_id,
+                                                       NULL));
+    return strstr(msg, "S2024050100001")
+           ? replace(p, msg, "S2024050100001", setl_id) : msg;
+}
+
+static hmb_settle_result_t *settle(apr_pool_t *p, hmb_ledger_t *l,
+                                   const gt_state_t *st, const char *psn,
+                                   const char *setl_id)
+{
+    hmb_settle_ctx_t ctx;
+    const char *req = with(p, st->req, psn, setl_id);
+    const char *resp = with(p, st->resp, psn, setl_id);
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.plans = st->plans;
+    ctx.ledger = l;
+    return hmb_settle_message(p, &ctx, req, strlen(req), resp, strlen(resp));
+}
+
+static apr_int64_t count(gt_state_t *st, const char *sql)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_int64_t n = -1;
+
+    assert_int_equal(apr_dbd_select(st->ledger->driver, st->p,
+                                    st->ledger->handle, &res, sql, 0), 0);
+    while (apr_dbd_get_row(st->ledger->driver, st->p, res, &row, -1) == 0) {
+        n = apr_atoi64(apr_dbd_get_entry(st->ledger->driver, row, 0));
+    }
+    return n;
+}
+
+static int setup(void **state)
+{
+    gt_state_t *st = calloc(1, sizeof(*st));
+    apr_array_header_t *rows;
+    hmb_settle_result_t *res;
+    hmb_plan_t *plan;
+    const char *csv;
+    apr_size_t len;
+    int i, n;
+
+    apr_pool_create(&st->p, NULL);
+    st->plans = apr_array_make(st->p, 1, sizeof(hmb_plan_t *));
+    OK(hmb_plan_load(st->p, HMB_EXAMPLE("plan.xml"), &plan));
+    APR_ARRAY_PUSH(st->plans, hmb_plan_t *) = plan;
+    st->path = apr_pstrcat(st->p, hmb_test_tmpdir(st->p, "group"),
+                           "/ledger.db", NULL);
+    OK(hmb_ledger_open(st->p, apr_pstrcat(st->p, "sqlite3:", st->path, NULL),
+                       &st->ledger));
+    csv = "plan_code,plan_year,psn_no,cover_from,preexisting,person_class,"
+          "admdvs,payer,premium\n";
+    for (i = 0; i < THREADS * EACH + 3; i++) {
+        csv = apr_pstrcat(st->p, csv, "YCHMB,2024,",
+                          i == THREADS * EACH ? SHARED
+                          : i == THREADS * EACH + 1 ? ALONE
+                          : i == THREADS * EACH + 2 ? DUP
+                          : person(st->p, i),
+                          ",2024-01-01,0,,360902,account,69.00\n", NULL);
+    }
+    OK(hmb_enroll_parse(st->p, "enroll.csv", csv, strlen(csv), &rows));
+    OK(hmb_ledger_import_enrollments(st->ledger, st->p, rows, &n));
+    st->req = hmb_test_slurp(st->p, HMB_FIXTURE("worked-example/2.req.xml"),
+                             &len);
+    st->resp = hmb_test_slurp(st->p,
+                              HMB_FIXTURE("worked-example/2.resp.xml"), &len);
+    /* the single clerk, one settlement after the other: a person's first
+     * claim, and THREADS claims of one person */
+    for (i = 0; i < THREADS; i++) {
+        res = settle(st->p, st->ledger, st, ALONE,
+                     apr_psprintf(st->p, "SA%02d", i));
+        assert_int_equal(res->outcome, HMB_OUT_SPLICED);
+        if (!i) {
+            st->pay = res->hmb_pay;
+        }
+        st->shared_total += res->hmb_pay;
+    }
+    assert_true(st->pay > 0);
+    assert_true(st->shared_total > st->pay);
+    pthread_barrier_init(&st->go, NULL, THREADS);
+    *state = st;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    gt_state_t *st = *state;
+
+    hmb_ledger_group_commit(0);
+    pthread_barrier_destroy(&st->go);
+    apr_pool_destroy(st->p);
+    free(st);
+    return 0;
+}
+
+static void failed(gt_thread_t *t, const char *what,
+                   const hmb_settle_result_t *res)
+{
+    if (!t->failed[0]) {
+        snprintf(t->failed, sizeof(t->failed), "%s: outcome %d pay %ld "
+                 "dup %d: %s", what, (int)res->outcome, (long)res->hmb_pay,
+                 res->duplicate, res->reason ? res->reason : "");
+    }
+}
+
+/* A clerk of its own on a connection of its own, as in a child. */
+static void *clerk(void *arg)
+{
+    gt_thread_t *t = arg;
+    gt_state_t *st = t->st;
+    const apr_dbd_driver_t *drv;
+    hmb_settle_result_t *res;
+    apr_pool_t *cp, *p;
+    apr_dbd_t *h;
+    int k;
+
+    apr_pool_create(&cp, NULL);
+    if (apr_dbd_get_driver(cp, "sqlite3", &drv)
+        || apr_dbd_open(drv, cp, st->path, &h)) {
+        snprintf(t->failed, sizeof(t->failed), "cannot open the ledger");
+        pthread_barrier_wait(&st->go);
+        pthread_barrier_wait(&st->go);
+        pthread_barrier_wait(&st->go);
+        return NULL;
+    }
+    pthread_barrier_wait(&st->go);
+    for (k = 0; k < EACH; k++) {
+        apr_pool_create(&p, cp);
+        res = settle(p, hmb_ledger_wrap(p, drv, h, cp), st,
+                     person(p, t->n * EACH + k),
+                     apr_psprintf(p, "S%02d%03d", t->n, k));
+        if (res->outcome == HMB_OUT_SPLICED && res->hmb_pay == st->pay
+            && !res->duplicate) {
+            t->settled++;
+        }
+        else {
+            failed(t, "own person", res);
+        }
+        apr_pool_destroy(p);
+    }
+    /* one person, a claim from every clerk at once */
+    pthread_barrier_wait(&st->go);
+    apr_pool_create(&p, cp);
+    res = settle(p, hmb_ledger_wrap(p, drv, h, cp), st, SHARED,
+                 apr_psprintf(p, "SH%02d", t->n));
+    if (res->outcome == HMB_OUT_SPLICED && !res->duplicate) {
+        t->shared_paid = res->hmb_pay;
+    }
+    else {
+        failed(t, "shared person", res);
+    }
+    apr_pool_destroy(p);
+    /* the same settlement from every clerk at once */
+    pthread_barrier_wait(&st->go);
+    apr_pool_create(&p, cp);
+    res = settle(p, hmb_ledger_wrap(p, drv, h, cp), st, DUP, "SDUP");
+    if (res->outcome == HMB_OUT_SPLICED && res->hmb_pay == st->pay) {
+        t->dups += res->duplicate;
+    }
+    else {
+        failed(t, "the same settlement", res);
+    }
+    apr_pool_destroy(p);
+    apr_dbd_close(drv, h);
+    apr_pool_destroy(cp);
+    return NULL;
+}
+
+static void run_clerks(gt_state_t *st)
+{
+    gt_thread_t t[THREADS];
+    hmb_fen_t shared = 0;
+    int i, settled = 0, dups = 0;
+
+    memset(t, 0, sizeof(t));
+    for (i = 0; i < THREADS; i++) {
+        t[i].st = st;
+        t[i].n = i;
+        assert_int_equal(pthread_create(&t[i].tid, NULL, clerk, &t[i]), 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(t[i].tid, NULL);
+    }
+    for (i = 0; i < THREADS; i++) {
+        if (t[i].failed[0]) {
+            fail_msg("clerk %d: %s", i, t[i].failed);
+        }
+        settled += t[i].settled;
+        dups += t[i].dups;
+        shared += t[i].shared_paid;
+    }
+    assert_int_equal(settled, THREADS * EACH);
+    /* whatever the order, the person's claims add up as one after the
+     * other, numbered 1 to THREADS */
+    assert_int_equal(shared, st->shared_total);
+    assert_int_equal(count(st, "SELECT sum(paid_amt) FROM hmb_total WHERE"
+                               " psn_no = '" SHARED "'"), st->shared_total);
+    assert_int_equal(count(st, apr_psprintf(st->p, "SELECT count(DISTINCT"
+                                            " psn_seq) FROM hmb_claim WHERE"
+                                            " psn_no = '" SHARED "' AND"
+                                            " psn_seq BETWEEN 1 AND %d",
+                                            THREADS)), THREADS);
+    /* recorded once, the same answer for every clerk */
+    assert_int_equal(dups, THREADS - 1);
+    assert_int_equal(count(st, "SELECT count(*) FROM hmb_claim WHERE"
+                               " setl_id = 'SDUP'"), 1);
+    assert_int_equal(count(st, "SELECT count(*) FROM hmb_claim"),
+                     THREADS + THREADS * EACH + THREADS + 1);
+    assert_int_equal(count(st, "SELECT count(*) FROM hmb_claim_audit"),
+                     THREADS + THREADS * EACH + THREADS + 1);
+}
+
+static void test_grouped(void **state)
+{
+    gt_state_t *st = *state;
+    apr_uint64_t groups, jobs;
+
+    hmb_ledger_group_counts(&groups, &jobs);
+    assert_int_equal(jobs, 0);
+    hmb_ledger_group_commit(1);
+    run_clerks(st);
+    /* every one of them went through the groups: the duplicates too */
+    hmb_ledger_group_counts(&groups, &jobs);
+    assert_int_equal(jobs, THREADS * EACH + 2 * THREADS);
+    assert_true(groups >= 1 && groups <= jobs);
+}
+
+static void test_alone(void **state)
+{
+    gt_state_t *st = *state;
+    apr_uint64_t groups, jobs, groups2, jobs2;
+
+    hmb_ledger_group_counts(&groups, &jobs);
+    hmb_ledger_group_commit(0);
+    run_clerks(st);
+    hmb_ledger_group_counts(&groups2, &jobs2);
+    assert_int_equal(jobs2, jobs);
+    assert_int_equal(groups2, groups);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_grouped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alone, setup, teardown),
+    };
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    apr_initialize();
+    atexit(apr_terminate);
+    hmb_xml_init();
+    return cmocka_run_group_tests_name("group", tests, NULL, NULL);
+}
