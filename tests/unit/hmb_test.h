@@ -41,6 +41,14 @@
 #define HMB_FIXTURE(rel) HMB_SRCDIR "/tests/fixtures/" rel
 #define HMB_EXAMPLE(rel) HMB_FIXTURE("worked-example/" rel)
 
+/* A call that returns NULL or why it failed: the test fails with why. */
+#define OK(expr) do {                                   \
+        const char *err_ = (expr);                      \
+        if (err_) {                                     \
+            fail_msg("%s: %s", #expr, err_);            \
+        }                                               \
+    } while (0)
+
 /* Whole file into pool memory, NUL-terminated; fails the test if absent. */
 static inline char *hmb_test_slurp(apr_pool_t *p, const char *path,
                                    apr_size_t *len)

@@ -38,13 +38,6 @@ typedef struct {
     char failed[200];
 } gt_thread_t;
 
-#define OK(expr) do {                                   \
-        const char *err_ = (expr);                      \
-        if (err_) {                                     \
-            fail_msg("%s: %s", #expr, err_);            \
-        }                                               \
-    } while (0)
-
 static const char *person(apr_pool_t *p, int n)
 {
     return apr_psprintf(p, "360900000000%08d", 1000 + n);

@@ -183,13 +183,6 @@ static hmb_ledger_t *lt_open(lt_state_t *st, apr_pool_t **lp)
     return l;
 }
 
-#define OK(expr) do {                                   \
-        const char *err_ = (expr);                      \
-        if (err_) {                                     \
-            fail_msg("%s: %s", #expr, err_);            \
-        }                                               \
-    } while (0)
-
 static hmb_enrollment_t enr(const char *code, int year, const char *psn,
                             const char *cls, int pre, hmb_fen_t premium,
                             int line)

@@ -13,13 +13,6 @@ typedef struct {
     hmb_ledger_t *l;
 } wt_state_t;
 
-#define OK(expr) do {                                   \
-        const char *err_ = (expr);                      \
-        if (err_) {                                     \
-            fail_msg("%s: %s", #expr, err_);            \
-        }                                               \
-    } while (0)
-
 static int setup(void **state)
 {
     wt_state_t *st = calloc(1, sizeof(*st));
