@@ -187,8 +187,16 @@ sqlite_db="$run/sqlite/ledger/ledger.db"
 mkdir -p "$run/sqlite/ledger"
 [ "$(id -u)" != 0 ] || chown www-data: "$run/sqlite" "$run/sqlite/ledger"
 hmbctl "sqlite3:$sqlite_db" enroll --plan "$plan" "$run/enroll.csv"
+# an SQLite ledger's settlements commit in groups formed within a child:
+# one child with every thread, as docs/operations.md recommends
 start_httpd sqlite "DBDriver sqlite3
-DBDParams \"\${HMB_RUNDIR}/ledger/ledger.db\""
+DBDParams \"\${HMB_RUNDIR}/ledger/ledger.db\"" "<IfModule mpm_event_module>
+    ServerLimit 1
+    StartServers 1
+    ThreadLimit 64
+    ThreadsPerChild 64
+    MaxRequestWorkers 64
+</IfModule>"
 
 pg_port=$(free_port)
 elapsed "start PostgreSQL"
