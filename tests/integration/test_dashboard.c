@@ -47,6 +47,7 @@ static int group_teardown(void **state)
 
 static int group_setup(void **state)
 {
+    static const char *const plans[] = { PLAN, NULL };
     const char *why, *dbd;
     apr_pool_t *p;
     int i;
@@ -58,28 +59,15 @@ static int group_setup(void **state)
     }
     p = wl.pool;
     env.settlements = wl_getenv_int("HMB_DASHBOARD_SETTLEMENTS", 150, 40);
-    env.spec = apr_pstrcat(p, "sqlite3:", wl.inst[0].rundir,
-                           "/ledger/ledger.db", NULL);
-    why = wl_hmbctl_enroll(env.spec);
     /* as root, the children (www-data) must own the ledger */
-    if (!why && geteuid() == 0) {
-        const char *argv[] = {
-            "/bin/chown", "-R", "www-data:",
-            apr_pstrcat(p, wl.inst[0].rundir, "/ledger", NULL), NULL
-        };
-        why = hmb_it_run(p, argv, apr_time_from_sec(10));
-    }
+    why = hmb_it_sqlite_ledger(p, wl.inst[0].rundir, plans, ENROLL,
+                               "imported 24 ", HMB_IT_HTTPD_USER, &env.spec);
     dbd = apr_psprintf(p, "DBDriver sqlite3\nDBDParams \"%s/ledger/"
                        "ledger.db\"\n", wl.inst[0].rundir);
     for (i = 0; !why && i < 2; i++) {
         why = wl_start_httpd(i, dbd);
     }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, group_teardown, state);
 }
 
 /* --- what the claims say, summed directly ---------------------------- */
@@ -309,8 +297,7 @@ static void check_prometheus(apr_pool_t *p, int i, const truth_t *t)
                                      APR_HASH_KEY_STRING));
     /* the histogram counts every response this server gave the core,
      * whichever child did */
-    assert_no_error(hmb_it_status_value(p, wl.inst[i].port, "Messages",
-                                        &messages));
+    messages = hmb_it_status_value(p, wl.inst[i].port, "Messages");
     assert_true(apr_atoi64(messages) > 0);
     assert_string_equal(sample(p, r->body,
                                "huiminbao_filter_duration_seconds_count"),
@@ -388,20 +375,8 @@ static void check_html(apr_pool_t *p, const truth_t *t)
 
 /* hmbctl --ledger LEDGER with the arguments up to NULL, which must
  * succeed; what it printed. */
-static char *hmbctl(apr_pool_t *p, ...)
-{
-    va_list ap;
-    char *out;
-    int rc;
-
-    va_start(ap, p);
-    rc = hmb_it_hmbctl_v(p, wl.top, NULL, env.spec, &out, ap);
-    va_end(ap);
-    if (rc != 0) {
-        fail_msg("hmbctl: exit %d: %s", rc, out);
-    }
-    return out;
-}
+#define hmbctl(p, ...) \
+    hmb_it_hmbctl((p), wl.top, NULL, env.spec, 0, __VA_ARGS__)
 
 /* hmbctl report's TOTAL is the ledger's, to the fen, and its groups are
  * the claims' */
@@ -595,7 +570,7 @@ int main(void)
     apr_initialize();
     failed = cmocka_run_group_tests_name("integration: dashboard", tests,
                                          group_setup, group_teardown);
-    wl_remove_rundir(failed);
+    hmb_it_leave_rundir(failed);
     apr_terminate();
     return failed ? 1 : 0;
 }

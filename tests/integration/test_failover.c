@@ -158,12 +158,7 @@ static int group_setup(void **state)
     for (i = 0; !why && i < NINST; i++) {
         why = wl_start_httpd(i, dbd);
     }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, group_teardown, state);
 }
 
 /* --- the failover ------------------------------------------------------------ */
@@ -486,7 +481,7 @@ int main(void)
     if (finished) {
         print_final(&final);
     }
-    wl_remove_rundir(failed);
+    hmb_it_leave_rundir(failed);
     apr_terminate();
     return failed ? 1 : 0;
 }

@@ -45,13 +45,11 @@ typedef struct {
     apr_port_t port;
     apr_port_t up_port;
     apr_proc_t up_proc;
-    int up_started;
     int begun;                  /* package.sh begin succeeded */
     int step;                   /* the tests that passed, in order */
 } pkg_env_t;
 
 static pkg_env_t env;
-static char rundir_left[512];
 
 /* Each test needs the ones before it to have passed. */
 #define NEED_STEP(n) \
@@ -96,7 +94,7 @@ static void test_build_and_lintian(void **state)
     }
     env.deb = apr_pstrdup(env.pool, (nl = strrchr(out, '\n')) ? nl + 1
                                                               : out);
-    assert_has(env.deb, "/" PKG "_" HMB_VERSION "_");
+    assert_contains(env.deb, "/" PKG "_" HMB_VERSION "_");
     assert_int_equal(access(env.deb, R_OK), 0);
     /* ..._amd64.deb beside ..._amd64.changes */
     env.changes = apr_pstrcat(env.pool,
@@ -193,7 +191,7 @@ static void test_install_enable_configtest(void **state)
         if (rc != 0) {
             fail_msg("apache2ctl configtest (exit %d): %s", rc, out);
         }
-        assert_has(out, "Syntax OK");
+        assert_contains(out, "Syntax OK");
     }
     env.step = 2;
 }
@@ -226,7 +224,7 @@ static apr_off_t file_size(const char *path)
 static void test_settle_through_installed_module(void **state)
 {
     apr_pool_t *p = *state;
-    const char *req, *info, *value, *log_tail;
+    const char *req, *info, *log_tail;
     apr_size_t req_len, log_len;
     hmb_http_response_t *r;
     apr_off_t log_from;
@@ -237,8 +235,8 @@ static void test_settle_through_installed_module(void **state)
         const char *argv[] = {"/usr/bin/hmbctl", "--version", NULL};
 
         assert_int_equal(run_out(p, NULL, argv, STEP_TIMEOUT, &out), 0);
-        assert_has(out, "hmbctl (mod_huiminbao) " HMB_VERSION "\n");
-        assert_has(out, apr_psprintf(p, "ledger schema version %d",
+        assert_contains(out, "hmbctl (mod_huiminbao) " HMB_VERSION "\n");
+        assert_contains(out, apr_psprintf(p, "ledger schema version %d",
                                      HMB_LEDGER_SCHEMA_VERSION));
     }
     /* the enrollments the conformance cases expect, imported by the
@@ -260,7 +258,6 @@ static void test_settle_through_installed_module(void **state)
                               "--max-seconds", "900", NULL};
 
         assert_no_error(hmb_it_spawn(env.pool, argv, &env.up_proc));
-        env.up_started = 1;
         assert_no_error(hmb_it_wait_port(env.up_port,
                                          apr_time_from_sec(10)));
     }
@@ -273,13 +270,7 @@ static void test_settle_through_installed_module(void **state)
     }
 
     req = hmb_test_slurp(p, CASES "/01-enrolled.req.xml", &req_len);
-    {
-        const char *headers[] = {"Content-Type: text/xml; charset=UTF-8",
-                                 NULL};
-
-        assert_no_error(hmb_http_once(p, env.port, "POST", "/fsi/api/2304",
-                                      headers, req, req_len, &r));
-    }
+    r = hmb_it_post(p, env.port, "/fsi/api/2304", NULL, req, req_len);
     assert_int_equal(r->status, 200);
     info = hmb_it_element(p, r->body, r->body_len, "hmbinfo");
     assert_non_null(info);
@@ -297,20 +288,18 @@ static void test_settle_through_installed_module(void **state)
         if (run_out(p, NULL, argv, STEP_TIMEOUT, &out) != 0) {
             fail_msg("hmbctl conform: %s", out);
         }
-        assert_has(out, "conformance cases " CASES " against");
-        assert_has(out, " 0 failed\n");
+        assert_contains(out, "conformance cases " CASES " against");
+        assert_contains(out, " 0 failed\n");
     }
 
     /* the versions, on the status page and in the start-up line */
-    assert_no_error(hmb_it_status_value(p, env.port, "Version", &value));
-    assert_str(value, HMB_VERSION);
-    assert_no_error(hmb_it_status_value(p, env.port, "SchemaVersion",
-                                        &value));
-    assert_str(value, apr_itoa(p, HMB_LEDGER_SCHEMA_VERSION));
+    assert_str(hmb_it_status_value(p, env.port, "Version"), HMB_VERSION);
+    assert_str(hmb_it_status_value(p, env.port, "SchemaVersion"),
+               apr_itoa(p, HMB_LEDGER_SCHEMA_VERSION));
     log = hmb_test_slurp(p, ERROR_LOG, &log_len);
     assert_true((apr_off_t)log_len >= log_from);
     log_tail = log + log_from;
-    assert_has(log_tail, apr_psprintf(p, "HMB00112: mod_huiminbao/%s "
+    assert_contains(log_tail, apr_psprintf(p, "HMB00112: mod_huiminbao/%s "
                                       "configured (ledger schema %d)",
                                       HMB_VERSION,
                                       HMB_LEDGER_SCHEMA_VERSION));
@@ -360,44 +349,32 @@ static void test_purge_leaves_system_as_it_was(void **state)
 
 static int group_teardown(void **state)
 {
+    apr_proc_t *procs[] = {&env.up_proc};
+    const char *names[] = {"hmb-sandbox"};
     char *out;
-    int ok = 1;
+    int ok = 1, rc;
 
     (void)state;
-    if (!env.pool) {
-        return 0;
-    }
     /* whatever failed, the system apache2 stops and the package goes */
-    if (env.begun && package_sh(env.pool, "restore", env.state, NULL,
-                                STEP_TIMEOUT * 2, &out) != 0) {
+    if (env.pool && env.begun
+        && package_sh(env.pool, "restore", env.state, NULL,
+                      STEP_TIMEOUT * 2, &out) != 0) {
         fprintf(stderr, "package.sh restore: %s\n", out);
         ok = 0;
     }
-    if (env.up_started) {
-        hmb_it_stop(&env.up_proc, apr_time_from_sec(5));
-    }
-    apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
-    apr_pool_destroy(env.pool);
+    rc = hmb_it_group_teardown(&env.pool, env.rundir, 0, procs, names, 1);
     memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
+    return ok ? rc : -1;
 }
 
 static int group_setup(void **state)
 {
-    apr_pool_t *p;
-    char *dir;
-
     (void)state;
     memset(&env, 0, sizeof(env));
-    apr_pool_create(&p, NULL);
-    env.pool = p;
-    if (!(dir = hmb_it_make_rundir(p, "package"))) {
-        apr_pool_destroy(p);
-        env.pool = NULL;
+    if (hmb_it_group_begin("package", &env.pool, &env.rundir)) {
         return -1;
     }
-    env.rundir = dir;
-    env.state = apr_pstrcat(p, dir, "/state", NULL);
+    env.state = apr_pstrcat(env.pool, env.rundir, "/state", NULL);
     return 0;
 }
 
@@ -423,7 +400,7 @@ int main(void)
     failed = cmocka_run_group_tests_name("integration: the Debian package "
                                          "in the system apache2", tests,
                                          group_setup, group_teardown);
-    hmb_it_leave_rundir(rundir_left, failed);
+    hmb_it_leave_rundir(failed);
     apr_terminate();
     return failed ? 1 : 0;
 }
