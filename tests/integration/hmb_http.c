@@ -15,6 +15,36 @@
 
 #include "hmb_http.h"
 
+#define IT_MAX 4
+
+/* What the program started and stops at the end of its group, and the
+ * directories it leaves; outside any pool, since they outlive them. */
+static struct {
+    apr_pool_t **pool;              /* hmb_it_group_begin's */
+    char httpd[IT_MAX][512];        /* run directories of apache2s */
+    apr_proc_t proc[IT_MAX];
+    char name[IT_MAX][32];
+    char left[IT_MAX][512];
+    /* a teardown failed: CMocka may count that in no test, and the run
+     * directories are kept all the same */
+    int teardown_failed;
+} it;
+
+/* dir into the first free one of IT_MAX slots of size bytes each */
+static void it_note(char *slots, apr_size_t size, const char *dir)
+{
+    int i;
+
+    for (i = 0; i < IT_MAX; i++, slots += size) {
+        if (!*slots) {
+            apr_cpystrn(slots, dir, size);
+            return;
+        }
+    }
+    fprintf(stderr, "more than %d to remember; forgotten: %s\n", IT_MAX,
+            dir);
+}
+
 /* --- processes and ports ------------------------------------------------ */
 
 const char *hmb_it_free_port(apr_pool_t *p, apr_port_t *port)
@@ -176,9 +206,10 @@ const char *hmb_it_run(apr_pool_t *p, const char *const *argv,
 const char *hmb_it_start_upstream(apr_pool_t *p, const char *rundir,
                                   const char *name, apr_port_t port,
                                   const char *fixtures,
-                                  const char *const *extra, apr_proc_t *proc)
+                                  const char *const *extra)
 {
     apr_array_header_t *argv = apr_array_make(p, 16, sizeof(const char *));
+    apr_proc_t proc;
     const char *why;
 
 #define HMB_ARG(s) (*(const char **)apr_array_push(argv) = (s))
@@ -202,12 +233,15 @@ const char *hmb_it_start_upstream(apr_pool_t *p, const char *rundir,
     }
     HMB_ARG(NULL);
 #undef HMB_ARG
-    why = hmb_it_spawn(p, (const char *const *)argv->elts, proc);
-    if (!why && (why = hmb_it_wait_port(port, apr_time_from_sec(5)))) {
-        hmb_it_stop(proc, apr_time_from_sec(2));
-        proc->pid = 0;
+    if ((why = hmb_it_spawn(p, (const char *const *)argv->elts, &proc))) {
+        return why;
     }
-    return why;
+    if ((why = hmb_it_wait_port(port, apr_time_from_sec(5)))) {
+        hmb_it_stop(&proc, apr_time_from_sec(2));
+        return why;
+    }
+    hmb_it_stop_later(&proc, name);
+    return NULL;
 }
 
 const char *hmb_it_answer(apr_pool_t *p, const char *dir, const char *msgid,
@@ -299,8 +333,23 @@ const char *hmb_it_start_httpd(apr_pool_t *p, const char *rundir,
     const char *path = apr_pstrcat(p, rundir, "/", name, NULL);
     const char *why = hmb_it_write_file(p, path, conf, strlen(conf));
 
-    return why ? why : hmb_it_harness(p, "start", rundir, port, path,
-                                      apr_time_from_sec(60));
+    if (!why && !(why = hmb_it_harness(p, "start", rundir, port, path,
+                                       apr_time_from_sec(60)))) {
+        it_note(it.httpd[0], sizeof(it.httpd[0]), rundir);
+    }
+    return why;
+}
+
+int hmb_it_stop_httpd(apr_pool_t *p, const char *rundir, char **out)
+{
+    int i;
+
+    for (i = 0; i < IT_MAX; i++) {
+        if (!strcmp(it.httpd[i], rundir)) {
+            *it.httpd[i] = '\0';
+        }
+    }
+    return hmb_it_harness_output(p, rundir, "stop", NULL, out);
 }
 
 const char *hmb_it_write_file(apr_pool_t *p, const char *path,
@@ -367,57 +416,26 @@ const char *hmb_it_pg(apr_pool_t *p, const char *cmd, const char *dir,
     return hmb_it_run(p, argv, apr_time_from_sec(90));
 }
 
-/* a teardown failed: CMocka may count that in no test, and the run
- * directories are kept all the same */
-static int it_teardown_failed;
-
-int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
-                    apr_proc_t *const *procs, const char *const *names,
-                    int n)
-{
-    apr_finfo_t fi;
-    const char *why;
-    int ok = 1, i;
-
-    if (httpd_started && rundir
-        && (why = hmb_it_harness(p, "stop", rundir, 0, NULL,
-                                 apr_time_from_sec(90))) != NULL) {
-        fprintf(stderr, "teardown: harness stop: %s\n", why);
-        ok = 0;
-    }
-    for (i = 0; i < n; i++) {
-        if (procs[i]->pid > 0
-            && (why = hmb_it_stop(procs[i], apr_time_from_sec(5)))) {
-            fprintf(stderr, "teardown: %s: %s\n", names[i], why);
-            ok = 0;
-        }
-    }
-    if (rundir && apr_stat(&fi, apr_pstrcat(p, rundir, "/run/httpd.pid",
-                                            NULL), APR_FINFO_TYPE, p)
-                  == APR_SUCCESS) {
-        fprintf(stderr, "teardown: %s/run/httpd.pid still exists\n", rundir);
-        ok = 0;
-    }
-    it_teardown_failed |= !ok;
-    return ok;
-}
-
 /* --- a test group's life ------------------------------------------------ */
-
-/* the directories hmb_it_leave_rundir leaves: they outlive the pools */
-static char it_left[4][512];
 
 void hmb_it_leave_later(const char *dir)
 {
+    it_note(it.left[0], sizeof(it.left[0]), dir);
+}
+
+void hmb_it_stop_later(const apr_proc_t *proc, const char *name)
+{
     int i;
 
-    for (i = 0; i < 4; i++) {
-        if (!*it_left[i]) {
-            apr_cpystrn(it_left[i], dir, sizeof(it_left[i]));
-            return;
-        }
+    for (i = 0; i < IT_MAX && it.proc[i].pid > 0; i++) {
     }
-    fprintf(stderr, "not removed at the end: %s\n", dir);
+    if (i == IT_MAX) {
+        fprintf(stderr, "more than %d processes to stop; %s is not\n",
+                IT_MAX, name);
+        return;
+    }
+    it.proc[i] = *proc;
+    apr_cpystrn(it.name[i], name, sizeof(it.name[i]));
 }
 
 void hmb_it_leave_rundir(int failed)
@@ -426,19 +444,33 @@ void hmb_it_leave_rundir(int failed)
     int i;
 
     apr_pool_create(&p, NULL);
-    for (i = 0; i < 4 && *it_left[i]; i++) {
-        const char *rm[] = { "/bin/rm", "-rf", it_left[i], NULL };
+    for (i = 0; i < IT_MAX && *it.left[i]; i++) {
+        const char *rm[] = { "/bin/rm", "-rf", it.left[i], NULL };
 
-        if (failed || it_teardown_failed || getenv("HMB_KEEP_RUNDIR")) {
+        if (failed || it.teardown_failed || getenv("HMB_KEEP_RUNDIR")) {
             fprintf(stderr, "run directory kept for inspection: %s\n",
-                    it_left[i]);
+                    it.left[i]);
         }
         else {
             hmb_it_run(p, rm, apr_time_from_sec(60));
         }
-        *it_left[i] = '\0';
+        *it.left[i] = '\0';
     }
     apr_pool_destroy(p);
+}
+
+int hmb_it_run_group(const char *name, const struct CMUnitTest *tests,
+                     size_t n, CMFixtureFunction setup,
+                     CMFixtureFunction teardown)
+{
+    int failed;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    apr_initialize();
+    failed = _cmocka_run_group_tests(name, tests, n, setup, teardown);
+    hmb_it_leave_rundir(failed);
+    apr_terminate();
+    return failed;
 }
 
 int hmb_it_group_begin(const char *name, apr_pool_t **pool,
@@ -454,6 +486,7 @@ int hmb_it_group_begin(const char *name, apr_pool_t **pool,
         *pool = NULL;
         return -1;
     }
+    it.pool = pool;
     hmb_it_leave_later(dir);
     *rundir = dir;
     return 0;
@@ -470,18 +503,71 @@ int hmb_it_group_end(const char *why, CMFixtureFunction teardown,
     return -1;
 }
 
-int hmb_it_group_teardown(apr_pool_t **pool, const char *rundir,
-                          int httpd_started, apr_proc_t *const *procs,
-                          const char *const *names, int n)
+int hmb_it_stop_servers(void)
 {
-    int ok;
+    apr_pool_t *p;
+    apr_finfo_t fi;
+    const char *why;
+    int ok = 1, i;
 
-    if (!*pool) {
-        return 0;
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < IT_MAX; i++) {
+        const char *rundir = it.httpd[i];
+
+        if (!*rundir) {
+            continue;
+        }
+        if ((why = hmb_it_harness(p, "stop", rundir, 0, NULL,
+                                  apr_time_from_sec(90))) != NULL) {
+            fprintf(stderr, "teardown: harness stop %s: %s\n", rundir, why);
+            ok = 0;
+        }
+        /* httpd's parent removes it only once its children are gone */
+        if (apr_stat(&fi, apr_pstrcat(p, rundir, "/run/httpd.pid", NULL),
+                     APR_FINFO_TYPE, p) == APR_SUCCESS) {
+            fprintf(stderr, "teardown: %s/run/httpd.pid still exists\n",
+                    rundir);
+            ok = 0;
+        }
+        *it.httpd[i] = '\0';
     }
-    ok = hmb_it_teardown(*pool, rundir, httpd_started, procs, names, n);
-    apr_pool_destroy(*pool);
-    *pool = NULL;
+    for (i = 0; i < IT_MAX; i++) {
+        if (it.proc[i].pid > 0
+            && (why = hmb_it_stop(&it.proc[i], apr_time_from_sec(5)))) {
+            fprintf(stderr, "teardown: %s: %s\n", it.name[i], why);
+            ok = 0;
+        }
+        it.proc[i].pid = 0;
+    }
+    apr_pool_destroy(p);
+    it.teardown_failed |= !ok;
+    return ok;
+}
+
+void hmb_it_test_error_logs_clean(void **state)
+{
+    int i, checked = 0;
+
+    for (i = 0; i < IT_MAX; i++) {
+        if (*it.httpd[i]) {
+            assert_no_error(hmb_it_harness(*state, "check-log", it.httpd[i],
+                                           0, NULL, apr_time_from_sec(30)));
+            checked++;
+        }
+    }
+    assert_true(checked > 0);
+}
+
+int hmb_it_group_teardown(void **state)
+{
+    int ok = hmb_it_stop_servers();
+
+    (void)state;
+    if (it.pool && *it.pool) {
+        apr_pool_destroy(*it.pool);
+        *it.pool = NULL;
+    }
+    it.pool = NULL;
     return ok ? 0 : -1;
 }
 

@@ -59,14 +59,14 @@ const char *hmb_it_run(apr_pool_t *p, const char *const *argv,
 /* The sample upstream on 127.0.0.1:port serving the directory fixtures
  * (NULL when extra names --cases), its pid and log in rundir/NAME.pid and
  * rundir/NAME.log, more arguments from extra (NULL-terminated, or NULL);
- * it exits with its parent, or after an hour. Returns once it listens.
- * The hour is only a fail-safe: on a loaded CI machine a test group can
- * take many times its usual time, and an upstream that stops first turns
- * the rest of the run into 503s. */
+ * stopped by hmb_it_stop_servers, or with its parent, or after an hour.
+ * Returns once it listens. The hour is only a fail-safe: on a loaded CI
+ * machine a test group can take many times its usual time, and an
+ * upstream that stops first turns the rest of the run into 503s. */
 const char *hmb_it_start_upstream(apr_pool_t *p, const char *rundir,
                                   const char *name, apr_port_t port,
                                   const char *fixtures,
-                                  const char *const *extra, apr_proc_t *proc);
+                                  const char *const *extra);
 
 /* The upstream serving dir answers msgid with len bytes of body (the file
  * MSGID.EXT), with the options opts (MSGID.opts) when not NULL. */
@@ -102,10 +102,15 @@ const char *hmb_it_module_conf(apr_pool_t *p, const char *const *plans,
                                const char *in_api, const char *more);
 
 /* conf written to rundir/NAME, and apache2 started by harness.sh with it
- * on port. */
+ * on port; stopped by hmb_it_stop_servers. */
 const char *hmb_it_start_httpd(apr_pool_t *p, const char *rundir,
                                apr_port_t port, const char *name,
                                const char *conf);
+
+/* harness.sh stop, as hmb_it_harness_output runs it, for the apache2 of
+ * hmb_it_start_httpd in rundir: a test's own stop, after which
+ * hmb_it_stop_servers leaves it alone. Its exit status. */
+int hmb_it_stop_httpd(apr_pool_t *p, const char *rundir, char **out);
 
 /* Write len bytes of buf to path (created or truncated). */
 const char *hmb_it_write_file(apr_pool_t *p, const char *path,
@@ -126,14 +131,6 @@ const char *hmb_it_element(apr_pool_t *p, const char *buf, apr_size_t len,
 const char *hmb_it_pg(apr_pool_t *p, const char *cmd, const char *dir,
                       apr_port_t port, const char *primary_dir);
 
-/* Stop what a test group started: httpd through harness.sh (when
- * httpd_started), then each of the n processes that still runs; then
- * httpd's pid file must be gone, since its parent removes it only once the
- * children are. Reasons go to stderr; 1 when everything stopped cleanly. */
-int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
-                    apr_proc_t *const *procs, const char *const *names,
-                    int n);
-
 /* --- a test group's life ------------------------------------------------ */
 
 /* The start of a group setup: *pool a new pool, *rundir a new run
@@ -149,14 +146,26 @@ int hmb_it_group_begin(const char *name, apr_pool_t **pool,
 int hmb_it_group_end(const char *why, CMFixtureFunction teardown,
                      void **state);
 
-/* A CMocka group teardown for one apache2 in rundir and the helper
- * processes procs (named names): hmb_it_teardown, then *pool destroyed and
- * set to NULL. Returns 0, or -1 when something would not stop; 0 at once
- * when *pool is NULL (a failed setup tore down already, CMocka calls
- * again). */
-int hmb_it_group_teardown(apr_pool_t **pool, const char *rundir,
-                          int httpd_started, apr_proc_t *const *procs,
-                          const char *const *names, int n);
+/* Stop what the program started: every apache2 of hmb_it_start_httpd
+ * through harness.sh (then its pid file must be gone, since httpd's parent
+ * removes it only once the children are), then every process of
+ * hmb_it_start_upstream and hmb_it_stop_later. Reasons go to stderr; 1
+ * when everything stopped cleanly. */
+int hmb_it_stop_servers(void);
+
+/* A CMocka group teardown: hmb_it_stop_servers, then the pool of
+ * hmb_it_group_begin destroyed (and set to NULL). 0, or -1 when something
+ * would not stop. Called again (CMocka does, after a setup that failed
+ * and tore down), it finds nothing to do. */
+int hmb_it_group_teardown(void **state);
+
+/* A CMocka test: harness.sh check-log finds no line at level error or
+ * worse (nor a sanitizer report) for any apache2 of hmb_it_start_httpd
+ * that still runs; there must be one. */
+void hmb_it_test_error_logs_clean(void **state);
+
+/* A process for hmb_it_stop_servers to stop (SIGTERM), under name. */
+void hmb_it_stop_later(const apr_proc_t *proc, const char *name);
 
 /* A directory of the test program's own (a few at most), left with the
  * run directory by hmb_it_leave_rundir. */
@@ -166,6 +175,24 @@ void hmb_it_leave_later(const char *dir);
  * hmb_it_leave_later) kept for inspection when a test or a teardown
  * failed or HMB_KEEP_RUNDIR is set, removed otherwise. */
 void hmb_it_leave_rundir(int failed);
+
+/* A test of a group, with a pool of its own in *state */
+#define HMB_IT_TEST(fn) \
+    cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
+                                    hmb_test_pool_teardown)
+
+/* A test program's body: its n tests run by CMocka as the group name
+ * between setup and teardown, with APR initialized and stdout line by
+ * line; then its run directories left (hmb_it_leave_rundir). The number
+ * of tests that failed. */
+int hmb_it_run_group(const char *name, const struct CMUnitTest *tests,
+                     size_t n, CMFixtureFunction setup,
+                     CMFixtureFunction teardown);
+
+/* hmb_it_run_group of an array of tests */
+#define hmb_it_main(name, tests, setup, teardown) \
+    hmb_it_run_group((name), (tests), sizeof(tests) / sizeof((tests)[0]), \
+                     (setup), (teardown))
 
 /* --- commands ----------------------------------------------------------- */
 

@@ -91,30 +91,6 @@ const char *wl_hmbctl_enroll(const char *spec)
                          "imported 24 ");
 }
 
-int wl_stop_servers(void)
-{
-    apr_proc_t *procs[] = { &wl.up_proc };
-    const char *names[] = { "upstream" };
-    int ok = 1, i;
-
-    for (i = 0; i < wl.ninst; i++) {
-        ok &= hmb_it_teardown(wl.pool, wl.inst[i].rundir, wl.inst[i].started,
-                              NULL, NULL, 0);
-        wl.inst[i].started = 0;
-    }
-    ok &= hmb_it_teardown(wl.pool, NULL, 0, procs, names, 1);
-    wl.up_proc.pid = 0;
-    return ok;
-}
-
-void wl_done(void)
-{
-    if (wl.pool) {
-        apr_pool_destroy(wl.pool);
-    }
-    memset(&wl, 0, sizeof(wl));
-}
-
 const char *wl_pg_dir(const char *name)
 {
     const char *dir = apr_pstrcat(wl.pool, wl.top, "/", name, NULL);
@@ -212,15 +188,10 @@ const char *wl_setup(const char *tag, const char *seed_var, int ninst)
     }
     if (!why) {
         why = hmb_it_start_upstream(p, dir, "upstream", wl.up_port, wl.updir,
-                                    more, &wl.up_proc);
+                                    more);
     }
-    if (why) {
-        wl_stop_servers();
-        fprintf(stderr, "setup: %s\n", why);
-        wl_done();
-        return "setup failed";
-    }
-    return NULL;
+    return hmb_it_group_end(why, hmb_it_group_teardown, NULL)
+           ? "setup failed" : NULL;
 }
 
 /* Instance i's configuration: the module, the plan, its own spool, the
@@ -234,12 +205,8 @@ const char *wl_start_httpd(int i, const char *dbd_lines)
         "CoreDumpDirectory \"${HMB_RUNDIR}/ledger\"\n";
     const char *conf = hmb_it_module_conf(wl.pool, plans, dbd_lines,
                                           wl.up_port, NULL, more);
-    const char *why = hmb_it_start_httpd(wl.pool, wl.inst[i].rundir,
-                                         wl.inst[i].port, "shared.conf",
-                                         conf);
-
-    wl.inst[i].started = !why;
-    return why;
+    return hmb_it_start_httpd(wl.pool, wl.inst[i].rundir, wl.inst[i].port,
+                              "shared.conf", conf);
 }
 
 /* --- the workload ------------------------------------------------------- */

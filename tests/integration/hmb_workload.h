@@ -39,7 +39,6 @@
 typedef struct {
     const char *rundir;
     apr_port_t port;
-    int started;
     const char *fixmedins_code;
     const char *fixmedins_name;
 } inst_t;
@@ -127,7 +126,6 @@ typedef struct {
     const char *msgdir;         /* every message sent, and its answer */
     const char *updir;          /* the upstream's fixtures */
     apr_port_t up_port;
-    apr_proc_t up_proc;
     int ninst;
     inst_t inst[WL_MAX_INST];
     const char *tpl;
@@ -141,7 +139,8 @@ extern wl_env_t wl;
 
 /* The run directory (tag in its name; left by hmb_it_leave_rundir), ninst
  * instances (hospitals; at most WL_MAX_INST), the upstream started; the
- * seed from seed_var, or the clock. On failure the reason is on stderr,
+ * seed from seed_var, or the clock. hmb_it_group_teardown stops what was
+ * started and frees wl.pool. On failure the reason is on stderr,
  * everything is torn down, and the result is not NULL. */
 const char *wl_setup(const char *tag, const char *seed_var, int ninst);
 
@@ -156,12 +155,6 @@ const char *wl_pg_dir(const char *name);
 /* Instance i's configuration with these DBDriver/DBDParams lines, then
  * started. */
 const char *wl_start_httpd(int i, const char *dbd_lines);
-
-/* Stop the instances and the upstream; 1 when all stopped cleanly. */
-int wl_stop_servers(void);
-
-/* The pool goes; the run directory stays for hmb_it_leave_rundir. */
-void wl_done(void);
 
 /* The workload's people enrolled into the ledger at spec (the plan's). */
 const char *wl_hmbctl_enroll(const char *spec);

@@ -25,8 +25,6 @@ typedef struct {
     const char *url;
     apr_port_t port;
     apr_port_t up_port;
-    apr_proc_t up_proc;
-    int httpd_started;
 } conform_env_t;
 
 static conform_env_t env;
@@ -92,18 +90,6 @@ static void test_wrong_expectation_fails(void **state)
 
 /* --- the deployment ---------------------------------------------------- */
 
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc};
-    const char *names[] = {"hmb-sandbox"};
-    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                                   procs, names, 1);
-
-    (void)state;
-    memset(&env, 0, sizeof(env));
-    return rc;
-}
-
 static int group_setup(void **state)
 {
     static const char *const plans[] = { PLAN, NULL };
@@ -112,7 +98,6 @@ static int group_setup(void **state)
     const char *why, *dir, *ledger;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (hmb_it_group_begin("conform", &env.pool, &env.rundir)) {
         return -1;
     }
@@ -125,7 +110,7 @@ static int group_setup(void **state)
     }
     if (!why) {
         why = hmb_it_start_upstream(p, dir, "sandbox", env.up_port, NULL,
-                                    cases, &env.up_proc);
+                                    cases);
     }
     if (!why) {
         why = hmb_it_start_httpd(p, dir, env.port, "module.conf",
@@ -133,28 +118,18 @@ static int group_setup(void **state)
                                                     HMB_IT_DBD_SQLITE,
                                                     env.up_port, NULL,
                                                     NULL));
-        env.httpd_started = !why;
     }
     env.url = apr_psprintf(p, "http://127.0.0.1:%d/fsi/api", (int)env.port);
-    return hmb_it_group_end(why, group_teardown, state);
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_every_case_conforms),
-        T(test_wrong_expectation_fails),
+        HMB_IT_TEST(test_every_case_conforms),
+        HMB_IT_TEST(test_wrong_expectation_fails),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: the conformance kit "
-                                         "(hmbctl conform)", tests,
-                                         group_setup, group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: the conformance kit (hmbctl conform)",
+                       tests, group_setup, hmb_it_group_teardown) ? 1 : 0;
 }

@@ -31,20 +31,6 @@ static struct {
     int settlements;
 } env;
 
-static int group_teardown(void **state)
-{
-    int ok;
-
-    (void)state;
-    /* a failed setup has torn down already; CMocka calls this again */
-    if (!wl.pool) {
-        return 0;
-    }
-    ok = wl_stop_servers();
-    wl_done();
-    return ok ? 0 : -1;
-}
-
 static int group_setup(void **state)
 {
     static const char *const plans[] = { PLAN, NULL };
@@ -53,7 +39,6 @@ static int group_setup(void **state)
     int i;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (wl_setup("dashboard", "HMB_DASHBOARD_SEED", 2)) {
         return -1;
     }
@@ -67,7 +52,7 @@ static int group_setup(void **state)
     for (i = 0; !why && i < 2; i++) {
         why = wl_start_httpd(i, dbd);
     }
-    return hmb_it_group_end(why, group_teardown, state);
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- what the claims say, summed directly ---------------------------- */
@@ -555,22 +540,11 @@ static void test_bad_query(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_dashboard_equals_claims,
-                                        hmb_test_pool_setup, hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_mod_status_section,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_query, hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
+        HMB_IT_TEST(test_dashboard_equals_claims),
+        HMB_IT_TEST(test_mod_status_section),
+        HMB_IT_TEST(test_bad_query),
     };
 
-    int failed;
-
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: dashboard", tests,
-                                         group_setup, group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: dashboard", tests, group_setup,
+                       hmb_it_group_teardown) ? 1 : 0;
 }

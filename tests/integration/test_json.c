@@ -34,8 +34,6 @@ typedef struct {
     const char *up;                 /* the upstream's fixtures */
     apr_port_t port;
     apr_port_t up_port;
-    apr_proc_t up_proc;
-    int httpd_started;
 } json_env_t;
 
 static json_env_t env;
@@ -249,25 +247,12 @@ static const char *write_catalog_plan(apr_pool_t *p, const char *dir)
                              csv, sizeof(csv) - 1);
 }
 
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc};
-    const char *names[] = {"upstream"};
-    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                                   procs, names, 1);
-
-    (void)state;
-    memset(&env, 0, sizeof(env));
-    return rc;
-}
-
 static int group_setup(void **state)
 {
     apr_pool_t *p;
     const char *why = NULL, *dir, *jsmb;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (hmb_it_group_begin("json", &env.pool, &env.rundir)) {
         return -1;
     }
@@ -295,7 +280,7 @@ static int group_setup(void **state)
     }
     if (!why) {
         why = hmb_it_start_upstream(p, dir, "upstream", env.up_port, env.up,
-                                    NULL, &env.up_proc);
+                                    NULL);
     }
     if (!why) {
         const char *plans[] = { PLAN_2024, jsmb, NULL };
@@ -307,9 +292,8 @@ static int group_setup(void **state)
                                                     "    HuiminbaoFundLine "
                                                     "620100 \"Huiminbao\"\n",
                                                     NULL));
-        env.httpd_started = !why;
     }
-    return hmb_it_group_end(why, group_teardown, state);
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- the worked example in JSON ----------------------------------------- */
@@ -551,35 +535,22 @@ static void test_signed_passes(void **state)
     }
 }
 
-static void test_error_log_clean(void **state)
-{
-    assert_no_error(hmb_it_harness(*state, "check-log", env.rundir, 0, NULL,
-                                   apr_time_from_sec(30)));
-}
-
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_presettle),
-        T(test_settle_and_repeat),
-        T(test_settle_gbk),
-        T(test_cancel_reduced),
-        T(test_untouched_variants),
-        T(test_fee_detail_from_2301),
-        T(test_status_from_1101),
-        T(test_signed_passes),
-        T(test_error_log_clean),
+        HMB_IT_TEST(test_presettle),
+        HMB_IT_TEST(test_settle_and_repeat),
+        HMB_IT_TEST(test_settle_gbk),
+        HMB_IT_TEST(test_cancel_reduced),
+        HMB_IT_TEST(test_untouched_variants),
+        HMB_IT_TEST(test_fee_detail_from_2301),
+        HMB_IT_TEST(test_status_from_1101),
+        HMB_IT_TEST(test_signed_passes),
+        /* every [error] line in the server's log is one provoked on
+         * purpose: these tests provoke none */
+        HMB_IT_TEST(hmb_it_test_error_logs_clean),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: JSON messages in "
-                                         "apache2", tests, group_setup,
-                                         group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: JSON messages in apache2", tests,
+                       group_setup, hmb_it_group_teardown) ? 1 : 0;
 }

@@ -44,9 +44,6 @@ typedef struct {
     apr_port_t port_noledger;       /* the virtual host without a ledger */
     apr_port_t up_port;
     apr_port_t load_port;
-    apr_proc_t up_proc;
-    apr_proc_t load_proc;
-    int httpd_started;
     /* httpd's answers to the worked example, for the hmbctl comparison */
     const char *we_body[5];
     apr_size_t we_len[5];
@@ -57,12 +54,6 @@ typedef struct {
 static mod_env_t env;
 
 /* --- processes ---------------------------------------------------------- */
-
-static const char *harness(const char *cmd, const char *extra)
-{
-    return hmb_it_harness(env.pool, cmd, env.rundir, env.port, extra,
-                          apr_time_from_sec(30));
-}
 
 /* a value of the main server's status page */
 #define status_value(p, key) hmb_it_status_value((p), env.port, (key))
@@ -101,18 +92,6 @@ static char *ledger_sql(apr_pool_t *p, const char *sql)
 }
 
 /* --- setup and teardown ------------------------------------------------- */
-
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc, &env.load_proc};
-    const char *names[] = {"upstream", "load upstream"};
-    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                                   procs, names, 2);
-
-    (void)state;
-    memset(&env, 0, sizeof(env));
-    return rc;
-}
 
 static const char *copy_file(apr_pool_t *p, const char *from, const char *to)
 {
@@ -222,7 +201,6 @@ static int group_setup(void **state)
     const char *why, *dir;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (hmb_it_group_begin("module", &env.pool, &env.rundir)) {
         return -1;
     }
@@ -258,22 +236,21 @@ static int group_setup(void **state)
     if (!why) {
         why = hmb_it_start_upstream(p, dir, "upstream", env.up_port,
                                     apr_pstrcat(p, dir, "/upstream", NULL),
-                                    NULL, &env.up_proc);
+                                    NULL);
     }
     if (!why) {
         why = hmb_it_start_upstream(p, dir, "load", env.load_port, LOAD_DIR,
-                                    NULL, &env.load_proc);
+                                    NULL);
     }
     if (!why) {
         why = hmb_it_start_httpd(p, dir, env.port, "module.conf",
                                  module_conf(p));
-        env.httpd_started = !why;
     }
     if (!why && (why = hmb_it_wait_port(env.port_noledger,
                                         apr_time_from_sec(5))) != NULL) {
         why = "the second port does not answer";
     }
-    return hmb_it_group_end(why, group_teardown, state);
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- messages ----------------------------------------------------------- */
@@ -1371,7 +1348,8 @@ static void test_graceful_restart_new_plan(void **state)
 
     plan = hmb_test_slurp(p, PLAN_GRACE2, &plan_len);
     assert_no_error(hmb_it_write_file(p, env.grace_plan, plan, plan_len));
-    assert_no_error(harness("graceful", NULL));
+    assert_no_error(hmb_it_harness(p, "graceful", env.rundir, 0, NULL,
+                                   apr_time_from_sec(30)));
 
     /* Children of the old generation may still take a connection for a
      * moment: ask with pre-settlements (which record nothing) until the
@@ -1825,52 +1803,43 @@ static void test_error_log_clean(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_worked_example),
-        T(test_worked_example_same_as_hmbctl),
-        T(test_strong_etag_dropped),
-        T(test_chunked_upstream),
-        T(test_tiny_chunks_memory),
-        T(test_close_delimited_upstream),
-        T(test_gzip_client),
-        T(test_inflate_bomb_answered),
-        T(test_head_untouched),
-        T(test_infcode_not_zero_untouched),
-        T(test_http_500_untouched),
-        T(test_non_xml_untouched),
-        T(test_max_body),
-        T(test_upstream_broke_off),
-        T(test_request_over_max_request),
-        T(test_no_request_body),
-        T(test_unknown_infno),
-        T(test_ineligible_not_enrolled),
-        T(test_ineligible_basic_suspended),
-        T(test_ineligible_visit_not_covered),
-        T(test_ineligible_institution_not_covered),
-        T(test_ineligible_outside_period),
-        T(test_ineligible_not_covered_date),
-        T(test_outpatient_codes),
-        T(test_ledger_unavailable_deferred_then_replayed),
+        HMB_IT_TEST(test_worked_example),
+        HMB_IT_TEST(test_worked_example_same_as_hmbctl),
+        HMB_IT_TEST(test_strong_etag_dropped),
+        HMB_IT_TEST(test_chunked_upstream),
+        HMB_IT_TEST(test_tiny_chunks_memory),
+        HMB_IT_TEST(test_close_delimited_upstream),
+        HMB_IT_TEST(test_gzip_client),
+        HMB_IT_TEST(test_inflate_bomb_answered),
+        HMB_IT_TEST(test_head_untouched),
+        HMB_IT_TEST(test_infcode_not_zero_untouched),
+        HMB_IT_TEST(test_http_500_untouched),
+        HMB_IT_TEST(test_non_xml_untouched),
+        HMB_IT_TEST(test_max_body),
+        HMB_IT_TEST(test_upstream_broke_off),
+        HMB_IT_TEST(test_request_over_max_request),
+        HMB_IT_TEST(test_no_request_body),
+        HMB_IT_TEST(test_unknown_infno),
+        HMB_IT_TEST(test_ineligible_not_enrolled),
+        HMB_IT_TEST(test_ineligible_basic_suspended),
+        HMB_IT_TEST(test_ineligible_visit_not_covered),
+        HMB_IT_TEST(test_ineligible_institution_not_covered),
+        HMB_IT_TEST(test_ineligible_outside_period),
+        HMB_IT_TEST(test_ineligible_not_covered_date),
+        HMB_IT_TEST(test_outpatient_codes),
+        HMB_IT_TEST(test_ledger_unavailable_deferred_then_replayed),
         /* before the graceful restart, which leaves a single child of
          * the new generation for a while */
-        T(test_concurrent_settlements),
-        T(test_graceful_restart_new_plan),
-        T(test_bad_plan_fails_configtest),
-        T(test_decision_log_lines),
-        T(test_access_log_fields),
-        T(test_status_counters),
-        T(test_error_log_clean),
+        HMB_IT_TEST(test_concurrent_settlements),
+        HMB_IT_TEST(test_graceful_restart_new_plan),
+        HMB_IT_TEST(test_bad_plan_fails_configtest),
+        HMB_IT_TEST(test_decision_log_lines),
+        HMB_IT_TEST(test_access_log_fields),
+        HMB_IT_TEST(test_status_counters),
+        HMB_IT_TEST(test_error_log_clean),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: mod_huiminbao in "
-                                         "apache2", tests, group_setup,
-                                         group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: mod_huiminbao in apache2", tests,
+                       group_setup, hmb_it_group_teardown) ? 1 : 0;
 }

@@ -44,7 +44,6 @@ typedef struct {
     const char *changes;
     apr_port_t port;
     apr_port_t up_port;
-    apr_proc_t up_proc;
     int begun;                  /* package.sh begin succeeded */
     int step;                   /* the tests that passed, in order */
 } pkg_env_t;
@@ -256,8 +255,10 @@ static void test_settle_through_installed_module(void **state)
                               apr_psprintf(p, "127.0.0.1:%d", env.up_port),
                               "--cases", CASES, "--exit-with-parent",
                               "--max-seconds", "900", NULL};
+        apr_proc_t proc;
 
-        assert_no_error(hmb_it_spawn(env.pool, argv, &env.up_proc));
+        assert_no_error(hmb_it_spawn(env.pool, argv, &proc));
+        hmb_it_stop_later(&proc, "hmb-sandbox");
         assert_no_error(hmb_it_wait_port(env.up_port,
                                          apr_time_from_sec(10)));
     }
@@ -349,12 +350,9 @@ static void test_purge_leaves_system_as_it_was(void **state)
 
 static int group_teardown(void **state)
 {
-    apr_proc_t *procs[] = {&env.up_proc};
-    const char *names[] = {"hmb-sandbox"};
     char *out;
-    int ok = 1, rc;
+    int ok = 1;
 
-    (void)state;
     /* whatever failed, the system apache2 stops and the package goes */
     if (env.pool && env.begun
         && package_sh(env.pool, "restore", env.state, NULL,
@@ -362,15 +360,13 @@ static int group_teardown(void **state)
         fprintf(stderr, "package.sh restore: %s\n", out);
         ok = 0;
     }
-    rc = hmb_it_group_teardown(&env.pool, env.rundir, 0, procs, names, 1);
-    memset(&env, 0, sizeof(env));
-    return ok ? rc : -1;
+    env.begun = 0;
+    return hmb_it_group_teardown(state) || !ok ? -1 : 0;
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (hmb_it_group_begin("package", &env.pool, &env.rundir)) {
         return -1;
     }
@@ -380,27 +376,18 @@ static int group_setup(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_build_and_lintian),
-        T(test_install_enable_configtest),
-        T(test_settle_through_installed_module),
-        T(test_purge_leaves_system_as_it_was),
+        HMB_IT_TEST(test_build_and_lintian),
+        HMB_IT_TEST(test_install_enable_configtest),
+        HMB_IT_TEST(test_settle_through_installed_module),
+        HMB_IT_TEST(test_purge_leaves_system_as_it_was),
     };
-#undef T
-    int failed;
 
     if (geteuid() != 0) {
         printf("test_package: not root, so no package is installed "
                "(skipped)\n");
         return 77;
     }
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: the Debian package "
-                                         "in the system apache2", tests,
-                                         group_setup, group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: the Debian package in the system apache2",
+                       tests, group_setup, group_teardown) ? 1 : 0;
 }

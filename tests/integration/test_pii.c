@@ -36,8 +36,6 @@ static struct {
     const char *ledger;             /* sqlite3:PATH */
     apr_port_t port;
     apr_port_t up_port;
-    apr_proc_t up_proc;
-    int httpd_started;
     apr_array_header_t *secrets;    /* secret_t */
     const char *spliced;            /* one answer with <hmbinfo> */
     apr_size_t spliced_len;
@@ -192,18 +190,6 @@ static const char *answer_for(apr_pool_t *p, const person_msg_t *m,
 
 /* --- setup and teardown ------------------------------------------------- */
 
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = { &env.up_proc };
-    const char *names[] = { "upstream" };
-    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                                   procs, names, 1);
-
-    (void)state;
-    memset(&env, 0, sizeof(env));
-    return rc;
-}
-
 static const char *write_answers(apr_pool_t *p, const char *dir)
 {
     const char *why = NULL;
@@ -232,7 +218,6 @@ static int group_setup(void **state)
     apr_size_t i;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (hmb_it_group_begin("pii", &env.pool, &env.rundir)) {
         return -1;
     }
@@ -256,7 +241,7 @@ static int group_setup(void **state)
     if (!why) {
         why = hmb_it_start_upstream(p, dir, "upstream", env.up_port,
                                     apr_pstrcat(p, dir, "/upstream", NULL),
-                                    NULL, &env.up_proc);
+                                    NULL);
     }
     if (!why) {
         /* every line the module can write, and httpd's own at debug */
@@ -266,9 +251,8 @@ static int group_setup(void **state)
                                               "huiminbao:trace8\n");
 
         why = hmb_it_start_httpd(p, dir, env.port, "pii.conf", conf);
-        env.httpd_started = !why;
     }
-    return hmb_it_group_end(why, group_teardown, state);
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- the tests ---------------------------------------------------------- */
@@ -466,22 +450,14 @@ static void test_hmbctl_clean(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_settlements),
-        T(test_logs_clean),
-        T(test_status_clean),
-        T(test_hmbctl_clean),
+        HMB_IT_TEST(test_settlements),
+        HMB_IT_TEST(test_logs_clean),
+        HMB_IT_TEST(test_status_clean),
+        HMB_IT_TEST(test_hmbctl_clean),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: no personal data in "
-                                         "logs, status or reports", tests,
-                                         group_setup, group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: no personal data in logs, status or "
+                       "reports", tests, group_setup,
+                       hmb_it_group_teardown) ? 1 : 0;
 }

@@ -30,32 +30,11 @@ typedef struct {
     apr_port_t httpd_port;
     apr_port_t up_port;
     apr_port_t load_port;
-    apr_proc_t up_proc;
-    apr_proc_t load_proc;
-    int httpd_started;
 } proxy_env_t;
 
 static proxy_env_t env;
 
 /* --- setup and teardown ------------------------------------------------- */
-
-static const char *harness(const char *cmd, const char *extra)
-{
-    return hmb_it_harness(env.pool, cmd, env.rundir, env.httpd_port, extra,
-                          apr_time_from_sec(30));
-}
-
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc, &env.load_proc};
-    const char *names[] = {"upstream", "load upstream"};
-    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                                   procs, names, 2);
-
-    (void)state;
-    memset(&env, 0, sizeof(env));
-    return rc;
-}
 
 static int group_setup(void **state)
 {
@@ -63,7 +42,6 @@ static int group_setup(void **state)
     const char *why, *conf;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (hmb_it_group_begin("proxy", &env.pool, &env.rundir)) {
         return -1;
     }
@@ -72,11 +50,11 @@ static int group_setup(void **state)
                             NULL);
     if (!why) {
         why = hmb_it_start_upstream(p, env.rundir, "upstream", env.up_port,
-                                    UPSTREAM_DIR, NULL, &env.up_proc);
+                                    UPSTREAM_DIR, NULL);
     }
     if (!why) {
         why = hmb_it_start_upstream(p, env.rundir, "load", env.load_port,
-                                    LOAD_DIR, NULL, &env.load_proc);
+                                    LOAD_DIR, NULL);
     }
     if (!why) {
         conf = apr_psprintf(p,
@@ -85,9 +63,8 @@ static int group_setup(void **state)
             (int)env.up_port, (int)env.load_port);
         why = hmb_it_start_httpd(p, env.rundir, env.httpd_port, "proxy.conf",
                                  conf);
-        env.httpd_started = !why;
     }
-    return hmb_it_group_end(why, group_teardown, state);
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- helpers ------------------------------------------------------------ */
@@ -137,6 +114,21 @@ static hmb_http_response_t *ask(apr_pool_t *p, apr_port_t port,
     return r;
 }
 
+/* ask, and the answer must be status with the bytes of the fixture
+ * MSGID.xml. */
+static hmb_http_response_t *passed_on(apr_pool_t *p, apr_port_t port,
+                                      const char *msgid,
+                                      const char *const *headers, int status)
+{
+    apr_size_t want_len;
+    char *want = fixture(p, apr_pstrcat(p, msgid, ".xml", NULL), &want_len);
+    hmb_http_response_t *r = ask(p, port, msgid, headers);
+
+    assert_int_equal(r->status, status);
+    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
+    return r;
+}
+
 /* --- tests -------------------------------------------------------------- */
 
 /* The four worked-example requests through httpd: each answer is the fixture
@@ -170,22 +162,16 @@ static void test_worked_example_bodies_identical(void **state)
 static void test_chunked_passes_through(void **state)
 {
     apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-CHUNKED.xml", &want_len);
     hmb_http_response_t *r;
 
-    r = ask(p, env.up_port, "HMBTEST-CHUNKED", NULL);
-    assert_int_equal(r->status, 200);
+    r = passed_on(p, env.up_port, "HMBTEST-CHUNKED", NULL, 200);
     assert_true(r->chunked);
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
     assert_string_equal(hmb_http_header(r, "Content-Type"),
                         "text/xml; charset=GBK");
 
-    r = ask(p, env.httpd_port, "HMBTEST-CHUNKED", NULL);
-    assert_int_equal(r->status, 200);
+    r = passed_on(p, env.httpd_port, "HMBTEST-CHUNKED", NULL, 200);
     /* the body length is unknown to httpd when the headers leave */
     assert_true(r->chunked);
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
 }
 
 /* gzip only when the client accepts it; decompressed it is the fixture. */
@@ -212,13 +198,11 @@ static void test_gzip_when_accepted(void **state)
                                     &plain, &plain_len));
     hmb_it_assert_same_bytes(plain, plain_len, want, want_len);
 
-    r = ask(p, env.httpd_port, "HMBTEST-GZIP", NULL);
+    r = passed_on(p, env.httpd_port, "HMBTEST-GZIP", NULL, 200);
     assert_null(hmb_http_header(r, "Content-Encoding"));
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
 
-    r = ask(p, env.up_port, "HMBTEST-GZIP", refused);
+    r = passed_on(p, env.up_port, "HMBTEST-GZIP", refused, 200);
     assert_null(hmb_http_header(r, "Content-Encoding"));
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
 }
 
 static void test_gunzip_rejects_garbage(void **state)
@@ -233,29 +217,17 @@ static void test_gunzip_rejects_garbage(void **state)
 
 static void test_status_500_passed_on(void **state)
 {
-    apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-500.xml", &want_len);
-    hmb_http_response_t *r;
-
-    r = ask(p, env.httpd_port, "HMBTEST-500", NULL);
-    assert_int_equal(r->status, 500);
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
+    passed_on(*state, env.httpd_port, "HMBTEST-500", NULL, 500);
 }
 
 static void test_non_xml_passed_on(void **state)
 {
-    apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-NONXML.xml", &want_len);
-    hmb_http_response_t *r;
+    hmb_http_response_t *r = passed_on(*state, env.httpd_port,
+                                       "HMBTEST-NONXML", NULL, 200);
 
-    r = ask(p, env.httpd_port, "HMBTEST-NONXML", NULL);
-    assert_int_equal(r->status, 200);
     assert_string_equal(hmb_http_header(r, "content-type"),
                         "application/json");
     assert_string_equal(hmb_http_header(r, "X-HMB-FIXTURE"), "nonxml");
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
 }
 
 static void test_unknown_msgid_404(void **state)
@@ -334,34 +306,23 @@ static void test_close_option(void **state)
 /* delay-ms holds the answer back; the proxied answer is still whole. */
 static void test_delay_option(void **state)
 {
-    apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-DELAY.xml", &want_len);
-    hmb_http_response_t *r;
     apr_time_t started = apr_time_now();
 
-    r = ask(p, env.httpd_port, "HMBTEST-DELAY", NULL);
+    passed_on(*state, env.httpd_port, "HMBTEST-DELAY", NULL, 200);
     assert_true(apr_time_now() - started >= apr_time_from_msec(300));
-    assert_int_equal(r->status, 200);
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
 }
 
 /* A body delimited by the end of the connection (no Content-Length). */
 static void test_body_until_close(void **state)
 {
     apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-NOLENGTH.xml", &want_len);
     hmb_http_response_t *r;
 
-    r = ask(p, env.up_port, "HMBTEST-NOLENGTH", NULL);
+    r = passed_on(p, env.up_port, "HMBTEST-NOLENGTH", NULL, 200);
     assert_true(r->until_close);
     assert_null(hmb_http_header(r, "Content-Length"));
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
 
-    r = ask(p, env.httpd_port, "HMBTEST-NOLENGTH", NULL);
-    assert_int_equal(r->status, 200);
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
+    passed_on(p, env.httpd_port, "HMBTEST-NOLENGTH", NULL, 200);
 }
 
 /* A chunked request body reaches the upstream intact (it finds the msgid
@@ -598,7 +559,8 @@ static void test_graceful_restart(void **state)
     char *want = fixture(p, MSGID(4) ".xml", &want_len);
     hmb_http_response_t *r;
 
-    assert_no_error(harness("graceful", NULL));
+    assert_no_error(hmb_it_harness(p, "graceful", env.rundir, 0, NULL,
+                                   apr_time_from_sec(30)));
     assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
                                   NULL, req, req_len, &r));
     assert_int_equal(r->status, 200);
@@ -631,73 +593,32 @@ static void test_logs(void **state)
     assert_non_null(strstr(uplog, "HMBTEST-CHUNKED 200 2288 chunked"));
     assert_non_null(strstr(uplog, "HMBTEST-GZIP 200 "));
     assert_non_null(strstr(uplog, "NO-SUCH-MSGID 404"));
-    assert_no_error(harness("check-log", NULL));
+    hmb_it_test_error_logs_clean(state);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_worked_example_bodies_identical,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_chunked_passes_through,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_gzip_when_accepted,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_gunzip_rejects_garbage,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_status_500_passed_on,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_non_xml_passed_on,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_msgid_404,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_keepalive_reuse,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_close_option,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_delay_option,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_body_until_close,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_chunked_request_body,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_template_mode,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_upstream_concurrent_connections,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_through_httpd,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_children_run_as_www_data,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_graceful_restart,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_logs,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
+        HMB_IT_TEST(test_worked_example_bodies_identical),
+        HMB_IT_TEST(test_chunked_passes_through),
+        HMB_IT_TEST(test_gzip_when_accepted),
+        HMB_IT_TEST(test_gunzip_rejects_garbage),
+        HMB_IT_TEST(test_status_500_passed_on),
+        HMB_IT_TEST(test_non_xml_passed_on),
+        HMB_IT_TEST(test_unknown_msgid_404),
+        HMB_IT_TEST(test_keepalive_reuse),
+        HMB_IT_TEST(test_close_option),
+        HMB_IT_TEST(test_delay_option),
+        HMB_IT_TEST(test_body_until_close),
+        HMB_IT_TEST(test_chunked_request_body),
+        HMB_IT_TEST(test_template_mode),
+        HMB_IT_TEST(test_upstream_concurrent_connections),
+        HMB_IT_TEST(test_concurrent_through_httpd),
+        HMB_IT_TEST(test_children_run_as_www_data),
+        HMB_IT_TEST(test_graceful_restart),
+        HMB_IT_TEST(test_logs),
     };
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: proxy infrastructure",
-                                         tests, group_setup, group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: proxy infrastructure", tests, group_setup,
+                       hmb_it_group_teardown) ? 1 : 0;
 }

@@ -16,15 +16,7 @@ static struct {
     apr_pool_t *pool;
     const char *rundir;
     apr_port_t port;
-    int started;
 } env;
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return hmb_it_group_teardown(&env.pool, env.rundir, env.started, NULL,
-                                 NULL, 0);
-}
 
 /* One apache2 with both modules for all the tests: starting one with
  * the sanitizers is slow. */
@@ -45,9 +37,8 @@ static int group_setup(void **state)
     if (!why) {
         why = hmb_it_start_httpd(env.pool, env.rundir, env.port, "probe.conf",
                                  conf);
-        env.started = !why;
     }
-    return hmb_it_group_end(why, group_teardown, state);
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* GET /probe/WHAT; the bugs end the child before it answers. */
@@ -110,8 +101,7 @@ static void test_signed_overflow_fails_stop(void **state)
     int rc;
 
     probe(*state, "ubsan");
-    rc = hmb_it_harness_output(*state, env.rundir, "stop", NULL, &out);
-    env.started = 0;
+    rc = hmb_it_stop_httpd(*state, env.rundir, &out);
     if (rc != 3 || !strstr(out, "runtime error: signed integer overflow")) {
         fail_msg("harness.sh stop exited with %d after a signed overflow in "
                  "httpd:\n%s", rc, out);
@@ -120,21 +110,12 @@ static void test_signed_overflow_fails_stop(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_clean_run_passes),
-        T(test_heap_overflow_fails),
-        T(test_signed_overflow_fails_stop),
+        HMB_IT_TEST(test_clean_run_passes),
+        HMB_IT_TEST(test_heap_overflow_fails),
+        HMB_IT_TEST(test_signed_overflow_fails_stop),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: sanitizer reports "
-                                         "from apache2", tests, group_setup,
-                                         group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: sanitizer reports from apache2", tests,
+                       group_setup, hmb_it_group_teardown) ? 1 : 0;
 }

@@ -59,14 +59,8 @@ static const char *pg(const char *cmd)
 static int group_teardown(void **state)
 {
     const char *why;
-    int ok;
+    int ok = hmb_it_stop_servers();
 
-    (void)state;
-    /* a failed setup has torn down already; CMocka calls this again */
-    if (!wl.pool) {
-        return 0;
-    }
-    ok = wl_stop_servers();
     if (env.pg_started && (why = pg("stop"))) {
         fprintf(stderr, "teardown: pg.sh stop: %s\n", why);
         ok = 0;
@@ -80,9 +74,8 @@ static int group_teardown(void **state)
             ok = 0;
         }
     }
-    wl_done();
     memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
+    return hmb_it_group_teardown(state) || !ok ? -1 : 0;
 }
 
 /* PostgreSQL holding a ledger as schema version 1 left it: the first
@@ -142,7 +135,6 @@ static int group_setup(void **state)
     int i;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (wl_setup("shared", "HMB_SHARED_SEED", NINST)) {
         return -1;
     }
@@ -778,32 +770,20 @@ static void test_pg_faults(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pg_migrated_by_httpd,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_lock_serializes,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_concurrency,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_faults,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_sqlite_concurrency,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
+        HMB_IT_TEST(test_pg_migrated_by_httpd),
+        HMB_IT_TEST(test_pg_lock_serializes),
+        HMB_IT_TEST(test_pg_concurrency),
+        HMB_IT_TEST(test_pg_faults),
+        HMB_IT_TEST(test_sqlite_concurrency),
     };
     int failed;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    apr_initialize();
     if (getenv("HMB_SHARED_FILTER")) {
         /* e.g. "test_sqlite*" to run one case while working on it */
         cmocka_set_test_filter(getenv("HMB_SHARED_FILTER"));
     }
-    failed = cmocka_run_group_tests_name("integration: shared ledger", tests,
-                                         group_setup, group_teardown);
+    failed = hmb_it_main("integration: shared ledger", tests, group_setup,
+                         group_teardown);
     if (runs_done) {
         printf("shared ledger: sent %d, settled %d, deferred %d, replayed %d, "
                "untouched %d (resent), cut %d (resent), lost %d\n",
@@ -811,7 +791,5 @@ int main(void)
                all_runs.replayed, all_runs.untouched, all_runs.cut,
                all_runs.lost);
     }
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
     return failed ? 1 : 0;
 }

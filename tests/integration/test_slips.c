@@ -39,9 +39,6 @@ typedef struct {
     apr_port_t port;
     apr_port_t up_port;
     apr_port_t root_port;
-    apr_proc_t up_proc;
-    int httpd_started;
-    int root_started;
 } slips_env_t;
 
 static slips_env_t env;
@@ -128,23 +125,6 @@ static const char *today(apr_pool_t *p)
 
 /* --- setup and teardown ------------------------------------------------- */
 
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc};
-    const char *names[] = {"upstream"};
-    int ok = 1, rc;
-
-    (void)state;
-    if (env.pool && env.root_started
-        && !hmb_it_teardown(env.pool, env.root_rundir, 1, NULL, NULL, 0)) {
-        ok = 0;
-    }
-    rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                               procs, names, 1);
-    memset(&env, 0, sizeof(env));
-    return ok ? rc : -1;
-}
-
 static int group_setup(void **state)
 {
     static const char *const plans[] = { PLAN_2024, PLAN_2025, NULL };
@@ -152,7 +132,6 @@ static int group_setup(void **state)
     const char *why, *dir;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (hmb_it_group_begin("slips", &env.pool, &env.rundir)) {
         return -1;
     }
@@ -168,15 +147,14 @@ static int group_setup(void **state)
     }
     if (!why) {
         why = hmb_it_start_upstream(p, dir, "upstream", env.up_port, UP_DIR,
-                                    NULL, &env.up_proc);
+                                    NULL);
     }
     if (!why) {
         why = hmb_it_start_httpd(p, dir, env.port, "module.conf",
                                  module_conf(p, 0, apr_pstrcat(p, dir,
                                              "/ledger/ledger.db", NULL)));
-        env.httpd_started = !why;
     }
-    return hmb_it_group_end(why, group_teardown, state);
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- (a) Huiminbao On without a plan ------------------------------------- */
@@ -261,7 +239,6 @@ static void test_root_owned_ledger_found_at_start(void **state)
 
     assert_no_error(hmb_it_start_httpd(p, env.root_rundir, env.root_port,
                                        "module.conf", module_conf(p, 0, db)));
-    env.root_started = 1;
 
     /* the server answers once a child has started, and a child probes
      * the ledger before it serves */
@@ -303,9 +280,9 @@ static void test_root_owned_ledger_found_at_start(void **state)
         assert_contains(out, "ledger ok");
     }
 
-    assert_no_error(hmb_it_harness(p, "stop", env.root_rundir, 0, NULL,
-                                   apr_time_from_sec(30)));
-    env.root_started = 0;
+    if (hmb_it_stop_httpd(p, env.root_rundir, &out) != 0) {
+        fail_msg("harness.sh stop: %s", out);
+    }
 }
 
 /* --- (d) a settlement sent again after its cancellation ------------------ */
@@ -467,36 +444,21 @@ static void test_no_plan_deferred_then_replayed(void **state)
     assert_str(hmb_it_status_value(p, env.port, "SpoolPending"), "0");
 }
 
-/* Every [error] line in the server's log was provoked on purpose; these
- * tests provoke none there. */
-static void test_error_log_clean(void **state)
-{
-    assert_no_error(hmb_it_harness(*state, "check-log", env.rundir, 0, NULL,
-                                   apr_time_from_sec(30)));
-}
-
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_no_plan_fails_configtest),
-        T(test_root_owned_ledger_found_at_start),
-        T(test_resent_after_cancel),
+        HMB_IT_TEST(test_no_plan_fails_configtest),
+        HMB_IT_TEST(test_root_owned_ledger_found_at_start),
+        HMB_IT_TEST(test_resent_after_cancel),
         /* before the replay, which is owed too: Owed counts 1 here */
-        T(test_redecide_after_late_enrollment),
+        HMB_IT_TEST(test_redecide_after_late_enrollment),
         /* last: it loads the 2025 plan */
-        T(test_no_plan_deferred_then_replayed),
-        T(test_error_log_clean),
+        HMB_IT_TEST(test_no_plan_deferred_then_replayed),
+        /* every [error] line in the server's log is one provoked on
+         * purpose: these tests provoke none */
+        HMB_IT_TEST(hmb_it_test_error_logs_clean),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: operator slips in "
-                                         "apache2", tests, group_setup,
-                                         group_teardown);
-    hmb_it_leave_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: operator slips in apache2", tests,
+                       group_setup, hmb_it_group_teardown) ? 1 : 0;
 }
