@@ -114,6 +114,22 @@ static hmb_http_response_t *ask(apr_pool_t *p, apr_port_t port,
     return r;
 }
 
+/* Worked-example request n POSTed to /fsi/api on port, with headers (or
+ * none): answered 200, with the bytes of its fixture. */
+static void example_passed_on(apr_pool_t *p, apr_port_t port, int n,
+                              const char *const *headers)
+{
+    apr_size_t req_len, want_len;
+    char *req = example_request(p, n, &req_len);
+    char *want = fixture(p, apr_psprintf(p, MSGID_FMT ".xml", n), &want_len);
+    hmb_http_response_t *r;
+
+    assert_no_error(hmb_http_once(p, port, "POST", "/fsi/api", headers, req,
+                                  req_len, &r));
+    assert_int_equal(r->status, 200);
+    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
+}
+
 /* ask, and the answer must be status with the bytes of the fixture
  * MSGID.xml. */
 static hmb_http_response_t *passed_on(apr_pool_t *p, apr_port_t port,
@@ -333,20 +349,9 @@ static void test_chunked_request_body(void **state)
     static const char *const chunked[] = {
         "Content-Type: text/xml", "Transfer-Encoding: chunked", NULL
     };
-    apr_size_t req_len, want_len;
-    char *req = example_request(p, 2, &req_len);
-    char *want = fixture(p, MSGID(2) ".xml", &want_len);
-    hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, env.up_port, "POST", "/fsi/api",
-                                  chunked, req, req_len, &r));
-    assert_int_equal(r->status, 200);
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
-
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  chunked, req, req_len, &r));
-    assert_int_equal(r->status, 200);
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
+    example_passed_on(p, env.up_port, 2, chunked);
+    example_passed_on(p, env.httpd_port, 2, chunked);
 }
 
 /* Template mode: request fields replace the placeholders, defaults fill
@@ -554,17 +559,10 @@ static void test_children_run_as_www_data(void **state)
 static void test_graceful_restart(void **state)
 {
     apr_pool_t *p = *state;
-    apr_size_t req_len, want_len;
-    char *req = example_request(p, 4, &req_len);
-    char *want = fixture(p, MSGID(4) ".xml", &want_len);
-    hmb_http_response_t *r;
 
     assert_no_error(hmb_it_harness(p, "graceful", env.rundir, 0, NULL,
                                    apr_time_from_sec(30)));
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, req_len, &r));
-    assert_int_equal(r->status, 200);
-    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
+    example_passed_on(p, env.httpd_port, 4, NULL);
 }
 
 /* The access log carries the module's environment fields ("-" here, with
