@@ -753,16 +753,30 @@ const char *const hmb_it_xml[] = {
     "Content-Type: text/xml; charset=UTF-8", NULL
 };
 
+hmb_http_response_t *hmb_it_request(apr_pool_t *p, apr_port_t port,
+                                    const char *method, const char *path,
+                                    const char *const *headers,
+                                    const char *body, apr_size_t len)
+{
+    hmb_http_response_t *r = NULL;
+
+    assert_no_error(hmb_http_once(p, port, method, path, headers, body, len,
+                                  &r));
+    return r;
+}
+
 hmb_http_response_t *hmb_it_post(apr_pool_t *p, apr_port_t port,
                                  const char *path, const char *const *headers,
                                  const char *body, apr_size_t len)
 {
-    hmb_http_response_t *r = NULL;
+    return hmb_it_request(p, port, "POST", path,
+                          headers ? headers : hmb_it_xml, body, len);
+}
 
-    assert_no_error(hmb_http_once(p, port, "POST", path,
-                                  headers ? headers : hmb_it_xml, body, len,
-                                  &r));
-    return r;
+hmb_http_response_t *hmb_it_get(apr_pool_t *p, apr_port_t port,
+                                const char *path)
+{
+    return hmb_it_request(p, port, "GET", path, NULL, NULL, 0);
 }
 
 const char *hmb_it_hmbinfo(apr_pool_t *p, const char *body)
@@ -831,8 +845,7 @@ const char *hmb_it_status_value(apr_pool_t *p, apr_port_t port,
     const char *s, *e;
     char *text;
 
-    assert_no_error(hmb_http_once(p, port, "GET", "/huiminbao-status?auto",
-                                  NULL, NULL, 0, &r));
+    r = hmb_it_get(p, port, "/huiminbao-status?auto");
     if (r->status != 200) {
         fail_msg("the status page answered %d", r->status);
     }

@@ -236,11 +236,21 @@ const char *hmb_it_envelope(apr_pool_t *p, const char *infno,
 /* Content-Type: text/xml; charset=UTF-8 (a header list) */
 extern const char *const hmb_it_xml[];
 
-/* POST len bytes of body to path on 127.0.0.1:port with headers (NULL:
- * hmb_it_xml); the answer. The test fails when none comes. */
+/* method path on 127.0.0.1:port with headers (or none) and len bytes of
+ * body; the answer. The test fails when none comes. */
+hmb_http_response_t *hmb_it_request(apr_pool_t *p, apr_port_t port,
+                                    const char *method, const char *path,
+                                    const char *const *headers,
+                                    const char *body, apr_size_t len);
+
+/* hmb_it_request with POST, the headers hmb_it_xml when headers is NULL */
 hmb_http_response_t *hmb_it_post(apr_pool_t *p, apr_port_t port,
                                  const char *path, const char *const *headers,
                                  const char *body, apr_size_t len);
+
+/* hmb_it_request with GET */
+hmb_http_response_t *hmb_it_get(apr_pool_t *p, apr_port_t port,
+                                const char *path);
 
 /* The <hmbinfo> element of an answer (from <hmbinfo> to </hmbinfo>),
  * which must be there once, as the last child of <output>; the test fails

@@ -138,8 +138,7 @@ static hmb_http_response_t *get(apr_pool_t *p, int i, const char *path,
 {
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, wl.inst[i].port, "GET", path, NULL,
-                                  NULL, 0, &r));
+    r = hmb_it_get(p, wl.inst[i].port, path);
     assert_int_equal(r->status, 200);
     assert_non_null(hmb_http_header(r, "Content-Type"));
     assert_non_null(strstr(hmb_http_header(r, "Content-Type"), type));
@@ -511,12 +510,10 @@ static void test_mod_status_section(void **state)
     apr_pool_t *p = *state;
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
-                                  "/server-status", NULL, NULL, 0, &r));
+    r = hmb_it_get(p, wl.inst[0].port, "/server-status");
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->body, "<h2>Huiminbao</h2>"));
-    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
-                                  "/server-status?auto", NULL, NULL, 0, &r));
+    r = hmb_it_get(p, wl.inst[0].port, "/server-status?auto");
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->body, "\nHuiminbaoMessages: "));
 }
@@ -527,13 +524,9 @@ static void test_bad_query(void **state)
     apr_pool_t *p = *state;
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
-                                  "/huiminbao-status?format=xml", NULL, NULL,
-                                  0, &r));
+    r = hmb_it_get(p, wl.inst[0].port, "/huiminbao-status?format=xml");
     assert_int_equal(r->status, 400);
-    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
-                                  "/huiminbao-status?day=2024-13-40", NULL,
-                                  NULL, 0, &r));
+    r = hmb_it_get(p, wl.inst[0].port, "/huiminbao-status?day=2024-13-40");
     assert_int_equal(r->status, 400);
 }
 

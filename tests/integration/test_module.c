@@ -882,15 +882,14 @@ static void test_head_untouched(void **state)
     hmb_http_response_t *r;
 
     (void)fixture(p, "HMBMOD-NOENV", &len);
-    assert_no_error(hmb_http_once(p, env.port, "HEAD", "/static/settle.xml",
-                                  NULL, NULL, 0, &r));
+    r = hmb_it_request(p, env.port, "HEAD", "/static/settle.xml", NULL, NULL,
+                       0);
     assert_int_equal(r->status, 200);
     assert_int_equal(r->body_len, 0);
     assert_str(hmb_http_header(r, "Content-Length"),
                apr_psprintf(p, "%lu", (unsigned long)len));
 
-    assert_no_error(hmb_http_once(p, env.port, "HEAD", "/fsi/api/head", NULL,
-                                  NULL, 0, &r));
+    r = hmb_it_request(p, env.port, "HEAD", "/fsi/api/head", NULL, NULL, 0);
     assert_int_equal(r->status, 200);
     assert_int_equal(r->body_len, 0);
     /* the length of the sandbox's "hmb-sandbox ok\n" to a GET */
@@ -1056,8 +1055,7 @@ static void test_no_request_body(void **state)
     r = hmb_it_post(p, env.port, "/fsi/api/nobody", NULL, "", 0);
     assert_untouched(r, 400, direct->body, direct->body_len);
 
-    assert_no_error(hmb_http_once(p, env.port, "GET", "/static/settle.xml",
-                                  NULL, NULL, 0, &r));
+    r = hmb_it_get(p, env.port, "/static/settle.xml");
     assert_untouched(r, 200, want, len);
     assert_length_header(r);
     assert_logged(p, read_log(p, "error_log"), "HMB00305", "(0 bytes)");

@@ -296,8 +296,7 @@ static void test_settlements(void **state)
                      strlen(info));
     }
     /* no settlement (the upstream refuses a GET): logged at trace1 */
-    assert_no_error(hmb_http_once(p, env.port, "GET", "/fsi/api/PII-A1",
-                                  NULL, NULL, 0, &r));
+    r = hmb_it_get(p, env.port, "/fsi/api/PII-A1");
 }
 
 /* Every log file httpd wrote. */
@@ -351,8 +350,7 @@ static void test_status_clean(void **state)
                                        NULL);
         hmb_http_response_t *r = NULL;
 
-        assert_no_error(hmb_http_once(p, env.port, "GET", path, NULL, NULL,
-                                      0, &r));
+        r = hmb_it_get(p, env.port, path);
         assert_int_equal(r->status, 200);
         assert_true(r->body_len > 100);
         assert_clean(path, r->body, r->body_len);

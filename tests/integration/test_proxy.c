@@ -107,11 +107,9 @@ static hmb_http_response_t *ask(apr_pool_t *p, apr_port_t port,
                                 const char *const *headers)
 {
     const char *req = msgid_body(p, msgid);
-    hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, port, "POST", "/fsi/api", headers, req,
-                                  strlen(req), &r));
-    return r;
+    return hmb_it_request(p, port, "POST", "/fsi/api", headers, req,
+                          strlen(req));
 }
 
 /* Worked-example request n POSTed to /fsi/api on port, with headers (or
@@ -124,8 +122,7 @@ static void example_passed_on(apr_pool_t *p, apr_port_t port, int n,
     char *want = fixture(p, apr_psprintf(p, MSGID_FMT ".xml", n), &want_len);
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, port, "POST", "/fsi/api", headers, req,
-                                  req_len, &r));
+    r = hmb_it_request(p, port, "POST", "/fsi/api", headers, req, req_len);
     assert_int_equal(r->status, 200);
     hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
 }
@@ -385,9 +382,8 @@ static void test_template_mode(void **state)
     /* directly, then through httpd's /load */
     for (i = 0; i < 2; i++) {
         int k;
-        assert_no_error(hmb_http_once(p, i ? env.httpd_port : env.load_port,
-                                      "POST", "/load", NULL, req,
-                                      strlen(req), &r));
+        r = hmb_it_request(p, i ? env.httpd_port : env.load_port, "POST",
+                           "/load", NULL, req, strlen(req));
         assert_int_equal(r->status, 200);
         assert_string_equal(hmb_http_header(r, "Content-Type"),
                             "text/xml; charset=UTF-8");

@@ -480,8 +480,7 @@ static void test_pg_migrated_by_httpd(void **state)
 
     /* the test's own template rendering agrees with hmb-sandbox's */
     m = wl_make_settlement(wl.pool, 'M', 0, I_PG0, V1_PSN);
-    assert_no_error(hmb_http_once(p, wl.up_port, "POST", "/fsi/api",
-                                  hmb_it_xml, m->req, m->req_len, &resp));
+    resp = hmb_it_post(p, wl.up_port, "/fsi/api", NULL, m->req, m->req_len);
     assert_int_equal(resp->status, 200);
     assert_int_equal(resp->body_len, m->up_len);
     assert_memory_equal(resp->body, m->up, m->up_len);
