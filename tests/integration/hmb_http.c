@@ -725,28 +725,39 @@ const char *hmb_it_sqlite_ledger(apr_pool_t *p, const char *dir,
 
 /* --- messages and answers ----------------------------------------------- */
 
-const char *hmb_it_envelope(apr_pool_t *p, const char *infno,
-                            const char *msgid, const char *psn_no,
-                            const char *cancel_setl_id)
+const char *hmb_it_envelope_from(apr_pool_t *p, const char *infno,
+                                 const char *msgid,
+                                 const char *fixmedins_code,
+                                 const char *fixmedins_name,
+                                 const char *inf_time, const char *data)
 {
-    return apr_psprintf(p,
+    return apr_pstrcat(p,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<request><infno>%s</infno><msgid>%s</msgid>"
+        "<request><infno>", infno, "</infno><msgid>", msgid, "</msgid>"
         "<mdtrtarea_admvs>360900</mdtrtarea_admvs>"
         "<insuplc_admdvs>360902</insuplc_admdvs>"
         "<recer_sys_code>HIS</recer_sys_code><infver>V1.0</infver>"
         "<opter_type>1</opter_type><opter>0001</opter>"
-        "<opter_name>收费员</opter_name>"
-        "<inf_time>2024-05-01 10:00:00</inf_time>"
-        "<fixmedins_code>H36090200001</fixmedins_code>"
-        "<fixmedins_name>宜春市人民医院</fixmedins_name>"
-        "<sign_no>S0001</sign_no><input><data>%s%s%s"
-        "<psn_no>%s</psn_no></data></input></request>",
-        infno, msgid,
-        cancel_setl_id ? "<setl_id>" : "",
-        cancel_setl_id ? cancel_setl_id : "",
-        cancel_setl_id ? "</setl_id>" : "",
-        psn_no);
+        "<opter_name>收费员</opter_name><inf_time>", inf_time, "</inf_time>"
+        "<fixmedins_code>", fixmedins_code, "</fixmedins_code>"
+        "<fixmedins_name>", fixmedins_name, "</fixmedins_name>"
+        "<sign_no>S0001</sign_no><input><data>", data,
+        "</data></input></request>", NULL);
+}
+
+const char *hmb_it_envelope(apr_pool_t *p, const char *infno,
+                            const char *msgid, const char *psn_no,
+                            const char *cancel_setl_id)
+{
+    const char *data = apr_pstrcat(p, "<psn_no>", psn_no, "</psn_no>", NULL);
+
+    if (cancel_setl_id) {
+        data = apr_pstrcat(p, "<setl_id>", cancel_setl_id, "</setl_id>",
+                           data, NULL);
+    }
+    return hmb_it_envelope_from(p, infno, msgid, "H36090200001",
+                                "宜春市人民医院", "2024-05-01 10:00:00",
+                                data);
 }
 
 const char *const hmb_it_xml[] = {
@@ -771,6 +782,18 @@ hmb_http_response_t *hmb_it_post(apr_pool_t *p, apr_port_t port,
 {
     return hmb_it_request(p, port, "POST", path,
                           headers ? headers : hmb_it_xml, body, len);
+}
+
+hmb_http_response_t *hmb_it_settle(apr_pool_t *p, apr_port_t port,
+                                   const char *tag, const char *infno,
+                                   const char *msgid, const char *psn_no,
+                                   const char *cancel_setl_id)
+{
+    const char *req = hmb_it_envelope(p, infno, msgid, psn_no,
+                                      cancel_setl_id);
+
+    return hmb_it_post(p, port, apr_pstrcat(p, "/fsi/api/", tag, NULL), NULL,
+                       req, strlen(req));
 }
 
 hmb_http_response_t *hmb_it_get(apr_pool_t *p, apr_port_t port,

@@ -227,8 +227,17 @@ char *hmb_it_hmbctl(apr_pool_t *p, const char *dir, const char *as_user,
 
 /* --- messages and answers ----------------------------------------------- */
 
-/* A HIS request envelope from hospital H36090200001; cancel_setl_id
- * names the settlement a 2305/2208 cancels (NULL otherwise). */
+/* A HIS request envelope (XML) from hospital fixmedins_code, named
+ * fixmedins_name, at inf_time, with data in its <input><data>. */
+const char *hmb_it_envelope_from(apr_pool_t *p, const char *infno,
+                                 const char *msgid,
+                                 const char *fixmedins_code,
+                                 const char *fixmedins_name,
+                                 const char *inf_time, const char *data);
+
+/* A HIS request envelope from hospital H36090200001 on 2024-05-01;
+ * cancel_setl_id names the settlement a 2305/2208 cancels (NULL
+ * otherwise). */
 const char *hmb_it_envelope(apr_pool_t *p, const char *infno,
                             const char *msgid, const char *psn_no,
                             const char *cancel_setl_id);
@@ -247,6 +256,13 @@ hmb_http_response_t *hmb_it_request(apr_pool_t *p, apr_port_t port,
 hmb_http_response_t *hmb_it_post(apr_pool_t *p, apr_port_t port,
                                  const char *path, const char *const *headers,
                                  const char *body, apr_size_t len);
+
+/* hmb_it_envelope POSTed as XML to /fsi/api/TAG on 127.0.0.1:port; the
+ * answer. The test fails when none comes. */
+hmb_http_response_t *hmb_it_settle(apr_pool_t *p, apr_port_t port,
+                                   const char *tag, const char *infno,
+                                   const char *msgid, const char *psn_no,
+                                   const char *cancel_setl_id);
 
 /* hmb_it_request with GET */
 hmb_http_response_t *hmb_it_get(apr_pool_t *p, apr_port_t port,

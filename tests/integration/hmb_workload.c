@@ -237,18 +237,8 @@ static const char *envelope(apr_pool_t *p, const char *infno,
                             const char *msgid, int inst,
                             const char *inf_time, const char *data)
 {
-    return apr_pstrcat(p,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<request><infno>", infno, "</infno><msgid>", msgid, "</msgid>"
-        "<mdtrtarea_admvs>360900</mdtrtarea_admvs>"
-        "<insuplc_admdvs>360902</insuplc_admdvs>"
-        "<recer_sys_code>HIS</recer_sys_code><infver>V1.0</infver>"
-        "<opter_type>1</opter_type><opter>0001</opter>"
-        "<opter_name>收费员</opter_name><inf_time>", inf_time, "</inf_time>"
-        "<fixmedins_code>", wl.inst[inst].fixmedins_code,
-        "</fixmedins_code><fixmedins_name>", wl.inst[inst].fixmedins_name,
-        "</fixmedins_name><sign_no>S0001</sign_no>"
-        "<input><data>", data, "</data></input></request>\n", NULL);
+    return hmb_it_envelope_from(p, infno, msgid, wl.inst[inst].fixmedins_code,
+                                wl.inst[inst].fixmedins_name, inf_time, data);
 }
 
 /* A discharge of person `person` in 2024 with amounts chosen at random:

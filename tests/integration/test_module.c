@@ -266,10 +266,7 @@ static hmb_http_response_t *settle(apr_pool_t *p, const char *tag,
                                    const char *infno, const char *msgid,
                                    const char *psn_no)
 {
-    const char *req = hmb_it_envelope(p, infno, msgid, psn_no, NULL);
-
-    return hmb_it_post(p, env.port, apr_pstrcat(p, "/fsi/api/", tag, NULL),
-                       NULL, req, strlen(req));
+    return hmb_it_settle(p, env.port, tag, infno, msgid, psn_no, NULL);
 }
 
 static void assert_length_header(const hmb_http_response_t *r)
@@ -607,12 +604,11 @@ static void test_strong_etag_dropped(void **state)
     apr_pool_t *p = *state;
     apr_size_t len;
     const char *want = fixture(p, "HMBMOD-ETAG", &len);
-    const char *req = hmb_it_envelope(p, "2304", "HMBMOD-ETAG",
-                                      "36090000000000000102", NULL);
     hmb_http_response_t *r;
     const char *info;
 
-    r = hmb_it_post(p, env.up_port, "/fsi/api/direct", NULL, req, strlen(req));
+    r = hmb_it_settle(p, env.up_port, "direct", "2304", "HMBMOD-ETAG",
+                      "36090000000000000102", NULL);
     assert_str(hmb_http_header(r, "ETag"), "\"abc\"");
 
     r = settle(p, "etag", "2304", "HMBMOD-ETAG", "36090000000000000102");
@@ -989,13 +985,12 @@ static void upstream_answer(apr_pool_t *p, const char *from, const char *to,
 static void test_upstream_broke_off(void **state)
 {
     apr_pool_t *p = *state;
-    const char *req = hmb_it_envelope(p, "2304", "HMBMOD-BROKEN",
-                                      "36090000000000000106", NULL);
     const char *before = totals(p, "YCHMB", "2024", "36090000000000000106");
     hmb_http_response_t *r;
 
     upstream_answer(p, "HMBMOD-BIG", "HMBMOD-BROKEN", "break-after 2000\n");
-    r = hmb_it_post(p, env.port, "/fsi/api/broken", NULL, req, strlen(req));
+    r = hmb_it_settle(p, env.port, "broken", "2304", "HMBMOD-BROKEN",
+                      "36090000000000000106", NULL);
     assert_int_equal(r->status, 502);
     assert_null(strstr(r->body, "<hmbinfo>"));
     assert_null(strstr(r->body, "<setlinfo>"));
@@ -1173,7 +1168,7 @@ static void test_outpatient_codes(void **state)
 {
     apr_pool_t *p = *state;
     apr_size_t len;
-    const char *want, *info, *req;
+    const char *want, *info;
     hmb_http_response_t *r;
 
     want = fixture(p, "HMBMOD-OP-2206", &len);
@@ -1203,8 +1198,8 @@ static void test_outpatient_codes(void **state)
                "outscope elig_amt=20000.00 paid_amt=3000.00\n");
 
     want = fixture(p, "HMBMOD-OP-2208", &len);
-    req = hmb_it_envelope(p, "2208", "HMBMOD-OP-2208", OP_PSN, "SMOD00301");
-    r = hmb_it_post(p, env.port, "/fsi/api/op-2208", NULL, req, strlen(req));
+    r = hmb_it_settle(p, env.port, "op-2208", "2208", "HMBMOD-OP-2208", OP_PSN,
+                      "SMOD00301");
     info = assert_spliced(p, r, want, len);
     assert_str(hmb_it_field(p, info, "hmb_stas"), "reversed");
     assert_str(hmb_it_field(p, info, "hmb_pay"), "-12100.00");
@@ -1246,12 +1241,10 @@ static void test_ledger_unavailable_deferred_then_replayed(void **state)
         apr_size_t len;
         const char *msgid = sends[2 * i];
         const char *want = fixture(p, msgid, &len);
-        const char *req = hmb_it_envelope(p, "2304", msgid,
-                                          sends[2 * i + 1], NULL);
-        hmb_http_response_t *r = hmb_it_post(p, env.port_noledger,
-                                             apr_psprintf(p, "/fsi/api/def-%d",
-                                                          i), NULL, req,
-                                             strlen(req));
+        hmb_http_response_t *r = hmb_it_settle(p, env.port_noledger,
+                                               apr_psprintf(p, "def-%d", i),
+                                               "2304", msgid,
+                                               sends[2 * i + 1], NULL);
         info = assert_spliced(p, r, want, len);
         assert_str(hmb_it_field(p, info, "hmb_stas"), "deferred");
         assert_str(hmb_it_field(p, info, "hmb_pay"), "0.00");

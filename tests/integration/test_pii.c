@@ -267,14 +267,11 @@ static void test_settlements(void **state)
 
     for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
         const person_msg_t *m = &msgs[i];
-        const char *req = hmb_it_envelope(p, m->infno, m->msgid, m->psn_no,
-                                          m->cancels);
         const char *want = answer_for(p, m, &len);
         const char *info;
 
-        r = hmb_it_post(p, env.port, apr_pstrcat(p, "/fsi/api/", m->msgid,
-                                                 NULL), NULL, req,
-                        strlen(req));
+        r = hmb_it_settle(p, env.port, m->msgid, m->infno, m->msgid,
+                          m->psn_no, m->cancels);
         assert_int_equal(r->status, 200);
         info = hmb_it_element(p, r->body, r->body_len, "hmbinfo");
         if (!m->want_stas) {

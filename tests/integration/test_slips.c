@@ -98,12 +98,8 @@ static const char *settle(apr_pool_t *p, const char *infno,
                           const char *msgid, const char *psn_no,
                           const char *cancel_setl_id)
 {
-    const char *req = hmb_it_envelope(p, infno, msgid, psn_no,
-                                      cancel_setl_id);
-    hmb_http_response_t *r = hmb_it_post(p, env.port,
-                                         apr_pstrcat(p, "/fsi/api/", msgid,
-                                                     NULL), NULL, req,
-                                         strlen(req));
+    hmb_http_response_t *r = hmb_it_settle(p, env.port, msgid, infno, msgid,
+                                           psn_no, cancel_setl_id);
 
     assert_int_equal(r->status, 200);
     return hmb_it_hmbinfo(p, r->body);
