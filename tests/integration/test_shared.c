@@ -28,7 +28,6 @@
 #include "hmb_workload.h"
 
 #include <apr_atomic.h>
-#include <apr_lib.h>
 #include <apr_thread_proc.h>
 
 #define LEDGER_V1     FIXDIR "/ledger-v1.sql"

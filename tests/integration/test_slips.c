@@ -12,7 +12,6 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <dirent.h>
 #include <pwd.h>
 #include <unistd.h>
 
