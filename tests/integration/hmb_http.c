@@ -1,7 +1,9 @@
-/* Process helpers for the integration tests (see hmb_http.h); the HTTP
- * client they use is tools/hmb_http_client.c, shared with hmbctl.
+/* Process, server and answer helpers for the integration tests (see
+ * hmb_http.h); the HTTP client they use is tools/hmb_http_client.c, shared
+ * with hmbctl.
  */
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,36 @@
 #include <apr_strings.h>
 
 #include "hmb_http.h"
+
+#define IT_MAX 4
+
+/* What the program started and stops at the end of its group, and the
+ * directories it leaves; outside any pool, since they outlive them. */
+static struct {
+    apr_pool_t **pool;              /* hmb_it_group_begin's */
+    char httpd[IT_MAX][512];        /* run directories of apache2s */
+    apr_proc_t proc[IT_MAX];
+    char name[IT_MAX][32];
+    char left[IT_MAX][512];
+    /* a teardown failed: CMocka may count that in no test, and the run
+     * directories are kept all the same */
+    int teardown_failed;
+} it;
+
+/* dir into the first free one of IT_MAX slots of size bytes each */
+static void it_note(char *slots, apr_size_t size, const char *dir)
+{
+    int i;
+
+    for (i = 0; i < IT_MAX; i++, slots += size) {
+        if (!*slots) {
+            apr_cpystrn(slots, dir, size);
+            return;
+        }
+    }
+    fprintf(stderr, "more than %d to remember; forgotten: %s\n", IT_MAX,
+            dir);
+}
 
 /* --- processes and ports ------------------------------------------------ */
 
@@ -48,6 +80,20 @@ const char *hmb_it_free_port(apr_pool_t *p, apr_port_t *port)
         apr_socket_close(s);
     }
     return rv == APR_SUCCESS ? NULL : hmb_http_err(p, "free port", rv);
+}
+
+const char *hmb_it_free_ports(apr_pool_t *p, ...)
+{
+    const char *why = NULL;
+    apr_port_t *port;
+    va_list ap;
+
+    va_start(ap, p);
+    while (!why && (port = va_arg(ap, apr_port_t *)) != NULL) {
+        why = hmb_it_free_port(p, port);
+    }
+    va_end(ap);
+    return why;
 }
 
 const char *hmb_it_wait_port(apr_port_t port, apr_interval_time_t timeout)
@@ -157,37 +203,58 @@ const char *hmb_it_run(apr_pool_t *p, const char *const *argv,
                 : NULL;
 }
 
-const char *hmb_it_start_upstream(apr_pool_t *p, apr_port_t port,
-                                  const char *fixtures, const char *pidfile,
-                                  const char *logfile, int max_seconds,
-                                  const char *const *extra, apr_proc_t *proc)
+const char *hmb_it_start_upstream(apr_pool_t *p, const char *rundir,
+                                  const char *name, apr_port_t port,
+                                  const char *fixtures,
+                                  const char *const *extra)
 {
     apr_array_header_t *argv = apr_array_make(p, 16, sizeof(const char *));
+    apr_proc_t proc;
     const char *why;
 
 #define HMB_ARG(s) (*(const char **)apr_array_push(argv) = (s))
     HMB_ARG(HMB_IT_UPSTREAM_BIN);
     HMB_ARG("--listen");
     HMB_ARG(apr_psprintf(p, "127.0.0.1:%d", (int)port));
-    HMB_ARG("--fixtures");
-    HMB_ARG(fixtures);
+    if (fixtures) {
+        HMB_ARG("--fixtures");
+        HMB_ARG(fixtures);
+    }
     HMB_ARG("--pidfile");
-    HMB_ARG(pidfile);
+    HMB_ARG(apr_pstrcat(p, rundir, "/", name, ".pid", NULL));
     HMB_ARG("--log");
-    HMB_ARG(logfile);
+    HMB_ARG(apr_pstrcat(p, rundir, "/", name, ".log", NULL));
     /* gone by itself should all else fail */
     HMB_ARG("--max-seconds");
-    HMB_ARG(apr_itoa(p, max_seconds));
+    HMB_ARG("3600");
     HMB_ARG("--exit-with-parent");
     for (; extra && *extra; extra++) {
         HMB_ARG(*extra);
     }
     HMB_ARG(NULL);
 #undef HMB_ARG
-    why = hmb_it_spawn(p, (const char *const *)argv->elts, proc);
-    if (!why && (why = hmb_it_wait_port(port, apr_time_from_sec(5)))) {
-        hmb_it_stop(proc, apr_time_from_sec(2));
-        proc->pid = 0;
+    if ((why = hmb_it_spawn(p, (const char *const *)argv->elts, &proc))) {
+        return why;
+    }
+    if ((why = hmb_it_wait_port(port, apr_time_from_sec(5)))) {
+        hmb_it_stop(&proc, apr_time_from_sec(2));
+        return why;
+    }
+    hmb_it_stop_later(&proc, name);
+    return NULL;
+}
+
+const char *hmb_it_answer(apr_pool_t *p, const char *dir, const char *msgid,
+                          const char *ext, const char *body, apr_size_t len,
+                          const char *opts)
+{
+    const char *base = apr_pstrcat(p, dir, "/", msgid, NULL);
+    const char *why = hmb_it_write_file(p, apr_pstrcat(p, base, ".", ext,
+                                                       NULL), body, len);
+
+    if (!why && opts) {
+        why = hmb_it_write_file(p, apr_pstrcat(p, base, ".opts", NULL), opts,
+                                strlen(opts));
     }
     return why;
 }
@@ -218,6 +285,73 @@ const char *hmb_it_harness(apr_pool_t *p, const char *cmd, const char *rundir,
     return hmb_it_run(p, argv, timeout);
 }
 
+int hmb_it_harness_output(apr_pool_t *p, const char *rundir, const char *cmd,
+                          const char *arg, char **out)
+{
+    const char *argv[] = {
+        "/bin/bash", HMB_IT_HARNESS, cmd, rundir, arg, NULL
+    };
+
+    it_sanitized_httpd();
+    return hmb_it_capture(p, rundir, NULL, argv, apr_time_from_sec(60), out);
+}
+
+const char *hmb_it_module_conf(apr_pool_t *p, const char *const *plans,
+                               const char *dbd, apr_port_t up_port,
+                               const char *in_api, const char *more)
+{
+    apr_array_header_t *lines = apr_array_make(p, 16, sizeof(const char *));
+
+#define HMB_LINE(s) (*(const char **)apr_array_push(lines) = (s))
+    HMB_LINE(apr_psprintf(p, "LoadModule huiminbao_module \"%s\"\n"
+                          "LogLevel warn huiminbao:info\n",
+                          HMB_IT_MODULE_SO));
+    for (; *plans; plans++) {
+        HMB_LINE(apr_psprintf(p, "HuiminbaoPlan \"%s\"\n", *plans));
+    }
+    HMB_LINE("HuiminbaoSpool \"${HMB_RUNDIR}/spool\"\n");
+    HMB_LINE(dbd);
+    HMB_LINE(apr_psprintf(p,
+        "<Location \"/fsi/api\">\n"
+        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
+        "    Huiminbao On\n"
+        "%s"
+        "</Location>\n"
+        "<Location \"/huiminbao-status\">\n"
+        "    SetHandler huiminbao-status\n"
+        "    Require ip 127.0.0.1\n"
+        "</Location>\n", (int)up_port, in_api ? in_api : ""));
+    HMB_LINE(more ? more : "");
+#undef HMB_LINE
+    return apr_array_pstrcat(p, lines, 0);
+}
+
+const char *hmb_it_start_httpd(apr_pool_t *p, const char *rundir,
+                               apr_port_t port, const char *name,
+                               const char *conf)
+{
+    const char *path = apr_pstrcat(p, rundir, "/", name, NULL);
+    const char *why = hmb_it_write_file(p, path, conf, strlen(conf));
+
+    if (!why && !(why = hmb_it_harness(p, "start", rundir, port, path,
+                                       apr_time_from_sec(60)))) {
+        it_note(it.httpd[0], sizeof(it.httpd[0]), rundir);
+    }
+    return why;
+}
+
+int hmb_it_stop_httpd(apr_pool_t *p, const char *rundir, char **out)
+{
+    int i;
+
+    for (i = 0; i < IT_MAX; i++) {
+        if (!strcmp(it.httpd[i], rundir)) {
+            *it.httpd[i] = '\0';
+        }
+    }
+    return hmb_it_harness_output(p, rundir, "stop", NULL, out);
+}
+
 const char *hmb_it_write_file(apr_pool_t *p, const char *path,
                               const char *buf, apr_size_t len)
 {
@@ -233,39 +367,6 @@ const char *hmb_it_write_file(apr_pool_t *p, const char *path,
     }
     return rv == APR_SUCCESS ? NULL
                              : apr_psprintf(p, "cannot write %s", path);
-}
-
-const char *hmb_it_run_to_file(apr_pool_t *p, const char *const *argv,
-                               const char *out_path)
-{
-    apr_procattr_t *attr;
-    apr_proc_t proc;
-    apr_file_t *out;
-    apr_status_t rv;
-    const char *why;
-    int code = 0;
-
-    rv = apr_file_open(&out, out_path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                       | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT, p);
-    if (rv != APR_SUCCESS) {
-        return apr_psprintf(p, "cannot write %s", out_path);
-    }
-    if ((rv = apr_procattr_create(&attr, p)) == APR_SUCCESS
-        && (rv = apr_procattr_child_out_set(attr, out, NULL)) == APR_SUCCESS
-        && (rv = apr_procattr_cmdtype_set(attr, APR_PROGRAM_ENV))
-           == APR_SUCCESS
-        && (rv = apr_procattr_error_check_set(attr, 1)) == APR_SUCCESS) {
-        rv = apr_proc_create(&proc, argv[0], argv, NULL, attr, p);
-    }
-    apr_file_close(out);
-    if (rv != APR_SUCCESS) {
-        return apr_psprintf(p, "cannot run %s", argv[0]);
-    }
-    if ((why = hmb_it_wait(&proc, apr_time_from_sec(60), &code)) != NULL) {
-        return why;
-    }
-    return code ? apr_psprintf(p, "%s exited with status %d", argv[0], code)
-                : NULL;
 }
 
 const char *hmb_it_memmem_last(const char *hay, apr_size_t len,
@@ -315,85 +416,162 @@ const char *hmb_it_pg(apr_pool_t *p, const char *cmd, const char *dir,
     return hmb_it_run(p, argv, apr_time_from_sec(90));
 }
 
-int hmb_it_teardown(apr_pool_t *p, const char *rundir, int httpd_started,
-                    apr_proc_t *const *procs, const char *const *names,
-                    int n)
+/* --- a test group's life ------------------------------------------------ */
+
+void hmb_it_leave_later(const char *dir)
 {
+    it_note(it.left[0], sizeof(it.left[0]), dir);
+}
+
+void hmb_it_stop_later(const apr_proc_t *proc, const char *name)
+{
+    int i;
+
+    for (i = 0; i < IT_MAX && it.proc[i].pid > 0; i++) {
+    }
+    if (i == IT_MAX) {
+        fprintf(stderr, "more than %d processes to stop; %s is not\n",
+                IT_MAX, name);
+        return;
+    }
+    it.proc[i] = *proc;
+    apr_cpystrn(it.name[i], name, sizeof(it.name[i]));
+}
+
+void hmb_it_leave_rundir(int failed)
+{
+    apr_pool_t *p;
+    int i;
+
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < IT_MAX && *it.left[i]; i++) {
+        const char *rm[] = { "/bin/rm", "-rf", it.left[i], NULL };
+
+        if (failed || it.teardown_failed || getenv("HMB_KEEP_RUNDIR")) {
+            fprintf(stderr, "run directory kept for inspection: %s\n",
+                    it.left[i]);
+        }
+        else {
+            hmb_it_run(p, rm, apr_time_from_sec(60));
+        }
+        *it.left[i] = '\0';
+    }
+    apr_pool_destroy(p);
+}
+
+int hmb_it_run_group(const char *name, const struct CMUnitTest *tests,
+                     size_t n, CMFixtureFunction setup,
+                     CMFixtureFunction teardown)
+{
+    int failed;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    apr_initialize();
+    failed = _cmocka_run_group_tests(name, tests, n, setup, teardown);
+    hmb_it_leave_rundir(failed);
+    apr_terminate();
+    return failed;
+}
+
+int hmb_it_group_begin(const char *name, apr_pool_t **pool,
+                       const char **rundir)
+{
+    char *dir;
+
+    apr_pool_create(pool, NULL);
+    dir = apr_psprintf(*pool, "%s/tmp-%s-XXXXXX", HMB_BUILDDIR, name);
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "setup: cannot create %s\n", dir);
+        apr_pool_destroy(*pool);
+        *pool = NULL;
+        return -1;
+    }
+    it.pool = pool;
+    hmb_it_leave_later(dir);
+    *rundir = dir;
+    return 0;
+}
+
+int hmb_it_group_end(const char *why, CMFixtureFunction teardown,
+                     void **state)
+{
+    if (!why) {
+        return 0;
+    }
+    fprintf(stderr, "setup: %s\n", why);
+    teardown(state);
+    return -1;
+}
+
+int hmb_it_stop_servers(void)
+{
+    apr_pool_t *p;
     apr_finfo_t fi;
     const char *why;
     int ok = 1, i;
 
-    if (httpd_started && rundir
-        && (why = hmb_it_harness(p, "stop", rundir, 0, NULL,
-                                 apr_time_from_sec(90))) != NULL) {
-        fprintf(stderr, "teardown: harness stop: %s\n", why);
-        ok = 0;
-    }
-    for (i = 0; i < n; i++) {
-        if (procs[i]->pid > 0
-            && (why = hmb_it_stop(procs[i], apr_time_from_sec(5)))) {
-            fprintf(stderr, "teardown: %s: %s\n", names[i], why);
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < IT_MAX; i++) {
+        const char *rundir = it.httpd[i];
+
+        if (!*rundir) {
+            continue;
+        }
+        if ((why = hmb_it_harness(p, "stop", rundir, 0, NULL,
+                                  apr_time_from_sec(90))) != NULL) {
+            fprintf(stderr, "teardown: harness stop %s: %s\n", rundir, why);
             ok = 0;
         }
+        /* httpd's parent removes it only once its children are gone */
+        if (apr_stat(&fi, apr_pstrcat(p, rundir, "/run/httpd.pid", NULL),
+                     APR_FINFO_TYPE, p) == APR_SUCCESS) {
+            fprintf(stderr, "teardown: %s/run/httpd.pid still exists\n",
+                    rundir);
+            ok = 0;
+        }
+        *it.httpd[i] = '\0';
     }
-    if (rundir && apr_stat(&fi, apr_pstrcat(p, rundir, "/run/httpd.pid",
-                                            NULL), APR_FINFO_TYPE, p)
-                  == APR_SUCCESS) {
-        fprintf(stderr, "teardown: %s/run/httpd.pid still exists\n", rundir);
-        ok = 0;
+    for (i = 0; i < IT_MAX; i++) {
+        if (it.proc[i].pid > 0
+            && (why = hmb_it_stop(&it.proc[i], apr_time_from_sec(5)))) {
+            fprintf(stderr, "teardown: %s: %s\n", it.name[i], why);
+            ok = 0;
+        }
+        it.proc[i].pid = 0;
     }
+    apr_pool_destroy(p);
+    it.teardown_failed |= !ok;
     return ok;
 }
 
-/* --- what the integration tests of the module share --------------------- */
-
-char *hmb_it_make_rundir(apr_pool_t *p, const char *name)
+void hmb_it_test_error_logs_clean(void **state)
 {
-    char *dir = apr_psprintf(p, "%s/tmp-%s-XXXXXX", HMB_BUILDDIR, name);
+    int i, checked = 0;
 
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "setup: cannot create %s\n", dir);
-        return NULL;
+    for (i = 0; i < IT_MAX; i++) {
+        if (*it.httpd[i]) {
+            assert_no_error(hmb_it_harness(*state, "check-log", it.httpd[i],
+                                           0, NULL, apr_time_from_sec(30)));
+            checked++;
+        }
     }
-    return dir;
+    assert_true(checked > 0);
 }
 
-void hmb_it_leave_rundir(const char *rundir, int failed)
+int hmb_it_group_teardown(void **state)
 {
-    apr_pool_t *p;
-    const char *rm[] = { "/bin/rm", "-rf", rundir, NULL };
+    int ok = hmb_it_stop_servers();
 
-    if (!*rundir) {
-        return;
+    (void)state;
+    if (it.pool && *it.pool) {
+        apr_pool_destroy(*it.pool);
+        *it.pool = NULL;
     }
-    if (failed || getenv("HMB_KEEP_RUNDIR")) {
-        fprintf(stderr, "run directory kept for inspection: %s\n", rundir);
-        return;
-    }
-    apr_pool_create(&p, NULL);
-    hmb_it_run(p, rm, apr_time_from_sec(30));
-    apr_pool_destroy(p);
-}
-
-int hmb_it_group_teardown(apr_pool_t **pool, const char *rundir,
-                          int httpd_started, apr_proc_t *const *procs,
-                          const char *const *names, int n, char *left,
-                          apr_size_t left_size)
-{
-    int ok;
-
-    if (!*pool) {
-        return 0;
-    }
-    ok = hmb_it_teardown(*pool, rundir, httpd_started, procs, names, n);
-    if (rundir) {
-        /* main() removes it if every test passed */
-        apr_cpystrn(left, rundir, left_size);
-    }
-    apr_pool_destroy(*pool);
-    *pool = NULL;
+    it.pool = NULL;
     return ok ? 0 : -1;
 }
+
+/* --- commands ----------------------------------------------------------- */
 
 /* The whole of a small file, NUL-terminated ("" when it cannot be read:
  * the caller judges the output, not the file). */
@@ -469,70 +647,196 @@ int hmb_it_capture(apr_pool_t *p, const char *dir, const char *as_user,
     return code;
 }
 
-int hmb_it_hmbctl_v(apr_pool_t *p, const char *dir, const char *as_user,
-                    const char *ledger, char **out, va_list ap)
+char *hmb_it_hmbctl(apr_pool_t *p, const char *dir, const char *as_user,
+                    const char *ledger, int rc, ...)
 {
     const char *argv[HMB_IT_MAX_ARGS + 1];
     const char *a;
+    char *out;
+    va_list ap;
+    int n = 0, code;
+
+    argv[n++] = HMB_IT_HMBCTL_BIN;
+    argv[n++] = "--ledger";
+    argv[n++] = ledger;
+    va_start(ap, rc);
+    while ((a = va_arg(ap, const char *)) != NULL && n < HMB_IT_MAX_ARGS) {
+        argv[n++] = a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    code = hmb_it_capture(p, dir, as_user, argv, apr_time_from_sec(60),
+                          &out);
+    if (code != rc) {
+        fail_msg("hmbctl exited with %d (want %d): %s", code, rc, out);
+    }
+    return out;
+}
+
+const char *hmb_it_enroll(apr_pool_t *p, const char *dir, const char *ledger,
+                          const char *const *plans, const char *csv,
+                          const char *expect)
+{
+    const char *argv[HMB_IT_MAX_ARGS + 1];
+    char *out;
     int n = 0;
 
     argv[n++] = HMB_IT_HMBCTL_BIN;
     argv[n++] = "--ledger";
     argv[n++] = ledger;
-    while ((a = va_arg(ap, const char *)) != NULL && n < HMB_IT_MAX_ARGS) {
-        argv[n++] = a;
+    argv[n++] = "enroll";
+    for (; *plans && n < HMB_IT_MAX_ARGS - 2; plans++) {
+        argv[n++] = "--plan";
+        argv[n++] = *plans;
     }
+    argv[n++] = csv;
     argv[n] = NULL;
-    return hmb_it_capture(p, dir, as_user, argv, apr_time_from_sec(60), out);
+    if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out) != 0
+        || !strstr(out, expect)) {
+        return apr_pstrcat(p, "hmbctl enroll: ", out, NULL);
+    }
+    return NULL;
 }
 
-int hmb_it_configtest(apr_pool_t *p, const char *rundir, const char *conf,
-                      char **out)
+const char *hmb_it_sqlite_ledger(apr_pool_t *p, const char *dir,
+                                 const char *const *plans, const char *csv,
+                                 const char *expect, const char *user,
+                                 const char **ledger)
 {
-    const char *argv[] = {
-        "/bin/bash", HMB_IT_HARNESS, "configtest", rundir, conf, NULL
-    };
+    const char *ldir = apr_pstrcat(p, dir, "/ledger", NULL), *why;
 
-    it_sanitized_httpd();
-    return hmb_it_capture(p, rundir, NULL, argv, apr_time_from_sec(60), out);
+    *ledger = apr_pstrcat(p, "sqlite3:", ldir, "/ledger.db", NULL);
+    if (apr_dir_make_recursive(ldir, APR_FPROT_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        return "cannot create the ledger's directory";
+    }
+    if ((why = hmb_it_enroll(p, dir, *ledger, plans, csv, expect))) {
+        return why;
+    }
+    if (geteuid() == 0) {
+        const char *chown[] = {
+            "/bin/chown", "-R", apr_pstrcat(p, user, ":", user, NULL), ldir,
+            NULL
+        };
+        return hmb_it_run(p, chown, apr_time_from_sec(10));
+    }
+    return NULL;
+}
+
+/* --- messages and answers ----------------------------------------------- */
+
+const char *hmb_it_envelope_from(apr_pool_t *p, const char *infno,
+                                 const char *msgid,
+                                 const char *fixmedins_code,
+                                 const char *fixmedins_name,
+                                 const char *inf_time, const char *data)
+{
+    return apr_pstrcat(p,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<request><infno>", infno, "</infno><msgid>", msgid, "</msgid>"
+        "<mdtrtarea_admvs>360900</mdtrtarea_admvs>"
+        "<insuplc_admdvs>360902</insuplc_admdvs>"
+        "<recer_sys_code>HIS</recer_sys_code><infver>V1.0</infver>"
+        "<opter_type>1</opter_type><opter>0001</opter>"
+        "<opter_name>收费员</opter_name><inf_time>", inf_time, "</inf_time>"
+        "<fixmedins_code>", fixmedins_code, "</fixmedins_code>"
+        "<fixmedins_name>", fixmedins_name, "</fixmedins_name>"
+        "<sign_no>S0001</sign_no><input><data>", data,
+        "</data></input></request>", NULL);
 }
 
 const char *hmb_it_envelope(apr_pool_t *p, const char *infno,
                             const char *msgid, const char *psn_no,
                             const char *cancel_setl_id)
 {
-    return apr_psprintf(p,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<request><infno>%s</infno><msgid>%s</msgid>"
-        "<mdtrtarea_admvs>360900</mdtrtarea_admvs>"
-        "<insuplc_admdvs>360902</insuplc_admdvs>"
-        "<recer_sys_code>HIS</recer_sys_code><infver>V1.0</infver>"
-        "<opter_type>1</opter_type><opter>0001</opter>"
-        "<opter_name>收费员</opter_name>"
-        "<inf_time>2024-05-01 10:00:00</inf_time>"
-        "<fixmedins_code>H36090200001</fixmedins_code>"
-        "<fixmedins_name>宜春市人民医院</fixmedins_name>"
-        "<sign_no>S0001</sign_no><input><data>%s%s%s"
-        "<psn_no>%s</psn_no></data></input></request>",
-        infno, msgid,
-        cancel_setl_id ? "<setl_id>" : "",
-        cancel_setl_id ? cancel_setl_id : "",
-        cancel_setl_id ? "</setl_id>" : "",
-        psn_no);
+    const char *data = apr_pstrcat(p, "<psn_no>", psn_no, "</psn_no>", NULL);
+
+    if (cancel_setl_id) {
+        data = apr_pstrcat(p, "<setl_id>", cancel_setl_id, "</setl_id>",
+                           data, NULL);
+    }
+    return hmb_it_envelope_from(p, infno, msgid, "H36090200001",
+                                "宜春市人民医院", "2024-05-01 10:00:00",
+                                data);
+}
+
+const char *const hmb_it_xml[] = {
+    "Content-Type: text/xml; charset=UTF-8", NULL
+};
+
+hmb_http_response_t *hmb_it_request(apr_pool_t *p, apr_port_t port,
+                                    const char *method, const char *path,
+                                    const char *const *headers,
+                                    const char *body, apr_size_t len)
+{
+    hmb_http_response_t *r = NULL;
+
+    assert_no_error(hmb_http_once(p, port, method, path, headers, body, len,
+                                  &r));
+    return r;
+}
+
+hmb_http_response_t *hmb_it_post(apr_pool_t *p, apr_port_t port,
+                                 const char *path, const char *const *headers,
+                                 const char *body, apr_size_t len)
+{
+    return hmb_it_request(p, port, "POST", path,
+                          headers ? headers : hmb_it_xml, body, len);
+}
+
+hmb_http_response_t *hmb_it_settle(apr_pool_t *p, apr_port_t port,
+                                   const char *tag, const char *infno,
+                                   const char *msgid, const char *psn_no,
+                                   const char *cancel_setl_id)
+{
+    const char *req = hmb_it_envelope(p, infno, msgid, psn_no,
+                                      cancel_setl_id);
+
+    return hmb_it_post(p, port, apr_pstrcat(p, "/fsi/api/", tag, NULL), NULL,
+                       req, strlen(req));
+}
+
+hmb_http_response_t *hmb_it_get(apr_pool_t *p, apr_port_t port,
+                                const char *path)
+{
+    return hmb_it_request(p, port, "GET", path, NULL, NULL, 0);
+}
+
+const char *hmb_it_hmbinfo(apr_pool_t *p, const char *body)
+{
+    const char *start = strstr(body, "<hmbinfo>"), *end, *after;
+
+    if (!start || !(end = strstr(start, "</hmbinfo>"))) {
+        fail_msg("no <hmbinfo> in the answer: '%.300s'", body);
+    }
+    end += strlen("</hmbinfo>");
+    assert_null(strstr(end, "<hmbinfo>"));
+    for (after = end; apr_isspace(*after); after++) {
+    }
+    if (strncmp(after, "</output>", 9)) {
+        fail_msg("<hmbinfo> is not the last child of <output>: '%.300s'",
+                 start);
+    }
+    return apr_pstrmemdup(p, start, (apr_size_t)(end - start));
+}
+
+void hmb_it_assert_same_bytes(const char *got, apr_size_t got_len,
+                              const char *want, apr_size_t want_len)
+{
+    if (got_len != want_len || memcmp(got, want, want_len)) {
+        apr_size_t i = 0;
+        while (i < got_len && i < want_len && got[i] == want[i]) {
+            i++;
+        }
+        fail_msg("body differs at byte %lu (got %lu bytes, want %lu): "
+                 "got '%.60s'", (unsigned long)i, (unsigned long)got_len,
+                 (unsigned long)want_len, got + i);
+    }
 }
 
 const char *hmb_it_field(apr_pool_t *p, const char *xml, const char *name)
 {
-    const char *open = apr_pstrcat(p, "<", name, ">", NULL);
-    const char *close = apr_pstrcat(p, "</", name, ">", NULL);
-    const char *s = strstr(xml, open), *e;
-
-    if (!s) {
-        return NULL;
-    }
-    s += strlen(open);
-    e = strstr(s, close);
-    return e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : NULL;
+    return hmb_it_element(p, xml, strlen(xml), name);
 }
 
 const char *hmb_it_line_with(apr_pool_t *p, const char *text,
@@ -557,66 +861,95 @@ const char *hmb_it_line_with(apr_pool_t *p, const char *text,
 }
 
 const char *hmb_it_status_value(apr_pool_t *p, apr_port_t port,
-                                const char *key, const char **value)
+                                const char *key)
 {
     hmb_http_response_t *r;
     const char *k = apr_pstrcat(p, "\n", key, ": ", NULL);
-    const char *s, *e, *why;
+    const char *s, *e;
     char *text;
 
-    *value = NULL;
-    if ((why = hmb_http_once(p, port, "GET", "/huiminbao-status?auto", NULL,
-                             NULL, 0, &r)) != NULL) {
-        return why;
-    }
+    r = hmb_it_get(p, port, "/huiminbao-status?auto");
     if (r->status != 200) {
-        return apr_psprintf(p, "the status page answered %d", r->status);
+        fail_msg("the status page answered %d", r->status);
     }
     text = apr_pstrcat(p, "\n", r->body, NULL);
     if (!(s = strstr(text, k))) {
-        return apr_psprintf(p, "no %s in the status page", key);
+        fail_msg("no %s in the status page", key);
     }
     s += strlen(k);
     e = strchr(s, '\n');
-    *value = e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : s;
-    return NULL;
+    return e ? apr_pstrmemdup(p, s, (apr_size_t)(e - s)) : s;
 }
 
-const char *hmb_it_sqlite_ledger(apr_pool_t *p, const char *dir,
-                                 const char *const *plans, const char *csv,
-                                 const char *expect, const char *user,
-                                 const char **ledger)
-{
-    const char *argv[HMB_IT_MAX_ARGS + 1], *ldir;
-    char *out;
-    int n = 0;
+/* --- what a server left ------------------------------------------------- */
 
-    ldir = apr_pstrcat(p, dir, "/ledger", NULL);
-    *ledger = apr_pstrcat(p, "sqlite3:", ldir, "/ledger.db", NULL);
-    if (apr_dir_make_recursive(ldir, APR_FPROT_OS_DEFAULT, p)
-        != APR_SUCCESS) {
-        return "cannot create the ledger's directory";
+char *hmb_it_log(apr_pool_t *p, const char *rundir, const char *name,
+                 apr_size_t *len)
+{
+    return hmb_test_slurp(p, apr_pstrcat(p, rundir, "/logs/", name, NULL),
+                          len);
+}
+
+apr_array_header_t *hmb_it_files(apr_pool_t *p, const char *dir,
+                                 const char *suffix)
+{
+    apr_array_header_t *a = apr_array_make(p, 16, sizeof(const char *));
+    apr_size_t k = strlen(suffix);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (!d) {
+        fail_msg("cannot read %s", dir);
     }
-    argv[n++] = HMB_IT_HMBCTL_BIN;
-    argv[n++] = "--ledger";
-    argv[n++] = *ledger;
-    argv[n++] = "enroll";
-    for (; *plans && n < HMB_IT_MAX_ARGS - 2; plans++) {
-        argv[n++] = "--plan";
-        argv[n++] = *plans;
+    while ((e = readdir(d)) != NULL) {
+        apr_size_t n = strlen(e->d_name);
+
+        if (n > k && !strcmp(e->d_name + n - k, suffix)) {
+            APR_ARRAY_PUSH(a, const char *) = apr_pstrcat(p, dir, "/",
+                                                          e->d_name, NULL);
+        }
     }
-    argv[n++] = csv;
-    argv[n] = NULL;
-    if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out) != 0
-        || !strstr(out, expect)) {
-        return apr_pstrcat(p, "hmbctl enroll: ", out, NULL);
+    closedir(d);
+    return a;
+}
+
+apr_array_header_t *hmb_it_httpd_children(apr_pool_t *p, const char *rundir)
+{
+    apr_array_header_t *kids = apr_array_make(p, 4, sizeof(long));
+    long parent = atol(hmb_test_slurp(p, apr_pstrcat(p, rundir,
+                                                     "/run/httpd.pid", NULL),
+                                      NULL));
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+
+    if (parent <= 1) {
+        fail_msg("no httpd parent in %s/run/httpd.pid", rundir);
     }
-    if (geteuid() == 0) {
-        const char *chown[] = {
-            "/bin/chown", "-R", apr_pstrcat(p, user, ":", user, NULL), ldir,
-            NULL
-        };
-        return hmb_it_run(p, chown, apr_time_from_sec(10));
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[64], buf[512], *after, state;
+        long ppid;
+        apr_size_t n = sizeof(buf) - 1;
+        apr_file_t *f;
+
+        if (!apr_isdigit(e->d_name[0])) {
+            continue;
+        }
+        /* field 4 of stat is the parent; the name before it may hold
+         * spaces and parentheses */
+        apr_snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        if (apr_file_open(&f, path, APR_FOPEN_READ, 0, p) != APR_SUCCESS) {
+            continue;
+        }
+        apr_file_read(f, buf, &n);
+        apr_file_close(f);
+        buf[n] = '\0';
+        after = strrchr(buf, ')');
+        if (after && sscanf(after + 1, " %c %ld", &state, &ppid) == 2
+            && ppid == parent && state != 'Z') {
+            APR_ARRAY_PUSH(kids, long) = atol(e->d_name);
+        }
     }
-    return NULL;
+    closedir(d);
+    return kids;
 }

@@ -21,8 +21,6 @@
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 
-#define HMBCTL        HMB_BUILDDIR "/hmbctl"
-#define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
 #define FIXDIR        HMB_FIXTURE("shared")
 #define PLAN          FIXDIR "/plan.xml"
 #define ENROLL        FIXDIR "/enroll.csv"
@@ -38,13 +36,9 @@
 #define MAX_SENDS     8             /* one message: first send + resends */
 #define WL_MAX_INST   3
 
-#define assert_no_error(why) \
-    do { const char *w_ = (why); if (w_) fail_msg("%s", w_); } while (0)
-
 typedef struct {
     const char *rundir;
     apr_port_t port;
-    int started;
     const char *fixmedins_code;
     const char *fixmedins_name;
 } inst_t;
@@ -132,7 +126,6 @@ typedef struct {
     const char *msgdir;         /* every message sent, and its answer */
     const char *updir;          /* the upstream's fixtures */
     apr_port_t up_port;
-    apr_proc_t up_proc;
     int ninst;
     inst_t inst[WL_MAX_INST];
     const char *tpl;
@@ -143,37 +136,27 @@ typedef struct {
 } wl_env_t;
 
 extern wl_env_t wl;
-extern const char *wl_xml_headers[];
 
-/* The run directory (tag in its name), ninst instances (hospitals; at
- * most WL_MAX_INST), the upstream started; the seed from seed_var, or the
- * clock. On failure the reason is on stderr, everything is torn down, and
- * the result is not NULL. */
+/* The run directory (tag in its name; left by hmb_it_leave_rundir), ninst
+ * instances (hospitals; at most WL_MAX_INST), the upstream started; the
+ * seed from seed_var, or the clock. hmb_it_group_teardown stops what was
+ * started and frees wl.pool. On failure the reason is on stderr,
+ * everything is torn down, and the result is not NULL. */
 const char *wl_setup(const char *tag, const char *seed_var, int ninst);
 
 /* The number in environment variable name, def when unset, at least min. */
 int wl_getenv_int(const char *name, int def, int min);
 
 /* A directory for a PostgreSQL cluster, below the run directory or, when
- * that path is too long for a unix socket, below one in /tmp (removed
- * with the run directory). */
+ * that path is too long for a unix socket, below one in /tmp (left with
+ * the run directory). */
 const char *wl_pg_dir(const char *name);
 
 /* Instance i's configuration with these DBDriver/DBDParams lines, then
  * started. */
 const char *wl_start_httpd(int i, const char *dbd_lines);
 
-/* Stop the instances and the upstream; 1 when all stopped cleanly. */
-int wl_stop_servers(void);
-
-/* The pool goes; the run directory is kept for wl_remove_rundir. */
-void wl_done(void);
-
-/* Remove the run directory, or say where it is when failed or
- * HMB_KEEP_RUNDIR is set. */
-void wl_remove_rundir(int failed);
-
-const char *wl_harness(int i, const char *cmd, const char *extra);
+/* The workload's people enrolled into the ledger at spec (the plan's). */
 const char *wl_hmbctl_enroll(const char *spec);
 int wl_rnd_below(int n);
 

@@ -10,17 +10,14 @@
  * is wrong is reported, field by field, with exit status 1.
  */
 #include <sys/types.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "../unit/hmb_test.h"
 #include "hmb_http.h"
 
-#define MODULE_SO   HMB_BUILDDIR "/mod_huiminbao.so"
 #define CASES       HMB_SRCDIR "/conf/conformance"
 #define PLAN        HMB_SRCDIR "/conf/plans/yichun-2024.xml"
 #define ENROLL_CSV  HMB_SRCDIR "/conf/enroll-sample.csv"
-#define HTTPD_USER  "www-data"
 
 typedef struct {
     apr_pool_t *pool;
@@ -28,31 +25,9 @@ typedef struct {
     const char *url;
     apr_port_t port;
     apr_port_t up_port;
-    apr_proc_t up_proc;
-    int httpd_started;
 } conform_env_t;
 
 static conform_env_t env;
-static char rundir_left[512];
-
-/* The cases in dir: its NAME.req.xml files. */
-static int count_cases(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-
-        if (len > 8 && !strcmp(e->d_name + len - 8, ".req.xml")) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
 
 static int conform(apr_pool_t *p, const char *cases, char **out)
 {
@@ -67,7 +42,8 @@ static int conform(apr_pool_t *p, const char *cases, char **out)
 static void test_every_case_conforms(void **state)
 {
     apr_pool_t *p = *state;
-    int n = count_cases(CASES);
+    /* the cases: their NAME.req.xml files */
+    int n = hmb_it_files(p, CASES, ".req.xml")->nelts;
     char *out;
     int rc;
 
@@ -75,7 +51,7 @@ static void test_every_case_conforms(void **state)
     rc = conform(p, CASES, &out);
     printf("%s", out);
     assert_int_equal(rc, 0);
-    assert_has(out, apr_psprintf(p, "conform: %d cases, %d passed, "
+    assert_contains(out, apr_psprintf(p, "conform: %d cases, %d passed, "
                                  "0 failed", n, n));
     assert_null(strstr(out, "FAIL"));
 }
@@ -108,137 +84,52 @@ static void test_wrong_expectation_fails(void **state)
     printf("%s", out);
     assert_int_equal(rc, 1);
     assert_non_null(hmb_it_line_with(p, out, "03-preexisting", "FAIL"));
-    assert_has(out, "hmb_pay: expected \"5200.00\", got \"5250.00\"");
-    assert_has(out, "conform: 1 cases, 0 passed, 1 failed");
+    assert_contains(out, "hmb_pay: expected \"5200.00\", got \"5250.00\"");
+    assert_contains(out, "conform: 1 cases, 0 passed, 1 failed");
 }
 
 /* --- the deployment ---------------------------------------------------- */
 
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc};
-    const char *names[] = {"hmb-sandbox"};
-    int ok;
-
-    (void)state;
-    if (!env.pool) {
-        return 0;
-    }
-    ok = hmb_it_teardown(env.pool, env.rundir, env.httpd_started, procs,
-                         names, 1);
-    apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
-    apr_pool_destroy(env.pool);
-    memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
-}
-
 static int group_setup(void **state)
 {
+    static const char *const plans[] = { PLAN, NULL };
+    static const char *const cases[] = { "--cases", CASES, NULL };
     apr_pool_t *p;
-    const char *why = NULL, *db, *conf_path;
-    char *dir, *out;
+    const char *why, *dir, *ledger;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
-    apr_pool_create(&p, NULL);
-    env.pool = p;
-    if (!(dir = hmb_it_make_rundir(p, "conform"))) {
-        apr_pool_destroy(p);
-        env.pool = NULL;
+    if (hmb_it_group_begin("conform", &env.pool, &env.rundir)) {
         return -1;
     }
-    env.rundir = dir;
-    db = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
-    conf_path = apr_pstrcat(p, dir, "/module.conf", NULL);
-    if (apr_dir_make_recursive(apr_pstrcat(p, dir, "/ledger", NULL),
-                               APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS
-        || apr_dir_make_recursive(apr_pstrcat(p, dir, "/spool", NULL),
-                                  APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
-        why = "cannot create the ledger's and the spool's directories";
+    p = env.pool;
+    dir = env.rundir;
+    why = hmb_it_sqlite_ledger(p, dir, plans, ENROLL_CSV, "imported 10 ",
+                               HMB_IT_HTTPD_USER, &ledger);
+    if (!why) {
+        why = hmb_it_free_ports(p, &env.up_port, &env.port, NULL);
     }
     if (!why) {
-        const char *argv[] = {
-            HMB_IT_HMBCTL_BIN, "--ledger", apr_pstrcat(p, "sqlite3:", db,
-                                                       NULL),
-            "enroll", "--plan", PLAN, ENROLL_CSV, NULL
-        };
-        if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out)
-            != 0) {
-            why = apr_pstrcat(p, "hmbctl enroll: ", out, NULL);
-        }
-    }
-    if (!why && geteuid() == 0) {
-        const char *argv[] = {
-            "/bin/chown", "-R", HTTPD_USER ":" HTTPD_USER,
-            apr_pstrcat(p, dir, "/ledger", NULL),
-            apr_pstrcat(p, dir, "/spool", NULL), NULL
-        };
-        why = hmb_it_run(p, argv, apr_time_from_sec(10));
+        why = hmb_it_start_upstream(p, dir, "sandbox", env.up_port, NULL,
+                                    cases);
     }
     if (!why) {
-        why = hmb_it_free_port(p, &env.up_port);
-    }
-    if (!why) {
-        why = hmb_it_free_port(p, &env.port);
-    }
-    if (!why) {
-        const char *argv[] = {
-            HMB_IT_UPSTREAM_BIN, "--listen",
-            apr_psprintf(p, "127.0.0.1:%d", (int)env.up_port),
-            "--cases", CASES, "--log", apr_pstrcat(p, dir, "/sandbox.log",
-                                                   NULL),
-            "--max-seconds", "600", "--exit-with-parent", NULL
-        };
-        why = hmb_it_spawn(p, argv, &env.up_proc);
-        if (!why) {
-            why = hmb_it_wait_port(env.up_port, apr_time_from_sec(10));
-        }
-    }
-    if (!why) {
-        const char *conf = apr_psprintf(p,
-            "LoadModule huiminbao_module \"%s\"\n"
-            "HuiminbaoPlan \"%s\"\n"
-            "HuiminbaoSpool \"${HMB_RUNDIR}/spool\"\n"
-            "DBDriver sqlite3\n"
-            "DBDParams \"%s\"\n"
-            "<Location \"/fsi/api\">\n"
-            "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
-            "    Huiminbao On\n"
-            "</Location>\n",
-            MODULE_SO, PLAN, db, (int)env.up_port);
-
-        why = hmb_it_write_file(p, conf_path, conf, strlen(conf));
-    }
-    if (!why) {
-        why = hmb_it_harness(p, "start", dir, env.port, conf_path,
-                             apr_time_from_sec(30));
-        env.httpd_started = !why;
+        why = hmb_it_start_httpd(p, dir, env.port, "module.conf",
+                                 hmb_it_module_conf(p, plans,
+                                                    HMB_IT_DBD_SQLITE,
+                                                    env.up_port, NULL,
+                                                    NULL));
     }
     env.url = apr_psprintf(p, "http://127.0.0.1:%d/fsi/api", (int)env.port);
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_every_case_conforms),
-        T(test_wrong_expectation_fails),
+        HMB_IT_TEST(test_every_case_conforms),
+        HMB_IT_TEST(test_wrong_expectation_fails),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: the conformance kit "
-                                         "(hmbctl conform)", tests,
-                                         group_setup, group_teardown);
-    hmb_it_leave_rundir(rundir_left, failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: the conformance kit (hmbctl conform)",
+                       tests, group_setup, hmb_it_group_teardown) ? 1 : 0;
 }

@@ -31,55 +31,28 @@ static struct {
     int settlements;
 } env;
 
-static int group_teardown(void **state)
-{
-    int ok;
-
-    (void)state;
-    /* a failed setup has torn down already; CMocka calls this again */
-    if (!wl.pool) {
-        return 0;
-    }
-    ok = wl_stop_servers();
-    wl_done();
-    return ok ? 0 : -1;
-}
-
 static int group_setup(void **state)
 {
+    static const char *const plans[] = { PLAN, NULL };
     const char *why, *dbd;
     apr_pool_t *p;
     int i;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (wl_setup("dashboard", "HMB_DASHBOARD_SEED", 2)) {
         return -1;
     }
     p = wl.pool;
     env.settlements = wl_getenv_int("HMB_DASHBOARD_SETTLEMENTS", 150, 40);
-    env.spec = apr_pstrcat(p, "sqlite3:", wl.inst[0].rundir,
-                           "/ledger/ledger.db", NULL);
-    why = wl_hmbctl_enroll(env.spec);
     /* as root, the children (www-data) must own the ledger */
-    if (!why && geteuid() == 0) {
-        const char *argv[] = {
-            "/bin/chown", "-R", "www-data:",
-            apr_pstrcat(p, wl.inst[0].rundir, "/ledger", NULL), NULL
-        };
-        why = hmb_it_run(p, argv, apr_time_from_sec(10));
-    }
+    why = hmb_it_sqlite_ledger(p, wl.inst[0].rundir, plans, ENROLL,
+                               "imported 24 ", HMB_IT_HTTPD_USER, &env.spec);
     dbd = apr_psprintf(p, "DBDriver sqlite3\nDBDParams \"%s/ledger/"
                        "ledger.db\"\n", wl.inst[0].rundir);
     for (i = 0; !why && i < 2; i++) {
         why = wl_start_httpd(i, dbd);
     }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- what the claims say, summed directly ---------------------------- */
@@ -165,8 +138,7 @@ static hmb_http_response_t *get(apr_pool_t *p, int i, const char *path,
 {
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, wl.inst[i].port, "GET", path, NULL,
-                                  NULL, 0, &r));
+    r = hmb_it_get(p, wl.inst[i].port, path);
     assert_int_equal(r->status, 200);
     assert_non_null(hmb_http_header(r, "Content-Type"));
     assert_non_null(strstr(hmb_http_header(r, "Content-Type"), type));
@@ -309,8 +281,7 @@ static void check_prometheus(apr_pool_t *p, int i, const truth_t *t)
                                      APR_HASH_KEY_STRING));
     /* the histogram counts every response this server gave the core,
      * whichever child did */
-    assert_no_error(hmb_it_status_value(p, wl.inst[i].port, "Messages",
-                                        &messages));
+    messages = hmb_it_status_value(p, wl.inst[i].port, "Messages");
     assert_true(apr_atoi64(messages) > 0);
     assert_string_equal(sample(p, r->body,
                                "huiminbao_filter_duration_seconds_count"),
@@ -388,20 +359,8 @@ static void check_html(apr_pool_t *p, const truth_t *t)
 
 /* hmbctl --ledger LEDGER with the arguments up to NULL, which must
  * succeed; what it printed. */
-static char *hmbctl(apr_pool_t *p, ...)
-{
-    va_list ap;
-    char *out;
-    int rc;
-
-    va_start(ap, p);
-    rc = hmb_it_hmbctl_v(p, wl.top, NULL, env.spec, &out, ap);
-    va_end(ap);
-    if (rc != 0) {
-        fail_msg("hmbctl: exit %d: %s", rc, out);
-    }
-    return out;
-}
+#define hmbctl(p, ...) \
+    hmb_it_hmbctl((p), wl.top, NULL, env.spec, 0, __VA_ARGS__)
 
 /* hmbctl report's TOTAL is the ledger's, to the fen, and its groups are
  * the claims' */
@@ -551,12 +510,10 @@ static void test_mod_status_section(void **state)
     apr_pool_t *p = *state;
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
-                                  "/server-status", NULL, NULL, 0, &r));
+    r = hmb_it_get(p, wl.inst[0].port, "/server-status");
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->body, "<h2>Huiminbao</h2>"));
-    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
-                                  "/server-status?auto", NULL, NULL, 0, &r));
+    r = hmb_it_get(p, wl.inst[0].port, "/server-status?auto");
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->body, "\nHuiminbaoMessages: "));
 }
@@ -567,35 +524,20 @@ static void test_bad_query(void **state)
     apr_pool_t *p = *state;
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
-                                  "/huiminbao-status?format=xml", NULL, NULL,
-                                  0, &r));
+    r = hmb_it_get(p, wl.inst[0].port, "/huiminbao-status?format=xml");
     assert_int_equal(r->status, 400);
-    assert_no_error(hmb_http_once(p, wl.inst[0].port, "GET",
-                                  "/huiminbao-status?day=2024-13-40", NULL,
-                                  NULL, 0, &r));
+    r = hmb_it_get(p, wl.inst[0].port, "/huiminbao-status?day=2024-13-40");
     assert_int_equal(r->status, 400);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_dashboard_equals_claims,
-                                        hmb_test_pool_setup, hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_mod_status_section,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_query, hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
+        HMB_IT_TEST(test_dashboard_equals_claims),
+        HMB_IT_TEST(test_mod_status_section),
+        HMB_IT_TEST(test_bad_query),
     };
 
-    int failed;
-
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: dashboard", tests,
-                                         group_setup, group_teardown);
-    wl_remove_rundir(failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: dashboard", tests, group_setup,
+                       hmb_it_group_teardown) ? 1 : 0;
 }

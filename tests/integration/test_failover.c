@@ -84,13 +84,8 @@ static const char *pg(int which, const char *cmd)
 static int group_teardown(void **state)
 {
     const char *why;
-    int ok, k;
+    int ok = hmb_it_stop_servers(), k;
 
-    (void)state;
-    if (!wl.pool) {
-        return 0;
-    }
-    ok = wl_stop_servers();
     for (k = 0; k < NPG; k++) {
         /* the killed primary has nothing left to stop: pg.sh says so */
         if (env.pg_started[k] && (why = pg(k, "stop"))) {
@@ -104,9 +99,8 @@ static int group_teardown(void **state)
             ok = 0;
         }
     }
-    wl_done();
     memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
+    return hmb_it_group_teardown(state) || !ok ? -1 : 0;
 }
 
 static int group_setup(void **state)
@@ -116,7 +110,6 @@ static int group_setup(void **state)
     int i, k;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (wl_setup("failover", "HMB_FAILOVER_SEED", NINST)) {
         return -1;
     }
@@ -158,12 +151,7 @@ static int group_setup(void **state)
     for (i = 0; !why && i < NINST; i++) {
         why = wl_start_httpd(i, dbd);
     }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, group_teardown, state);
 }
 
 /* --- the failover ------------------------------------------------------------ */
@@ -473,20 +461,14 @@ static void test_failover(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_failover, hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
+        HMB_IT_TEST(test_failover),
     };
     int failed;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: failover to a "
-                                         "synchronous standby", tests,
-                                         group_setup, group_teardown);
+    failed = hmb_it_main("integration: failover to a synchronous standby",
+                         tests, group_setup, group_teardown);
     if (finished) {
         print_final(&final);
     }
-    wl_remove_rundir(failed);
-    apr_terminate();
     return failed ? 1 : 0;
 }

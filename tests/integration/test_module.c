@@ -14,7 +14,6 @@
  */
 #include <sys/types.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <zlib.h>
 
 #include "../unit/hmb_test.h"
@@ -23,9 +22,6 @@
 #include <apr_hash.h>
 #include <apr_lib.h>
 #include <apr_thread_proc.h>
-
-#define HMBCTL_BIN    HMB_IT_HMBCTL_BIN
-#define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
 
 #define MOD_FIXTURES  HMB_FIXTURE("module")
 #define UP_DIR        MOD_FIXTURES "/upstream"
@@ -37,21 +33,17 @@
 #define PLAN_GRACE1   MOD_FIXTURES "/plans/grace-v1.xml"
 #define PLAN_GRACE2   MOD_FIXTURES "/plans/grace-v2.xml"
 #define PLAN_BAD      MOD_FIXTURES "/plans/bad-ratio.xml"
-#define HTTPD_USER    "www-data"
 
 typedef struct {
     apr_pool_t *pool;
     const char *rundir;
-    const char *ledger;             /* the live SQLite file */
+    const char *spec;               /* the live ledger, sqlite3:PATH */
+    const char *ledger;             /* its file */
     const char *grace_plan;         /* rewritten by the graceful test */
     apr_port_t port;                /* main server */
     apr_port_t port_noledger;       /* the virtual host without a ledger */
     apr_port_t up_port;
     apr_port_t load_port;
-    apr_proc_t up_proc;
-    apr_proc_t load_proc;
-    int httpd_started;
-    int as_root;
     /* httpd's answers to the worked example, for the hmbctl comparison */
     const char *we_body[5];
     apr_size_t we_len[5];
@@ -60,55 +52,17 @@ typedef struct {
 } mod_env_t;
 
 static mod_env_t env;
-static char rundir_left[512];
 
 /* --- processes ---------------------------------------------------------- */
 
-static const char *start_upstream(const char *fixtures, const char *name,
-                                  apr_port_t port, apr_proc_t *proc)
-{
-    return hmb_it_start_upstream(env.pool, port, fixtures,
-                                 apr_psprintf(env.pool, "%s/%s.pid",
-                                              env.rundir, name),
-                                 apr_psprintf(env.pool, "%s/logs/%s.log",
-                                              env.rundir, name),
-                                 3600, NULL, proc);
-}
+/* a value of the main server's status page */
+#define status_value(p, key) hmb_it_status_value((p), env.port, (key))
 
-static const char *harness(const char *cmd, const char *extra)
-{
-    return hmb_it_harness(env.pool, cmd, env.rundir, env.port, extra,
-                          apr_time_from_sec(30));
-}
-
-/* Run argv with its stdout and stderr in *out; returns the exit status
- * (-1 when it could not be run). With as_httpd_user, as the children's
- * user when we are root. */
-static int run_cmd(apr_pool_t *p, int as_httpd_user, const char *const *argv,
-                   char **out)
-{
-    return hmb_it_capture(p, env.rundir, as_httpd_user ? HTTPD_USER : NULL,
-                          argv, apr_time_from_sec(60), out);
-}
-
-/* hmbctl on the live ledger with the arguments up to NULL; fails the test
+/* hmbctl on the live ledger, as the children's user; the test fails
  * unless it exits with rc. */
-static char *hmbctl_live(apr_pool_t *p, int rc, ...)
-{
-    char *out;
-    va_list ap;
-    int code;
-
-    va_start(ap, rc);
-    code = hmb_it_hmbctl_v(p, env.rundir, HTTPD_USER,
-                           apr_pstrcat(p, "sqlite3:", env.ledger, NULL), &out,
-                           ap);
-    va_end(ap);
-    if (code != rc) {
-        fail_msg("hmbctl exited with %d (want %d): %s", code, rc, out);
-    }
-    return out;
-}
+#define hmbctl_live(p, rc, ...) \
+    hmb_it_hmbctl((p), env.rundir, HMB_IT_HTTPD_USER, env.spec, (rc), \
+                  __VA_ARGS__)
 
 static char *totals(apr_pool_t *p, const char *code, const char *year,
                     const char *psn_no)
@@ -126,7 +80,8 @@ static char *ledger_sql(apr_pool_t *p, const char *sql)
     char *out;
     apr_size_t n;
 
-    if (run_cmd(p, 1, argv, &out) != 0) {
+    if (hmb_it_capture(p, env.rundir, HMB_IT_HTTPD_USER, argv,
+                       apr_time_from_sec(60), &out) != 0) {
         fail_msg("sqlite3 '%s' failed: %s", sql, out ? out : "");
     }
     n = strlen(out);
@@ -137,19 +92,6 @@ static char *ledger_sql(apr_pool_t *p, const char *sql)
 }
 
 /* --- setup and teardown ------------------------------------------------- */
-
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc, &env.load_proc};
-    const char *names[] = {"upstream", "load upstream"};
-    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                                   procs, names, 2, rundir_left,
-                                   sizeof(rundir_left));
-
-    (void)state;
-    memset(&env, 0, sizeof(env));
-    return rc;
-}
 
 static const char *copy_file(apr_pool_t *p, const char *from, const char *to)
 {
@@ -181,17 +123,19 @@ static const char *copy_dir(apr_pool_t *p, const char *from, const char *to)
 
 static const char *module_conf(apr_pool_t *p)
 {
+    static const char *const plans[] = {
+        PLAN_2024, PLAN_2025, "${HMB_RUNDIR}/grace.xml", PLAN_LOAD, NULL
+    };
     const char *moddir = getenv("HMB_APACHE_MODULES");
 
     if (!moddir) {
         moddir = "/usr/lib/apache2/modules";
     }
-    return apr_psprintf(p,
-        "LoadModule huiminbao_module \"%s\"\n"
+    return hmb_it_module_conf(p, plans, HMB_IT_DBD_SQLITE, env.up_port, NULL,
+        apr_psprintf(p,
         "<IfModule !deflate_module>\n"
         "    LoadModule deflate_module \"%s/mod_deflate.so\"\n"
         "</IfModule>\n"
-        "LogLevel warn huiminbao:info\n"
         /* Fewer threads per child than the concurrency test has clients,
          * so that one child cannot take them all: several children
          * share the ledger, as in production. */
@@ -205,17 +149,6 @@ static const char *module_conf(apr_pool_t *p)
         /* which child served what, for the concurrency test */
         "LogFormat \"%%P \\\"%%r\\\" %%>s stas=%%{HUIMINBAO_STAS}e\" hmbpid\n"
         "CustomLog \"${HMB_RUNDIR}/logs/pid_log\" hmbpid\n"
-        "HuiminbaoPlan \"%s\"\n"
-        "HuiminbaoPlan \"%s\"\n"
-        "HuiminbaoPlan \"${HMB_RUNDIR}/grace.xml\"\n"
-        "HuiminbaoPlan \"%s\"\n"
-        "HuiminbaoSpool \"${HMB_RUNDIR}/spool\"\n"
-        "DBDriver sqlite3\n"
-        "DBDParams \"${HMB_RUNDIR}/ledger/ledger.db\"\n"
-        "<Location \"/fsi/api\">\n"
-        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
-        "    Huiminbao On\n"
-        "</Location>\n"
         "<Location \"/fsi-gz/api\">\n"
         "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
         "    Huiminbao On\n"
@@ -247,10 +180,6 @@ static const char *module_conf(apr_pool_t *p)
         "<Location \"/static\">\n"
         "    Huiminbao On\n"
         "</Location>\n"
-        "<Location \"/huiminbao-status\">\n"
-        "    SetHandler huiminbao-status\n"
-        "    Require ip 127.0.0.1\n"
-        "</Location>\n"
         /* The same locations on a second port, where mod_dbd has a
          * ledger that cannot be opened. */
         "Listen 127.0.0.1:%d\n"
@@ -258,64 +187,35 @@ static const char *module_conf(apr_pool_t *p)
         "    DBDriver sqlite3\n"
         "    DBDParams \"${HMB_RUNDIR}/no-such-dir/ledger.db\"\n"
         "</VirtualHost>\n",
-        MODULE_SO, moddir, PLAN_2024, PLAN_2025, PLAN_LOAD,
-        (int)env.up_port, (int)env.up_port, (int)env.up_port,
-        (int)env.up_port, (int)env.up_port, (int)env.load_port, (int)env.port_noledger,
-        (int)env.port_noledger);
+        moddir, (int)env.up_port, (int)env.up_port, (int)env.up_port,
+        (int)env.up_port, (int)env.load_port, (int)env.port_noledger,
+        (int)env.port_noledger));
 }
 
 static int group_setup(void **state)
 {
+    static const char *const plans[] = {
+        PLAN_2024, PLAN_2025, PLAN_LOAD, PLAN_GRACE1, NULL
+    };
     apr_pool_t *p;
-    const char *why = NULL, *extra, *conf;
-    char *dir, *out;
+    const char *why, *dir;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
-    apr_pool_create(&p, NULL);
-    env.pool = p;
-    env.as_root = geteuid() == 0;
-
-    dir = apr_psprintf(p, "%s/tmp-module-XXXXXX", HMB_BUILDDIR);
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "setup: cannot create %s\n", dir);
-        apr_pool_destroy(p);
+    if (hmb_it_group_begin("module", &env.pool, &env.rundir)) {
         return -1;
     }
-    env.rundir = dir;
-    env.ledger = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
+    p = env.pool;
+    dir = env.rundir;
     env.grace_plan = apr_pstrcat(p, dir, "/grace.xml", NULL);
-    if (apr_dir_make_recursive(apr_pstrcat(p, dir, "/logs", NULL),
-                               APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS
-        || apr_dir_make_recursive(apr_pstrcat(p, dir, "/ledger", NULL),
-                                  APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS
-        || apr_dir_make_recursive(apr_pstrcat(p, dir, "/htdocs/static",
-                                              NULL),
-                                  APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
-        why = "cannot create the run directory's subdirectories";
-    }
-
-    /* The ledger: enrolled as ourselves, then given to the children. */
-    if (!why) {
-        const char *argv[] = {
-            HMBCTL_BIN, "--ledger", apr_pstrcat(p, "sqlite3:", env.ledger,
-                                                NULL),
-            "enroll", "--plan", PLAN_2024, "--plan", PLAN_2025, "--plan",
-            PLAN_LOAD, "--plan", PLAN_GRACE1, ENROLL_CSV, NULL
-        };
-        if (run_cmd(p, 0, argv, &out) != 0) {
-            why = apr_pstrcat(p, "hmbctl enroll: ", out ? out : "", NULL);
-        }
-        else if (!strstr(out, "imported 23 ")) {
-            why = apr_pstrcat(p, "hmbctl enroll said: ", out, NULL);
-        }
-    }
-    if (!why && env.as_root) {
-        const char *argv[] = {
-            "/bin/chown", "-R", HTTPD_USER ":" HTTPD_USER,
-            apr_pstrcat(p, dir, "/ledger", NULL), NULL
-        };
-        why = hmb_it_run(p, argv, apr_time_from_sec(10));
+    /* the ledger: enrolled as ourselves, then given to the children */
+    why = hmb_it_sqlite_ledger(p, dir, plans, ENROLL_CSV, "imported 23 ",
+                               HMB_IT_HTTPD_USER, &env.spec);
+    env.ledger = env.spec + strlen("sqlite3:");
+    if (!why && apr_dir_make_recursive(apr_pstrcat(p, dir, "/htdocs/static",
+                                                   NULL),
+                                       APR_FPROT_OS_DEFAULT, p)
+                != APR_SUCCESS) {
+        why = "cannot create htdocs/static";
     }
     if (!why) {
         why = copy_file(p, PLAN_GRACE1, env.grace_plan);
@@ -325,50 +225,32 @@ static int group_setup(void **state)
                         apr_pstrcat(p, dir, "/htdocs/static/settle.xml",
                                     NULL));
     }
-
     if (!why) {
-        why = hmb_it_free_port(p, &env.up_port);
-    }
-    if (!why) {
-        why = hmb_it_free_port(p, &env.load_port);
-    }
-    if (!why) {
-        why = hmb_it_free_port(p, &env.port);
-    }
-    if (!why) {
-        why = hmb_it_free_port(p, &env.port_noledger);
+        why = hmb_it_free_ports(p, &env.up_port, &env.load_port, &env.port,
+                                &env.port_noledger, NULL);
     }
     /* the canned answers, in a directory tests may add to */
     if (!why) {
         why = copy_dir(p, UP_DIR, apr_pstrcat(p, dir, "/upstream", NULL));
     }
     if (!why) {
-        why = start_upstream(apr_pstrcat(p, dir, "/upstream", NULL),
-                             "upstream", env.up_port, &env.up_proc);
+        why = hmb_it_start_upstream(p, dir, "upstream", env.up_port,
+                                    apr_pstrcat(p, dir, "/upstream", NULL),
+                                    NULL);
     }
     if (!why) {
-        why = start_upstream(LOAD_DIR, "load", env.load_port,
-                             &env.load_proc);
+        why = hmb_it_start_upstream(p, dir, "load", env.load_port, LOAD_DIR,
+                                    NULL);
     }
     if (!why) {
-        extra = apr_pstrcat(p, dir, "/module.conf", NULL);
-        conf = module_conf(p);
-        why = hmb_it_write_file(p, extra, conf, strlen(conf));
-        if (!why) {
-            why = harness("start", extra);
-            env.httpd_started = !why;
-        }
+        why = hmb_it_start_httpd(p, dir, env.port, "module.conf",
+                                 module_conf(p));
     }
     if (!why && (why = hmb_it_wait_port(env.port_noledger,
                                         apr_time_from_sec(5))) != NULL) {
         why = "the second port does not answer";
     }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- messages ----------------------------------------------------------- */
@@ -379,44 +261,12 @@ static char *fixture(apr_pool_t *p, const char *msgid, apr_size_t *len)
                           len);
 }
 
-static hmb_http_response_t *post_to(apr_pool_t *p, apr_port_t port,
-                                    const char *path, const char *body,
-                                    apr_size_t len,
-                                    const char *const *headers)
-{
-    static const char *const xml[] = {
-        "Content-Type: text/xml; charset=UTF-8", NULL
-    };
-    hmb_http_response_t *r = NULL;
-
-    assert_no_error(hmb_http_once(p, port, "POST", path,
-                                  headers ? headers : xml, body, len, &r));
-    return r;
-}
-
 /* POST the envelope for msgid to the main server at /fsi/api/TAG. */
 static hmb_http_response_t *settle(apr_pool_t *p, const char *tag,
                                    const char *infno, const char *msgid,
                                    const char *psn_no)
 {
-    const char *req = hmb_it_envelope(p, infno, msgid, psn_no, NULL);
-
-    return post_to(p, env.port, apr_pstrcat(p, "/fsi/api/", tag, NULL), req,
-                   strlen(req), NULL);
-}
-
-static void assert_same_bytes(const char *got, apr_size_t got_len,
-                              const char *want, apr_size_t want_len)
-{
-    if (got_len != want_len || memcmp(got, want, want_len)) {
-        apr_size_t i = 0;
-        while (i < got_len && i < want_len && got[i] == want[i]) {
-            i++;
-        }
-        fail_msg("body differs at byte %lu (got %lu bytes, want %lu): "
-                 "got '%.60s'", (unsigned long)i, (unsigned long)got_len,
-                 (unsigned long)want_len, got + i);
-    }
+    return hmb_it_settle(p, env.port, tag, infno, msgid, psn_no, NULL);
 }
 
 static void assert_length_header(const hmb_http_response_t *r)
@@ -436,29 +286,16 @@ static const char *spliced_in(apr_pool_t *p, const char *body,
                               apr_size_t body_len, const char *want,
                               apr_size_t want_len)
 {
+    const char *info = hmb_it_hmbinfo(p, body);
     const char *start = strstr(body, "<hmbinfo>");
-    const char *end, *after;
-    char *rest;
-    apr_size_t elen;
+    apr_size_t elen = strlen(info), head = (apr_size_t)(start - body);
+    char *rest = apr_palloc(p, body_len - elen + 1);
 
-    if (!start) {
-        fail_msg("no <hmbinfo> in the answer: '%.200s'", body);
-    }
-    end = strstr(start, "</hmbinfo>");
-    assert_non_null(end);
-    end += strlen("</hmbinfo>");
-    assert_null(strstr(end, "<hmbinfo>"));
-    for (after = end; apr_isspace(*after); after++) {
-    }
-    assert_true(!strncmp(after, "</output>", 9));
-
-    elen = (apr_size_t)(end - start);
-    rest = apr_palloc(p, body_len - elen + 1);
-    memcpy(rest, body, (apr_size_t)(start - body));
-    memcpy(rest + (start - body), end, body_len - (apr_size_t)(end - body));
+    memcpy(rest, body, head);
+    memcpy(rest + head, start + elen, body_len - head - elen);
     rest[body_len - elen] = '\0';
-    assert_same_bytes(rest, body_len - elen, want, want_len);
-    return apr_pstrmemdup(p, start, elen);
+    hmb_it_assert_same_bytes(rest, body_len - elen, want, want_len);
+    return info;
 }
 
 static const char *assert_spliced(apr_pool_t *p, const hmb_http_response_t *r,
@@ -479,7 +316,7 @@ static void assert_untouched(const hmb_http_response_t *r, int status,
                              const char *want, apr_size_t want_len)
 {
     assert_int_equal(r->status, status);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
+    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
     assert_null(strstr(r->body, "<hmbinfo>"));
 }
 
@@ -564,7 +401,13 @@ static int parse_fen(const char *s, apr_int64_t *out)
 
 static char *read_log(apr_pool_t *p, const char *name)
 {
-    return hmb_test_slurp(p, apr_pstrcat(p, env.rundir, "/logs/", name,
+    return hmb_it_log(p, env.rundir, name, NULL);
+}
+
+/* what the upstream served, a line per request */
+static char *upstream_log(apr_pool_t *p)
+{
+    return hmb_test_slurp(p, apr_pstrcat(p, env.rundir, "/upstream.log",
                                          NULL), NULL);
 }
 
@@ -592,9 +435,10 @@ static const char *we_post(apr_pool_t *p, int n, const char *tag,
     const char *want = hmb_test_slurp(p, apr_psprintf(p,
                                       HMB_EXAMPLE("%d.resp.xml"), n),
                                       &want_len);
-    hmb_http_response_t *r = post_to(p, env.port,
-                                     apr_pstrcat(p, "/fsi/api/", tag, NULL),
-                                     req, req_len, NULL);
+    hmb_http_response_t *r = hmb_it_post(p, env.port,
+                                         apr_pstrcat(p, "/fsi/api/", tag,
+                                                     NULL), NULL, req,
+                                         req_len);
 
     *rp = r;
     return assert_spliced(p, r, want, want_len);
@@ -662,7 +506,8 @@ static void test_worked_example(void **state)
 
     /* 2 again: the same bytes, nothing counted twice */
     (void)we_post(p, 2, "we-2", &again);
-    assert_same_bytes(again->body, again->body_len, r->body, r->body_len);
+    hmb_it_assert_same_bytes(again->body, again->body_len, r->body,
+                             r->body_len);
     env.we_dup_body = apr_pstrmemdup(env.pool, again->body,
                                      again->body_len);
     env.we_dup_len = again->body_len;
@@ -712,10 +557,6 @@ static void test_worked_example_same_as_hmbctl(void **state)
     static const int seq[] = { 1, 2, 2, 3, 4 };
     const char *db = apr_pstrcat(p, env.rundir, "/hmbctl-ledger.db", NULL);
     const char *ledger = apr_pstrcat(p, "sqlite3:", db, NULL);
-    const char *enroll[] = {
-        HMBCTL_BIN, "--ledger", ledger, "enroll", "--plan", PLAN_2024,
-        HMB_EXAMPLE("enroll.csv"), NULL
-    };
     char *out;
     int i;
 
@@ -724,21 +565,19 @@ static void test_worked_example_same_as_hmbctl(void **state)
             fail_msg("the worked example through httpd did not complete");
         }
     }
-    assert_int_equal(run_cmd(p, 0, enroll, &out), 0);
+    hmb_it_hmbctl(p, env.rundir, NULL, ledger, 0, "enroll", "--plan",
+                  PLAN_2024, HMB_EXAMPLE("enroll.csv"), NULL);
     for (i = 0; i < 5; i++) {
         int n = seq[i];
-        const char *argv[] = {
-            HMBCTL_BIN, "--ledger", ledger, "settle", "--plan", PLAN_2024,
-            "--request", apr_psprintf(p, HMB_EXAMPLE("%d.req.xml"), n),
-            apr_psprintf(p, HMB_EXAMPLE("%d.resp.xml"), n), NULL
-        };
         const char *want = i == 2 ? env.we_dup_body : env.we_body[n];
         apr_size_t want_len = i == 2 ? env.we_dup_len : env.we_len[n];
         const char *a, *b;
 
-        if (run_cmd(p, 0, argv, &out) != 0) {
-            fail_msg("hmbctl settle pair %d: %s", n, out);
-        }
+        out = hmb_it_hmbctl(p, env.rundir, NULL, ledger, 0, "settle",
+                            "--plan", PLAN_2024, "--request",
+                            apr_psprintf(p, HMB_EXAMPLE("%d.req.xml"), n),
+                            apr_psprintf(p, HMB_EXAMPLE("%d.resp.xml"), n),
+                            NULL);
         a = strstr(out, "<hmbinfo>");
         b = strstr(want, "<hmbinfo>");
         assert_non_null(a);
@@ -747,7 +586,7 @@ static void test_worked_example_same_as_hmbctl(void **state)
                                                   - a)),
                    apr_pstrndup(p, b, (apr_size_t)(strstr(b, "</hmbinfo>")
                                                   - b)));
-        assert_same_bytes(out, strlen(out), want, want_len);
+        hmb_it_assert_same_bytes(out, strlen(out), want, want_len);
     }
 }
 
@@ -765,12 +604,11 @@ static void test_strong_etag_dropped(void **state)
     apr_pool_t *p = *state;
     apr_size_t len;
     const char *want = fixture(p, "HMBMOD-ETAG", &len);
-    const char *req = hmb_it_envelope(p, "2304", "HMBMOD-ETAG",
-                                      "36090000000000000102", NULL);
     hmb_http_response_t *r;
     const char *info;
 
-    r = post_to(p, env.up_port, "/fsi/api/direct", req, strlen(req), NULL);
+    r = hmb_it_settle(p, env.up_port, "direct", "2304", "HMBMOD-ETAG",
+                      "36090000000000000102", NULL);
     assert_str(hmb_http_header(r, "ETag"), "\"abc\"");
 
     r = settle(p, "etag", "2304", "HMBMOD-ETAG", "36090000000000000102");
@@ -795,7 +633,7 @@ static void test_chunked_upstream(void **state)
     assert_str(hmb_http_header(r, "Content-Type"), "text/xml; charset=GBK");
     info = assert_spliced(p, r, want, len);
     PAID_12100(p, info);
-    assert_non_null(hmb_it_line_with(p, read_log(p, "upstream.log"),
+    assert_non_null(hmb_it_line_with(p, upstream_log(p),
                                      "HMBMOD-CHUNKED 200", " chunked"));
 }
 
@@ -803,40 +641,29 @@ static void test_chunked_upstream(void **state)
 static apr_hash_t *children_hwm(apr_pool_t *p)
 {
     apr_hash_t *h = apr_hash_make(p);
-    char *pidtext = hmb_test_slurp(p, apr_pstrcat(p, env.rundir,
-                                                  "/run/httpd.pid", NULL),
-                                   NULL);
-    long parent = atol(pidtext);
-    DIR *proc = opendir("/proc");
-    struct dirent *de;
+    apr_array_header_t *kids = hmb_it_httpd_children(p, env.rundir);
+    int i;
 
-    assert_non_null(proc);
-    while ((de = readdir(proc)) != NULL) {
+    for (i = 0; i < kids->nelts; i++) {
+        const char *pid = apr_ltoa(p, APR_ARRAY_IDX(kids, i, long));
         char path[300], buf[4096], *at;
         FILE *f;
-        long ppid = 0, hwm = -1;
+        long hwm = -1;
 
-        if (!apr_isdigit(de->d_name[0])) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+        snprintf(path, sizeof(path), "/proc/%s/status", pid);
         if (!(f = fopen(path, "r"))) {
             continue;
         }
         buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
         fclose(f);
-        if ((at = strstr(buf, "\nPPid:"))) {
-            ppid = atol(at + 6);
-        }
         if ((at = strstr(buf, "\nVmHWM:"))) {
             hwm = atol(at + 7);
         }
-        if (ppid == parent && hwm >= 0) {
-            apr_hash_set(h, apr_pstrdup(p, de->d_name), APR_HASH_KEY_STRING,
+        if (hwm >= 0) {
+            apr_hash_set(h, pid, APR_HASH_KEY_STRING,
                          apr_pmemdup(p, &hwm, sizeof(hwm)));
         }
     }
-    closedir(proc);
     return h;
 }
 
@@ -852,7 +679,7 @@ static void test_tiny_chunks_memory(void **state)
     apr_hash_t *before, *after;
     apr_hash_index_t *hi;
     hmb_http_response_t *r;
-    const char *body, *dir = apr_pstrcat(p, env.rundir, "/upstream/", NULL);
+    const char *body, *dir = apr_pstrcat(p, env.rundir, "/upstream", NULL);
     long grew = 0;
     int i;
 
@@ -870,26 +697,19 @@ static void test_tiny_chunks_memory(void **state)
     APR_ARRAY_PUSH(parts, const char *) = end;
     body = apr_array_pstrcat(p, parts, 0);
     assert_true(strlen(body) > 200000);
-    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, dir,
-                                                     "HMBMOD-TINY.xml", NULL),
-                                      body, strlen(body)));
-    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, dir,
-                                                     "HMBMOD-TINY.opts", NULL),
-                                      "chunked\nchunk-bytes 1\n", 22));
+    assert_no_error(hmb_it_answer(p, dir, "HMBMOD-TINY", "xml", body,
+                                  strlen(body), "chunked\nchunk-bytes 1\n"));
 
     before = children_hwm(p);
     {
         /* a byte at a time is slow to send: a patient client */
-        static const char *const xml[] = {
-            "Content-Type: text/xml; charset=UTF-8", NULL
-        };
         const char *req = hmb_it_envelope(p, "2304", "HMBMOD-TINY",
                                           "36090000000000000103", NULL);
         hmb_http_conn_t *c = hmb_http_conn_make(p, "127.0.0.1", env.port);
 
         hmb_http_set_timeout(c, apr_time_from_sec(120));
-        assert_no_error(hmb_http_request(c, p, "POST", "/fsi/api/tiny", xml,
-                                         req, strlen(req), &r));
+        assert_no_error(hmb_http_request(c, p, "POST", "/fsi/api/tiny",
+                                         hmb_it_xml, req, strlen(req), &r));
         hmb_http_close(c);
     }
     assert_int_equal(r->status, 200);
@@ -949,17 +769,17 @@ static void test_gzip_client(void **state)
     int tries;
 
     /* the fixture does compress for a client that asks */
-    r = post_to(p, env.up_port, "/fsi/api/direct-gz", req, strlen(req),
-                gzip);
+    r = hmb_it_post(p, env.up_port, "/fsi/api/direct-gz", gzip, req,
+                    strlen(req));
     assert_str(hmb_http_header(r, "Content-Encoding"), "gzip");
 
-    r = post_to(p, env.port, "/fsi/api/gz-plain", req, strlen(req), gzip);
+    r = hmb_it_post(p, env.port, "/fsi/api/gz-plain", gzip, req, strlen(req));
     assert_null(hmb_http_header(r, "Content-Encoding"));
     info = assert_spliced(p, r, want, len);
     PAID_12100(p, info);
 
-    r = post_to(p, env.port, "/fsi-gz/api/gz-deflate", req, strlen(req),
-                gzip);
+    r = hmb_it_post(p, env.port, "/fsi-gz/api/gz-deflate", gzip, req,
+                    strlen(req));
     assert_int_equal(r->status, 200);
     assert_str(hmb_http_header(r, "Content-Encoding"), "gzip");
     assert_length_header(r);
@@ -972,7 +792,7 @@ static void test_gzip_client(void **state)
     /* the upstream logs a request once it has answered it: the last line
      * may come a moment after the answer */
     for (tries = 0; tries < 100; tries++) {
-        uplog = read_log(p, "upstream.log");
+        uplog = upstream_log(p);
         if (hmb_it_line_with(p, uplog, "/fsi/api/gz-deflate HMBMOD-GZIP",
                              NULL)) {
             break;
@@ -1031,26 +851,19 @@ static const char *gzip_bomb(apr_pool_t *p, const char *xml, apr_size_t len,
 static void test_inflate_bomb_answered(void **state)
 {
     apr_pool_t *p = *state;
-    static const char *const xml[] = {
-        "Content-Type: text/xml; charset=UTF-8", NULL
-    };
     static const char opts[] = "header Content-Encoding: gzip\n";
     apr_size_t len, gz_len;
     const char *plain = fixture(p, "HMBMOD-GZIP", &len);
     const char *gz = gzip_bomb(p, plain, len, 6 << 20, &gz_len);
     const char *req = hmb_it_envelope(p, "2304", "HMBMOD-BOMB",
                                       "36090000000000000107", NULL);
-    const char *dir = apr_pstrcat(p, env.rundir, "/upstream/", NULL);
-    hmb_http_response_t *r = NULL;
+    hmb_http_response_t *r;
 
-    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, dir, "HMBMOD-BOMB.xml",
-                                                     NULL), gz, gz_len));
-    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, dir,
-                                                     "HMBMOD-BOMB.opts",
-                                                     NULL),
-                                      opts, strlen(opts)));
-    assert_no_error(hmb_http_once(p, env.port, "POST", "/fsi-inflate/api/bomb",
-                                  xml, req, strlen(req), &r));
+    assert_no_error(hmb_it_answer(p, apr_pstrcat(p, env.rundir, "/upstream",
+                                                 NULL), "HMBMOD-BOMB", "xml",
+                                  gz, gz_len, opts));
+    r = hmb_it_post(p, env.port, "/fsi-inflate/api/bomb", NULL, req,
+                    strlen(req));
     assert_int_equal(r->status, 502);
     assert_null(strstr(r->body, "<hmbinfo>"));
     assert_str(totals(p, "YCHMB", "2024", "36090000000000000107"), "");
@@ -1065,15 +878,14 @@ static void test_head_untouched(void **state)
     hmb_http_response_t *r;
 
     (void)fixture(p, "HMBMOD-NOENV", &len);
-    assert_no_error(hmb_http_once(p, env.port, "HEAD", "/static/settle.xml",
-                                  NULL, NULL, 0, &r));
+    r = hmb_it_request(p, env.port, "HEAD", "/static/settle.xml", NULL, NULL,
+                       0);
     assert_int_equal(r->status, 200);
     assert_int_equal(r->body_len, 0);
     assert_str(hmb_http_header(r, "Content-Length"),
                apr_psprintf(p, "%lu", (unsigned long)len));
 
-    assert_no_error(hmb_http_once(p, env.port, "HEAD", "/fsi/api/head", NULL,
-                                  NULL, 0, &r));
+    r = hmb_it_request(p, env.port, "HEAD", "/fsi/api/head", NULL, NULL, 0);
     assert_int_equal(r->status, 200);
     assert_int_equal(r->body_len, 0);
     /* the length of the sandbox's "hmb-sandbox ok\n" to a GET */
@@ -1138,10 +950,10 @@ static void test_max_body(void **state)
     const char *log, *info;
 
     assert_true(len > 4096);
-    r = post_to(p, env.port, "/fsi-small/api/big", req, strlen(req), NULL);
+    r = hmb_it_post(p, env.port, "/fsi-small/api/big", NULL, req, strlen(req));
     assert_untouched(r, 200, want, len);
-    r = post_to(p, env.port, "/fsi-small/api/bigchunk", creq, strlen(creq),
-                NULL);
+    r = hmb_it_post(p, env.port, "/fsi-small/api/bigchunk", NULL, creq,
+                    strlen(creq));
     assert_untouched(r, 200, cwant, clen);
     log = read_log(p, "error_log");
     assert_logged(p, log, "HMB00303", "Content-Length 10960");
@@ -1149,12 +961,10 @@ static void test_max_body(void **state)
     /* nothing was recorded for it */
     assert_str(totals(p, "YCHMB", "2024", "36090000000000000106"), "");
 
-    r = post_to(p, env.port, "/fsi/api/big", req, strlen(req), NULL);
+    r = hmb_it_post(p, env.port, "/fsi/api/big", NULL, req, strlen(req));
     info = assert_spliced(p, r, want, len);
     PAID_12100(p, info);
 }
-
-static const char *status_value(apr_pool_t *p, const char *key);
 
 /* A copy of fixture FROM that the upstream answers for msgid TO, with
  * the options in opts (NULL: none). */
@@ -1163,15 +973,10 @@ static void upstream_answer(apr_pool_t *p, const char *from, const char *to,
 {
     apr_size_t len;
     const char *body = fixture(p, from, &len);
-    const char *base = apr_pstrcat(p, env.rundir, "/upstream/", to, NULL);
 
-    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, base, ".xml", NULL),
-                                      body, len));
-    if (opts) {
-        assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, base, ".opts",
-                                                         NULL),
-                                          opts, strlen(opts)));
-    }
+    assert_no_error(hmb_it_answer(p, apr_pstrcat(p, env.rundir, "/upstream",
+                                                 NULL), to, "xml", body, len,
+                                  opts));
 }
 
 /* The upstream breaks off a settlement answer midway: mod_proxy ends the
@@ -1180,13 +985,12 @@ static void upstream_answer(apr_pool_t *p, const char *from, const char *to,
 static void test_upstream_broke_off(void **state)
 {
     apr_pool_t *p = *state;
-    const char *req = hmb_it_envelope(p, "2304", "HMBMOD-BROKEN",
-                                      "36090000000000000106", NULL);
     const char *before = totals(p, "YCHMB", "2024", "36090000000000000106");
     hmb_http_response_t *r;
 
     upstream_answer(p, "HMBMOD-BIG", "HMBMOD-BROKEN", "break-after 2000\n");
-    r = post_to(p, env.port, "/fsi/api/broken", req, strlen(req), NULL);
+    r = hmb_it_settle(p, env.port, "broken", "2304", "HMBMOD-BROKEN",
+                      "36090000000000000106", NULL);
     assert_int_equal(r->status, 502);
     assert_null(strstr(r->body, "<hmbinfo>"));
     assert_null(strstr(r->body, "<setlinfo>"));
@@ -1218,8 +1022,8 @@ static void test_request_over_max_request(void **state)
     pad[2048] = '\0';
     req = apr_pstrcat(p, env_xml, pad, NULL);
     upstream_answer(p, "HMBMOD-BIG", "HMBMOD-BIGREQ", NULL);
-    r = post_to(p, env.port, "/fsi-smallreq/api/bigreq", req, strlen(req),
-                NULL);
+    r = hmb_it_post(p, env.port, "/fsi-smallreq/api/bigreq", NULL, req,
+                    strlen(req));
     assert_untouched(r, 200, want, len);
     assert_length_header(r);
     log = read_log(p, "error_log");
@@ -1241,13 +1045,12 @@ static void test_no_request_body(void **state)
     const char *want = fixture(p, "HMBMOD-NOENV", &len);
     hmb_http_response_t *direct, *r;
 
-    direct = post_to(p, env.up_port, "/fsi/api/nobody", "", 0, NULL);
+    direct = hmb_it_post(p, env.up_port, "/fsi/api/nobody", NULL, "", 0);
     assert_int_equal(direct->status, 400);
-    r = post_to(p, env.port, "/fsi/api/nobody", "", 0, NULL);
+    r = hmb_it_post(p, env.port, "/fsi/api/nobody", NULL, "", 0);
     assert_untouched(r, 400, direct->body, direct->body_len);
 
-    assert_no_error(hmb_http_once(p, env.port, "GET", "/static/settle.xml",
-                                  NULL, NULL, 0, &r));
+    r = hmb_it_get(p, env.port, "/static/settle.xml");
     assert_untouched(r, 200, want, len);
     assert_length_header(r);
     assert_logged(p, read_log(p, "error_log"), "HMB00305", "(0 bytes)");
@@ -1365,7 +1168,7 @@ static void test_outpatient_codes(void **state)
 {
     apr_pool_t *p = *state;
     apr_size_t len;
-    const char *want, *info, *req;
+    const char *want, *info;
     hmb_http_response_t *r;
 
     want = fixture(p, "HMBMOD-OP-2206", &len);
@@ -1395,8 +1198,8 @@ static void test_outpatient_codes(void **state)
                "outscope elig_amt=20000.00 paid_amt=3000.00\n");
 
     want = fixture(p, "HMBMOD-OP-2208", &len);
-    req = hmb_it_envelope(p, "2208", "HMBMOD-OP-2208", OP_PSN, "SMOD00301");
-    r = post_to(p, env.port, "/fsi/api/op-2208", req, strlen(req), NULL);
+    r = hmb_it_settle(p, env.port, "op-2208", "2208", "HMBMOD-OP-2208", OP_PSN,
+                      "SMOD00301");
     info = assert_spliced(p, r, want, len);
     assert_str(hmb_it_field(p, info, "hmb_stas"), "reversed");
     assert_str(hmb_it_field(p, info, "hmb_pay"), "-12100.00");
@@ -1408,26 +1211,6 @@ static void test_outpatient_codes(void **state)
 }
 
 /* --- 6. ledger unavailable: deferred, spooled, replayed once ---------- */
-
-static apr_array_header_t *spool_entries(apr_pool_t *p, const char *dir)
-{
-    apr_array_header_t *a = apr_array_make(p, 4, sizeof(const char *));
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (!d) {
-        fail_msg("cannot read %s", dir);
-    }
-    while ((e = readdir(d)) != NULL) {
-        apr_size_t n = strlen(e->d_name);
-        if (n > 6 && !strcmp(e->d_name + n - 6, ".spool")) {
-            APR_ARRAY_PUSH(a, const char *) = apr_pstrcat(p, dir, "/",
-                                                          e->d_name, NULL);
-        }
-    }
-    closedir(d);
-    return a;
-}
 
 static const char *replay(apr_pool_t *p)
 {
@@ -1453,17 +1236,15 @@ static void test_ledger_unavailable_deferred_then_replayed(void **state)
     const char *out, *info;
     int i, k, found = 0;
 
-    assert_int_equal(spool_entries(p, spool)->nelts, 0);
+    assert_int_equal(hmb_it_files(p, spool, ".spool")->nelts, 0);
     for (i = 0; i < 3; i++) {
         apr_size_t len;
         const char *msgid = sends[2 * i];
         const char *want = fixture(p, msgid, &len);
-        const char *req = hmb_it_envelope(p, "2304", msgid,
-                                          sends[2 * i + 1], NULL);
-        hmb_http_response_t *r = post_to(p, env.port_noledger,
-                                         apr_psprintf(p, "/fsi/api/def-%d",
-                                                      i), req, strlen(req),
-                                         NULL);
+        hmb_http_response_t *r = hmb_it_settle(p, env.port_noledger,
+                                               apr_psprintf(p, "def-%d", i),
+                                               "2304", msgid,
+                                               sends[2 * i + 1], NULL);
         info = assert_spliced(p, r, want, len);
         assert_str(hmb_it_field(p, info, "hmb_stas"), "deferred");
         assert_str(hmb_it_field(p, info, "hmb_pay"), "0.00");
@@ -1473,7 +1254,7 @@ static void test_ledger_unavailable_deferred_then_replayed(void **state)
     assert_str(totals(p, "YCHMB", "2024", "36090000000000000401"), "");
 
     /* each entry: header line, the request bytes, the upstream's bytes */
-    entries = spool_entries(p, spool);
+    entries = hmb_it_files(p, spool, ".spool");
     assert_int_equal(entries->nelts, 3);
     for (k = 0; k < entries->nelts; k++) {
         apr_size_t len, flen;
@@ -1509,9 +1290,9 @@ static void test_ledger_unavailable_deferred_then_replayed(void **state)
     assert_non_null(hmb_it_line_with(p, out, "SMOD00402 paid 12100.00", NULL));
     assert_non_null(hmb_it_line_with(p, out, "SMOD00401 paid 12100.00",
                                      "(already recorded)"));
-    assert_int_equal(spool_entries(p, spool)->nelts, 0);
-    assert_int_equal(spool_entries(p, apr_pstrcat(p, spool, "/done",
-                                                  NULL))->nelts, 3);
+    assert_int_equal(hmb_it_files(p, spool, ".spool")->nelts, 0);
+    assert_int_equal(hmb_it_files(p, apr_pstrcat(p, spool, "/done",
+                                                 NULL), ".spool")->nelts, 3);
 
     /* nothing left, nothing new */
     out = replay(p);
@@ -1536,14 +1317,6 @@ static void test_ledger_unavailable_deferred_then_replayed(void **state)
 
 /* --- 7. a new plan by graceful restart; a bad plan ---------------------- */
 
-static const char *status_value(apr_pool_t *p, const char *key)
-{
-    const char *v;
-
-    assert_no_error(hmb_it_status_value(p, env.port, key, &v));
-    return v;
-}
-
 static void test_graceful_restart_new_plan(void **state)
 {
     apr_pool_t *p = *state;
@@ -1566,7 +1339,8 @@ static void test_graceful_restart_new_plan(void **state)
 
     plan = hmb_test_slurp(p, PLAN_GRACE2, &plan_len);
     assert_no_error(hmb_it_write_file(p, env.grace_plan, plan, plan_len));
-    assert_no_error(harness("graceful", NULL));
+    assert_no_error(hmb_it_harness(p, "graceful", env.rundir, 0, NULL,
+                                   apr_time_from_sec(30)));
 
     /* Children of the old generation may still take a connection for a
      * moment: ask with pre-settlements (which record nothing) until the
@@ -1608,9 +1382,9 @@ static void test_graceful_restart_new_plan(void **state)
 
 static int configtest(apr_pool_t *p, char **out)
 {
-    return hmb_it_configtest(p, env.rundir,
-                             apr_pstrcat(p, env.rundir, "/httpd.conf", NULL),
-                             out);
+    return hmb_it_harness_output(p, env.rundir, "configtest",
+                                 apr_pstrcat(p, env.rundir, "/httpd.conf",
+                                             NULL), out);
 }
 
 /* A broken plan: configtest names the file, the line and the reason; the
@@ -1717,9 +1491,6 @@ static void *APR_THREAD_FUNC load_worker(apr_thread_t *thd, void *data)
     load_job_t *job = data;
     hmb_http_conn_t *c = hmb_http_conn_make(job->pool, "127.0.0.1",
                                             env.port);
-    static const char *const xml[] = {
-        "Content-Type: text/xml; charset=UTF-8", NULL
-    };
     int i;
 
     hmb_http_set_retry_stale(c, 1);
@@ -1733,7 +1504,7 @@ static void *APR_THREAD_FUNC load_worker(apr_thread_t *thd, void *data)
         why = hmb_http_request(c, job->pool, "POST",
                                apr_psprintf(job->pool, "/load/c%02d",
                                             job->t),
-                               xml, req, strlen(req), &r);
+                               hmb_it_xml, req, strlen(req), &r);
         if (why) {
             apr_cpystrn(job->why, why, sizeof(job->why));
             break;
@@ -1991,8 +1762,6 @@ static void test_status_counters(void **state)
 static void test_error_log_clean(void **state)
 {
     apr_pool_t *p = *state;
-    const char *argv[] = { "/bin/bash", HMB_IT_HARNESS, "check-log", env.rundir,
-                           NULL };
     static const char *const provoked[] = {
         "[dbd:",
         "AH00629: Can't connect to sqlite3: unable to open database file",
@@ -2002,7 +1771,8 @@ static void test_error_log_clean(void **state)
         NULL
     };
     char *out, *line, *last;
-    int rc = run_cmd(p, 0, argv, &out), expected = 0;
+    int rc = hmb_it_harness_output(p, env.rundir, "check-log", NULL, &out);
+    int expected = 0;
 
     for (line = apr_strtok(out, "\n", &last); line;
          line = apr_strtok(NULL, "\n", &last)) {
@@ -2024,52 +1794,43 @@ static void test_error_log_clean(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_worked_example),
-        T(test_worked_example_same_as_hmbctl),
-        T(test_strong_etag_dropped),
-        T(test_chunked_upstream),
-        T(test_tiny_chunks_memory),
-        T(test_close_delimited_upstream),
-        T(test_gzip_client),
-        T(test_inflate_bomb_answered),
-        T(test_head_untouched),
-        T(test_infcode_not_zero_untouched),
-        T(test_http_500_untouched),
-        T(test_non_xml_untouched),
-        T(test_max_body),
-        T(test_upstream_broke_off),
-        T(test_request_over_max_request),
-        T(test_no_request_body),
-        T(test_unknown_infno),
-        T(test_ineligible_not_enrolled),
-        T(test_ineligible_basic_suspended),
-        T(test_ineligible_visit_not_covered),
-        T(test_ineligible_institution_not_covered),
-        T(test_ineligible_outside_period),
-        T(test_ineligible_not_covered_date),
-        T(test_outpatient_codes),
-        T(test_ledger_unavailable_deferred_then_replayed),
+        HMB_IT_TEST(test_worked_example),
+        HMB_IT_TEST(test_worked_example_same_as_hmbctl),
+        HMB_IT_TEST(test_strong_etag_dropped),
+        HMB_IT_TEST(test_chunked_upstream),
+        HMB_IT_TEST(test_tiny_chunks_memory),
+        HMB_IT_TEST(test_close_delimited_upstream),
+        HMB_IT_TEST(test_gzip_client),
+        HMB_IT_TEST(test_inflate_bomb_answered),
+        HMB_IT_TEST(test_head_untouched),
+        HMB_IT_TEST(test_infcode_not_zero_untouched),
+        HMB_IT_TEST(test_http_500_untouched),
+        HMB_IT_TEST(test_non_xml_untouched),
+        HMB_IT_TEST(test_max_body),
+        HMB_IT_TEST(test_upstream_broke_off),
+        HMB_IT_TEST(test_request_over_max_request),
+        HMB_IT_TEST(test_no_request_body),
+        HMB_IT_TEST(test_unknown_infno),
+        HMB_IT_TEST(test_ineligible_not_enrolled),
+        HMB_IT_TEST(test_ineligible_basic_suspended),
+        HMB_IT_TEST(test_ineligible_visit_not_covered),
+        HMB_IT_TEST(test_ineligible_institution_not_covered),
+        HMB_IT_TEST(test_ineligible_outside_period),
+        HMB_IT_TEST(test_ineligible_not_covered_date),
+        HMB_IT_TEST(test_outpatient_codes),
+        HMB_IT_TEST(test_ledger_unavailable_deferred_then_replayed),
         /* before the graceful restart, which leaves a single child of
          * the new generation for a while */
-        T(test_concurrent_settlements),
-        T(test_graceful_restart_new_plan),
-        T(test_bad_plan_fails_configtest),
-        T(test_decision_log_lines),
-        T(test_access_log_fields),
-        T(test_status_counters),
-        T(test_error_log_clean),
+        HMB_IT_TEST(test_concurrent_settlements),
+        HMB_IT_TEST(test_graceful_restart_new_plan),
+        HMB_IT_TEST(test_bad_plan_fails_configtest),
+        HMB_IT_TEST(test_decision_log_lines),
+        HMB_IT_TEST(test_access_log_fields),
+        HMB_IT_TEST(test_status_counters),
+        HMB_IT_TEST(test_error_log_clean),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: mod_huiminbao in "
-                                         "apache2", tests, group_setup,
-                                         group_teardown);
-    hmb_it_leave_rundir(rundir_left, failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: mod_huiminbao in apache2", tests,
+                       group_setup, hmb_it_group_teardown) ? 1 : 0;
 }

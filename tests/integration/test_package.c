@@ -44,14 +44,11 @@ typedef struct {
     const char *changes;
     apr_port_t port;
     apr_port_t up_port;
-    apr_proc_t up_proc;
-    int up_started;
     int begun;                  /* package.sh begin succeeded */
     int step;                   /* the tests that passed, in order */
 } pkg_env_t;
 
 static pkg_env_t env;
-static char rundir_left[512];
 
 /* Each test needs the ones before it to have passed. */
 #define NEED_STEP(n) \
@@ -96,7 +93,7 @@ static void test_build_and_lintian(void **state)
     }
     env.deb = apr_pstrdup(env.pool, (nl = strrchr(out, '\n')) ? nl + 1
                                                               : out);
-    assert_has(env.deb, "/" PKG "_" HMB_VERSION "_");
+    assert_contains(env.deb, "/" PKG "_" HMB_VERSION "_");
     assert_int_equal(access(env.deb, R_OK), 0);
     /* ..._amd64.deb beside ..._amd64.changes */
     env.changes = apr_pstrcat(env.pool,
@@ -193,7 +190,7 @@ static void test_install_enable_configtest(void **state)
         if (rc != 0) {
             fail_msg("apache2ctl configtest (exit %d): %s", rc, out);
         }
-        assert_has(out, "Syntax OK");
+        assert_contains(out, "Syntax OK");
     }
     env.step = 2;
 }
@@ -226,7 +223,7 @@ static apr_off_t file_size(const char *path)
 static void test_settle_through_installed_module(void **state)
 {
     apr_pool_t *p = *state;
-    const char *req, *info, *value, *log_tail;
+    const char *req, *info, *log_tail;
     apr_size_t req_len, log_len;
     hmb_http_response_t *r;
     apr_off_t log_from;
@@ -237,8 +234,8 @@ static void test_settle_through_installed_module(void **state)
         const char *argv[] = {"/usr/bin/hmbctl", "--version", NULL};
 
         assert_int_equal(run_out(p, NULL, argv, STEP_TIMEOUT, &out), 0);
-        assert_has(out, "hmbctl (mod_huiminbao) " HMB_VERSION "\n");
-        assert_has(out, apr_psprintf(p, "ledger schema version %d",
+        assert_contains(out, "hmbctl (mod_huiminbao) " HMB_VERSION "\n");
+        assert_contains(out, apr_psprintf(p, "ledger schema version %d",
                                      HMB_LEDGER_SCHEMA_VERSION));
     }
     /* the enrollments the conformance cases expect, imported by the
@@ -258,9 +255,10 @@ static void test_settle_through_installed_module(void **state)
                               apr_psprintf(p, "127.0.0.1:%d", env.up_port),
                               "--cases", CASES, "--exit-with-parent",
                               "--max-seconds", "900", NULL};
+        apr_proc_t proc;
 
-        assert_no_error(hmb_it_spawn(env.pool, argv, &env.up_proc));
-        env.up_started = 1;
+        assert_no_error(hmb_it_spawn(env.pool, argv, &proc));
+        hmb_it_stop_later(&proc, "hmb-sandbox");
         assert_no_error(hmb_it_wait_port(env.up_port,
                                          apr_time_from_sec(10)));
     }
@@ -273,13 +271,7 @@ static void test_settle_through_installed_module(void **state)
     }
 
     req = hmb_test_slurp(p, CASES "/01-enrolled.req.xml", &req_len);
-    {
-        const char *headers[] = {"Content-Type: text/xml; charset=UTF-8",
-                                 NULL};
-
-        assert_no_error(hmb_http_once(p, env.port, "POST", "/fsi/api/2304",
-                                      headers, req, req_len, &r));
-    }
+    r = hmb_it_post(p, env.port, "/fsi/api/2304", NULL, req, req_len);
     assert_int_equal(r->status, 200);
     info = hmb_it_element(p, r->body, r->body_len, "hmbinfo");
     assert_non_null(info);
@@ -297,20 +289,18 @@ static void test_settle_through_installed_module(void **state)
         if (run_out(p, NULL, argv, STEP_TIMEOUT, &out) != 0) {
             fail_msg("hmbctl conform: %s", out);
         }
-        assert_has(out, "conformance cases " CASES " against");
-        assert_has(out, " 0 failed\n");
+        assert_contains(out, "conformance cases " CASES " against");
+        assert_contains(out, " 0 failed\n");
     }
 
     /* the versions, on the status page and in the start-up line */
-    assert_no_error(hmb_it_status_value(p, env.port, "Version", &value));
-    assert_str(value, HMB_VERSION);
-    assert_no_error(hmb_it_status_value(p, env.port, "SchemaVersion",
-                                        &value));
-    assert_str(value, apr_itoa(p, HMB_LEDGER_SCHEMA_VERSION));
+    assert_str(hmb_it_status_value(p, env.port, "Version"), HMB_VERSION);
+    assert_str(hmb_it_status_value(p, env.port, "SchemaVersion"),
+               apr_itoa(p, HMB_LEDGER_SCHEMA_VERSION));
     log = hmb_test_slurp(p, ERROR_LOG, &log_len);
     assert_true((apr_off_t)log_len >= log_from);
     log_tail = log + log_from;
-    assert_has(log_tail, apr_psprintf(p, "HMB00112: mod_huiminbao/%s "
+    assert_contains(log_tail, apr_psprintf(p, "HMB00112: mod_huiminbao/%s "
                                       "configured (ledger schema %d)",
                                       HMB_VERSION,
                                       HMB_LEDGER_SCHEMA_VERSION));
@@ -363,67 +353,41 @@ static int group_teardown(void **state)
     char *out;
     int ok = 1;
 
-    (void)state;
-    if (!env.pool) {
-        return 0;
-    }
     /* whatever failed, the system apache2 stops and the package goes */
-    if (env.begun && package_sh(env.pool, "restore", env.state, NULL,
-                                STEP_TIMEOUT * 2, &out) != 0) {
+    if (env.pool && env.begun
+        && package_sh(env.pool, "restore", env.state, NULL,
+                      STEP_TIMEOUT * 2, &out) != 0) {
         fprintf(stderr, "package.sh restore: %s\n", out);
         ok = 0;
     }
-    if (env.up_started) {
-        hmb_it_stop(&env.up_proc, apr_time_from_sec(5));
-    }
-    apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
-    apr_pool_destroy(env.pool);
-    memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
+    env.begun = 0;
+    return hmb_it_group_teardown(state) || !ok ? -1 : 0;
 }
 
 static int group_setup(void **state)
 {
-    apr_pool_t *p;
-    char *dir;
-
     (void)state;
-    memset(&env, 0, sizeof(env));
-    apr_pool_create(&p, NULL);
-    env.pool = p;
-    if (!(dir = hmb_it_make_rundir(p, "package"))) {
-        apr_pool_destroy(p);
-        env.pool = NULL;
+    if (hmb_it_group_begin("package", &env.pool, &env.rundir)) {
         return -1;
     }
-    env.rundir = dir;
-    env.state = apr_pstrcat(p, dir, "/state", NULL);
+    env.state = apr_pstrcat(env.pool, env.rundir, "/state", NULL);
     return 0;
 }
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_build_and_lintian),
-        T(test_install_enable_configtest),
-        T(test_settle_through_installed_module),
-        T(test_purge_leaves_system_as_it_was),
+        HMB_IT_TEST(test_build_and_lintian),
+        HMB_IT_TEST(test_install_enable_configtest),
+        HMB_IT_TEST(test_settle_through_installed_module),
+        HMB_IT_TEST(test_purge_leaves_system_as_it_was),
     };
-#undef T
-    int failed;
 
     if (geteuid() != 0) {
         printf("test_package: not root, so no package is installed "
                "(skipped)\n");
         return 77;
     }
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: the Debian package "
-                                         "in the system apache2", tests,
-                                         group_setup, group_teardown);
-    hmb_it_leave_rundir(rundir_left, failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: the Debian package in the system apache2",
+                       tests, group_setup, group_teardown) ? 1 : 0;
 }

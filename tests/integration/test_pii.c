@@ -16,7 +16,6 @@
 
 #include <apr_xlate.h>
 
-#define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
 #define MOD_FIXTURES  HMB_FIXTURE("module")
 #define BASE_ANSWER   MOD_FIXTURES "/upstream/H36090200001202405011000000002.xml"
 #define ENROLL_CSV    MOD_FIXTURES "/enroll.csv"
@@ -24,7 +23,6 @@
 #define PLAN_2025     MOD_FIXTURES "/plans/yichun-2025.xml"
 #define PLAN_LOAD     MOD_FIXTURES "/plans/load-2024.xml"
 #define PLAN_GRACE1   MOD_FIXTURES "/plans/grace-v1.xml"
-#define HTTPD_USER    "www-data"
 
 typedef struct {
     const char *label;
@@ -35,17 +33,13 @@ typedef struct {
 static struct {
     apr_pool_t *pool;
     const char *rundir;
-    const char *ledger;
+    const char *ledger;             /* sqlite3:PATH */
     apr_port_t port;
     apr_port_t up_port;
-    apr_proc_t up_proc;
-    int httpd_started;
     apr_array_header_t *secrets;    /* secret_t */
     const char *spliced;            /* one answer with <hmbinfo> */
     apr_size_t spliced_len;
 } env;
-
-static char rundir_left[512];
 
 /* --- what must never show ----------------------------------------------- */
 
@@ -196,19 +190,6 @@ static const char *answer_for(apr_pool_t *p, const person_msg_t *m,
 
 /* --- setup and teardown ------------------------------------------------- */
 
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = { &env.up_proc };
-    const char *names[] = { "upstream" };
-    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                                   procs, names, 1, rundir_left,
-                                   sizeof(rundir_left));
-
-    (void)state;
-    memset(&env, 0, sizeof(env));
-    return rc;
-}
-
 static const char *write_answers(apr_pool_t *p, const char *dir)
 {
     const char *why = NULL;
@@ -228,15 +209,20 @@ static const char *write_answers(apr_pool_t *p, const char *dir)
 
 static int group_setup(void **state)
 {
+    static const char *const plans[] = {
+        PLAN_2024, PLAN_2025, PLAN_LOAD, PLAN_GRACE1, NULL
+    };
+    static const char *const plan_2024[] = { PLAN_2024, NULL };
     apr_pool_t *p;
-    const char *why = NULL, *extra, *conf;
-    char *dir, *out;
+    const char *why, *dir;
     apr_size_t i;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
-    apr_pool_create(&p, NULL);
-    env.pool = p;
+    if (hmb_it_group_begin("pii", &env.pool, &env.rundir)) {
+        return -1;
+    }
+    p = env.pool;
+    dir = env.rundir;
     env.secrets = apr_array_make(p, 32, sizeof(secret_t));
     for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
         secret_str("psn_no", msgs[i].psn_no);
@@ -244,87 +230,29 @@ static int group_setup(void **state)
         secret_name(msgs[i].name);
     }
 
-    dir = apr_psprintf(p, "%s/tmp-pii-XXXXXX", HMB_BUILDDIR);
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "setup: cannot create %s\n", dir);
-        apr_pool_destroy(p);
-        memset(&env, 0, sizeof(env));
-        return -1;
-    }
-    env.rundir = dir;
-    env.ledger = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
-    if (apr_dir_make(apr_pstrcat(p, dir, "/ledger", NULL),
-                     APR_FPROT_OS_DEFAULT, p) != APR_SUCCESS) {
-        why = "cannot create the ledger directory";
-    }
-    if (!why) {
-        const char *argv[] = {
-            HMB_IT_HMBCTL_BIN, "--ledger",
-            apr_pstrcat(p, "sqlite3:", env.ledger, NULL), "enroll",
-            "--plan", PLAN_2024, "--plan", PLAN_2025, "--plan", PLAN_LOAD,
-            "--plan", PLAN_GRACE1, ENROLL_CSV, NULL
-        };
-        if (hmb_it_capture(p, dir, NULL, argv, apr_time_from_sec(60), &out)
-            != 0) {
-            why = apr_pstrcat(p, "hmbctl enroll: ", out ? out : "", NULL);
-        }
-    }
-    if (!why && geteuid() == 0) {
-        const char *argv[] = {
-            "/bin/chown", "-R", HTTPD_USER ":" HTTPD_USER,
-            apr_pstrcat(p, dir, "/ledger", NULL), NULL
-        };
-        why = hmb_it_run(p, argv, apr_time_from_sec(10));
-    }
+    why = hmb_it_sqlite_ledger(p, dir, plans, ENROLL_CSV, "imported 23 ",
+                               HMB_IT_HTTPD_USER, &env.ledger);
     if (!why) {
         why = write_answers(p, apr_pstrcat(p, dir, "/upstream", NULL));
     }
     if (!why) {
-        why = hmb_it_free_port(p, &env.up_port);
+        why = hmb_it_free_ports(p, &env.up_port, &env.port, NULL);
     }
     if (!why) {
-        why = hmb_it_free_port(p, &env.port);
-    }
-    if (!why) {
-        why = hmb_it_start_upstream(p, env.up_port,
+        why = hmb_it_start_upstream(p, dir, "upstream", env.up_port,
                                     apr_pstrcat(p, dir, "/upstream", NULL),
-                                    apr_pstrcat(p, dir, "/upstream.pid",
-                                                NULL),
-                                    apr_pstrcat(p, dir, "/upstream.log",
-                                                NULL),
-                                    300, NULL, &env.up_proc);
+                                    NULL);
     }
     if (!why) {
-        extra = apr_pstrcat(p, dir, "/pii.conf", NULL);
-        conf = apr_psprintf(p,
-            "LoadModule huiminbao_module \"%s\"\n"
-            /* every line the module can write, and httpd's own at debug */
-            "LogLevel debug huiminbao:trace8\n"
-            "HuiminbaoPlan \"%s\"\n"
-            "HuiminbaoSpool \"${HMB_RUNDIR}/spool\"\n"
-            "DBDriver sqlite3\n"
-            "DBDParams \"${HMB_RUNDIR}/ledger/ledger.db\"\n"
-            "<Location \"/fsi/api\">\n"
-            "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
-            "    Huiminbao On\n"
-            "</Location>\n"
-            "<Location \"/huiminbao-status\">\n"
-            "    SetHandler huiminbao-status\n"
-            "    Require ip 127.0.0.1\n"
-            "</Location>\n", MODULE_SO, PLAN_2024, (int)env.up_port);
-        why = hmb_it_write_file(p, extra, conf, strlen(conf));
-        if (!why) {
-            why = hmb_it_harness(p, "start", dir, env.port, extra,
-                                 apr_time_from_sec(30));
-            env.httpd_started = !why;
-        }
+        /* every line the module can write, and httpd's own at debug */
+        const char *conf = hmb_it_module_conf(p, plan_2024,
+                                              HMB_IT_DBD_SQLITE, env.up_port,
+                                              NULL, "LogLevel debug "
+                                              "huiminbao:trace8\n");
+
+        why = hmb_it_start_httpd(p, dir, env.port, "pii.conf", conf);
     }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- the tests ---------------------------------------------------------- */
@@ -334,23 +262,16 @@ static int group_setup(void **state)
 static void test_settlements(void **state)
 {
     apr_pool_t *p = *state;
-    static const char *const xml[] = {
-        "Content-Type: text/xml; charset=UTF-8", NULL
-    };
     hmb_http_response_t *r = NULL;
     apr_size_t i, len;
 
     for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
         const person_msg_t *m = &msgs[i];
-        const char *req = hmb_it_envelope(p, m->infno, m->msgid, m->psn_no,
-                                          m->cancels);
         const char *want = answer_for(p, m, &len);
         const char *info;
 
-        assert_no_error(hmb_http_once(p, env.port, "POST",
-                                      apr_pstrcat(p, "/fsi/api/", m->msgid,
-                                                  NULL),
-                                      xml, req, strlen(req), &r));
+        r = hmb_it_settle(p, env.port, m->msgid, m->infno, m->msgid,
+                          m->psn_no, m->cancels);
         assert_int_equal(r->status, 200);
         info = hmb_it_element(p, r->body, r->body_len, "hmbinfo");
         if (!m->want_stas) {
@@ -372,8 +293,7 @@ static void test_settlements(void **state)
                      strlen(info));
     }
     /* no settlement (the upstream refuses a GET): logged at trace1 */
-    assert_no_error(hmb_http_once(p, env.port, "GET", "/fsi/api/PII-A1",
-                                  NULL, NULL, 0, &r));
+    r = hmb_it_get(p, env.port, "/fsi/api/PII-A1");
 }
 
 /* Every log file httpd wrote. */
@@ -403,7 +323,7 @@ static void test_logs_clean(void **state)
     apr_dir_close(d);
     assert_true(files >= 2);
     /* the log does hold what the tests above provoked, at every level */
-    err = hmb_test_slurp(p, apr_pstrcat(p, logs, "/error_log", NULL), &len);
+    err = hmb_it_log(p, env.rundir, "error_log", &len);
     assert_non_null(hmb_it_line_with(p, err, "HMB00307", "hmb_stas=paid"));
     assert_non_null(hmb_it_line_with(p, err, "HMB00307",
                                      "hmb_stas=reversed"));
@@ -427,8 +347,7 @@ static void test_status_clean(void **state)
                                        NULL);
         hmb_http_response_t *r = NULL;
 
-        assert_no_error(hmb_http_once(p, env.port, "GET", path, NULL, NULL,
-                                      0, &r));
+        r = hmb_it_get(p, env.port, path);
         assert_int_equal(r->status, 200);
         assert_true(r->body_len > 100);
         assert_clean(path, r->body, r->body_len);
@@ -436,22 +355,9 @@ static void test_status_clean(void **state)
 }
 
 /* hmbctl on the live ledger, as the children's user. */
-static char *hmbctl(apr_pool_t *p, ...)
-{
-    char *out;
-    va_list ap;
-    int code;
-
-    va_start(ap, p);
-    code = hmb_it_hmbctl_v(p, env.rundir, geteuid() == 0 ? HTTPD_USER : NULL,
-                           apr_pstrcat(p, "sqlite3:", env.ledger, NULL), &out,
-                           ap);
-    va_end(ap);
-    if (code != 0) {
-        fail_msg("hmbctl exited with %d: %s", code, out);
-    }
-    return out;
-}
+#define hmbctl(p, ...) \
+    hmb_it_hmbctl((p), env.rundir, HMB_IT_HTTPD_USER, env.ledger, 0, \
+                  __VA_ARGS__)
 
 /* What hmbctl reports from that ledger, and what it shows of an answer. */
 static void test_hmbctl_clean(void **state)
@@ -539,22 +445,14 @@ static void test_hmbctl_clean(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_settlements),
-        T(test_logs_clean),
-        T(test_status_clean),
-        T(test_hmbctl_clean),
+        HMB_IT_TEST(test_settlements),
+        HMB_IT_TEST(test_logs_clean),
+        HMB_IT_TEST(test_status_clean),
+        HMB_IT_TEST(test_hmbctl_clean),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: no personal data in "
-                                         "logs, status or reports", tests,
-                                         group_setup, group_teardown);
-    hmb_it_leave_rundir(rundir_left, failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: no personal data in logs, status or "
+                       "reports", tests, group_setup,
+                       hmb_it_group_teardown) ? 1 : 0;
 }

@@ -11,12 +11,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "../unit/hmb_test.h"
 #include "hmb_http.h"
 
-#include <apr_lib.h>
 #include <apr_thread_proc.h>
 
 #define UPSTREAM_DIR  HMB_FIXTURE("upstream")
@@ -32,108 +30,41 @@ typedef struct {
     apr_port_t httpd_port;
     apr_port_t up_port;
     apr_port_t load_port;
-    apr_proc_t up_proc;
-    apr_proc_t load_proc;
-    int httpd_started;
 } proxy_env_t;
 
 static proxy_env_t env;
-static char rundir_left[512];
 
 /* --- setup and teardown ------------------------------------------------- */
-
-static const char *start_upstream(const char *fixtures, const char *name,
-                                  apr_port_t port, apr_proc_t *proc)
-{
-    return hmb_it_start_upstream(env.pool, port, fixtures,
-                                 apr_psprintf(env.pool, "%s/%s.pid",
-                                              env.rundir, name),
-                                 apr_psprintf(env.pool, "%s/logs/%s.log",
-                                              env.rundir, name),
-                                 3600, NULL, proc);
-}
-
-static const char *harness(const char *cmd, const char *extra)
-{
-    return hmb_it_harness(env.pool, cmd, env.rundir, env.httpd_port, extra,
-                          apr_time_from_sec(30));
-}
-
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc, &env.load_proc};
-    const char *names[] = {"upstream", "load upstream"};
-    int rc = hmb_it_group_teardown(&env.pool, env.rundir, env.httpd_started,
-                                   procs, names, 2, rundir_left,
-                                   sizeof(rundir_left));
-
-    (void)state;
-    memset(&env, 0, sizeof(env));
-    return rc;
-}
 
 static int group_setup(void **state)
 {
     apr_pool_t *p;
-    const char *why = NULL, *extra;
-    char *dir;
-    apr_file_t *f;
+    const char *why, *conf;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
-    apr_pool_create(&p, NULL);
-    env.pool = p;
-
-    dir = apr_psprintf(p, "%s/tmp-proxy-XXXXXX", HMB_BUILDDIR);
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "setup: cannot create %s\n", dir);
-        apr_pool_destroy(p);
+    if (hmb_it_group_begin("proxy", &env.pool, &env.rundir)) {
         return -1;
     }
-    env.rundir = dir;
-    if (apr_dir_make(apr_pstrcat(p, dir, "/logs", NULL), APR_FPROT_OS_DEFAULT,
-                     p) != APR_SUCCESS) {
-        why = "cannot create logs/";
+    p = env.pool;
+    why = hmb_it_free_ports(p, &env.up_port, &env.load_port, &env.httpd_port,
+                            NULL);
+    if (!why) {
+        why = hmb_it_start_upstream(p, env.rundir, "upstream", env.up_port,
+                                    UPSTREAM_DIR, NULL);
     }
     if (!why) {
-        why = hmb_it_free_port(p, &env.up_port);
+        why = hmb_it_start_upstream(p, env.rundir, "load", env.load_port,
+                                    LOAD_DIR, NULL);
     }
     if (!why) {
-        why = hmb_it_free_port(p, &env.load_port);
+        conf = apr_psprintf(p,
+            "ProxyPass \"/fsi/api\" \"http://127.0.0.1:%d/fsi/api\"\n"
+            "ProxyPass \"/load\" \"http://127.0.0.1:%d/load\"\n",
+            (int)env.up_port, (int)env.load_port);
+        why = hmb_it_start_httpd(p, env.rundir, env.httpd_port, "proxy.conf",
+                                 conf);
     }
-    if (!why) {
-        why = hmb_it_free_port(p, &env.httpd_port);
-    }
-    if (!why) {
-        why = start_upstream(UPSTREAM_DIR, "upstream", env.up_port,
-                             &env.up_proc);
-    }
-    if (!why) {
-        why = start_upstream(LOAD_DIR, "load", env.load_port, &env.load_proc);
-    }
-    if (!why) {
-        extra = apr_pstrcat(p, dir, "/proxy.conf", NULL);
-        if (apr_file_open(&f, extra, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                          | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT, p)
-            != APR_SUCCESS) {
-            why = "cannot write proxy.conf";
-        }
-        else {
-            apr_file_printf(f,
-                "ProxyPass \"/fsi/api\" \"http://127.0.0.1:%d/fsi/api\"\n"
-                "ProxyPass \"/load\" \"http://127.0.0.1:%d/load\"\n",
-                (int)env.up_port, (int)env.load_port);
-            apr_file_close(f);
-            why = harness("start", extra);
-            env.httpd_started = !why;
-        }
-    }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- helpers ------------------------------------------------------------ */
@@ -157,31 +88,57 @@ static const char *msgid_body(apr_pool_t *p, const char *msgid)
                         "</request>", msgid);
 }
 
-static void assert_same_bytes(const char *got, apr_size_t got_len,
-                              const char *want, apr_size_t want_len)
-{
-    if (got_len != want_len || memcmp(got, want, want_len)) {
-        apr_size_t i = 0;
-        while (i < got_len && i < want_len && got[i] == want[i]) {
-            i++;
-        }
-        fail_msg("body differs at byte %lu (got %lu bytes, want %lu): "
-                 "got '%.40s'", (unsigned long)i, (unsigned long)got_len,
-                 (unsigned long)want_len, got + i);
-    }
-}
-
 static hmb_http_response_t *post(apr_pool_t *p, hmb_http_conn_t *c,
                                  const char *path, const char *body,
                                  apr_size_t len, const char *const *headers)
 {
     hmb_http_response_t *r = NULL;
-    static const char *const xml[] = {
-        "Content-Type: text/xml; charset=UTF-8", NULL
-    };
 
     assert_no_error(hmb_http_request(c, p, "POST", path,
-                                     headers ? headers : xml, body, len, &r));
+                                     headers ? headers : hmb_it_xml, body,
+                                     len, &r));
+    return r;
+}
+
+/* The request for msgid POSTed to /fsi/api on port, with headers (or
+ * none); the answer. */
+static hmb_http_response_t *ask(apr_pool_t *p, apr_port_t port,
+                                const char *msgid,
+                                const char *const *headers)
+{
+    const char *req = msgid_body(p, msgid);
+
+    return hmb_it_request(p, port, "POST", "/fsi/api", headers, req,
+                          strlen(req));
+}
+
+/* Worked-example request n POSTed to /fsi/api on port, with headers (or
+ * none): answered 200, with the bytes of its fixture. */
+static void example_passed_on(apr_pool_t *p, apr_port_t port, int n,
+                              const char *const *headers)
+{
+    apr_size_t req_len, want_len;
+    char *req = example_request(p, n, &req_len);
+    char *want = fixture(p, apr_psprintf(p, MSGID_FMT ".xml", n), &want_len);
+    hmb_http_response_t *r;
+
+    r = hmb_it_request(p, port, "POST", "/fsi/api", headers, req, req_len);
+    assert_int_equal(r->status, 200);
+    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
+}
+
+/* ask, and the answer must be status with the bytes of the fixture
+ * MSGID.xml. */
+static hmb_http_response_t *passed_on(apr_pool_t *p, apr_port_t port,
+                                      const char *msgid,
+                                      const char *const *headers, int status)
+{
+    apr_size_t want_len;
+    char *want = fixture(p, apr_pstrcat(p, msgid, ".xml", NULL), &want_len);
+    hmb_http_response_t *r = ask(p, port, msgid, headers);
+
+    assert_int_equal(r->status, status);
+    hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
     return r;
 }
 
@@ -209,7 +166,7 @@ static void test_worked_example_bodies_identical(void **state)
         r = post(p, c, "/fsi/api", req, req_len, NULL);
         assert_int_equal(r->status, 200);
         assert_string_equal(hmb_http_header(r, "Content-Type"), charset[n]);
-        assert_same_bytes(r->body, r->body_len, want, want_len);
+        hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
     }
 }
 
@@ -218,25 +175,16 @@ static void test_worked_example_bodies_identical(void **state)
 static void test_chunked_passes_through(void **state)
 {
     apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-CHUNKED.xml", &want_len);
-    const char *req = msgid_body(p, "HMBTEST-CHUNKED");
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, env.up_port, "POST", "/fsi/api", NULL,
-                                  req, strlen(req), &r));
-    assert_int_equal(r->status, 200);
+    r = passed_on(p, env.up_port, "HMBTEST-CHUNKED", NULL, 200);
     assert_true(r->chunked);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
     assert_string_equal(hmb_http_header(r, "Content-Type"),
                         "text/xml; charset=GBK");
 
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, strlen(req), &r));
-    assert_int_equal(r->status, 200);
+    r = passed_on(p, env.httpd_port, "HMBTEST-CHUNKED", NULL, 200);
     /* the body length is unknown to httpd when the headers leave */
     assert_true(r->chunked);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
 }
 
 /* gzip only when the client accepts it; decompressed it is the fixture. */
@@ -249,12 +197,10 @@ static void test_gzip_when_accepted(void **state)
                                            NULL };
     apr_size_t want_len, plain_len;
     char *want = fixture(p, "HMBTEST-GZIP.xml", &want_len);
-    const char *req = msgid_body(p, "HMBTEST-GZIP");
     hmb_http_response_t *r;
     char *plain;
 
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  gzip, req, strlen(req), &r));
+    r = ask(p, env.httpd_port, "HMBTEST-GZIP", gzip);
     assert_int_equal(r->status, 200);
     assert_string_equal(hmb_http_header(r, "Content-Encoding"), "gzip");
     /* gzip magic bytes, and smaller than the original */
@@ -263,17 +209,13 @@ static void test_gzip_when_accepted(void **state)
     assert_true(r->body_len < want_len);
     assert_no_error(hmb_http_gunzip(p, r->body, r->body_len, 1 << 20,
                                     &plain, &plain_len));
-    assert_same_bytes(plain, plain_len, want, want_len);
+    hmb_it_assert_same_bytes(plain, plain_len, want, want_len);
 
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, strlen(req), &r));
+    r = passed_on(p, env.httpd_port, "HMBTEST-GZIP", NULL, 200);
     assert_null(hmb_http_header(r, "Content-Encoding"));
-    assert_same_bytes(r->body, r->body_len, want, want_len);
 
-    assert_no_error(hmb_http_once(p, env.up_port, "POST", "/fsi/api",
-                                  refused, req, strlen(req), &r));
+    r = passed_on(p, env.up_port, "HMBTEST-GZIP", refused, 200);
     assert_null(hmb_http_header(r, "Content-Encoding"));
-    assert_same_bytes(r->body, r->body_len, want, want_len);
 }
 
 static void test_gunzip_rejects_garbage(void **state)
@@ -288,50 +230,30 @@ static void test_gunzip_rejects_garbage(void **state)
 
 static void test_status_500_passed_on(void **state)
 {
-    apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-500.xml", &want_len);
-    const char *req = msgid_body(p, "HMBTEST-500");
-    hmb_http_response_t *r;
-
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, strlen(req), &r));
-    assert_int_equal(r->status, 500);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
+    passed_on(*state, env.httpd_port, "HMBTEST-500", NULL, 500);
 }
 
 static void test_non_xml_passed_on(void **state)
 {
-    apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-NONXML.xml", &want_len);
-    const char *req = msgid_body(p, "HMBTEST-NONXML");
-    hmb_http_response_t *r;
+    hmb_http_response_t *r = passed_on(*state, env.httpd_port,
+                                       "HMBTEST-NONXML", NULL, 200);
 
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, strlen(req), &r));
-    assert_int_equal(r->status, 200);
     assert_string_equal(hmb_http_header(r, "content-type"),
                         "application/json");
     assert_string_equal(hmb_http_header(r, "X-HMB-FIXTURE"), "nonxml");
-    assert_same_bytes(r->body, r->body_len, want, want_len);
 }
 
 static void test_unknown_msgid_404(void **state)
 {
     apr_pool_t *p = *state;
-    const char *req = msgid_body(p, "NO-SUCH-MSGID");
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, strlen(req), &r));
+    r = ask(p, env.httpd_port, "NO-SUCH-MSGID", NULL);
     assert_int_equal(r->status, 404);
     assert_non_null(strstr(r->body, "no fixture for msgid NO-SUCH-MSGID"));
 
     /* a msgid that would leave the fixture directory is refused */
-    req = msgid_body(p, "../upstream/HMBTEST-500");
-    assert_no_error(hmb_http_once(p, env.up_port, "POST", "/fsi/api", NULL,
-                                  req, strlen(req), &r));
+    r = ask(p, env.up_port, "../upstream/HMBTEST-500", NULL);
     assert_int_equal(r->status, 400);
 }
 
@@ -353,7 +275,7 @@ static void test_keepalive_reuse(void **state)
 
         assert_int_equal(r->status, 200);
         assert_true(r->keep_alive);
-        assert_same_bytes(r->body, r->body_len, want, want_len);
+        hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
         if (i == 0) {
             first_port = hmb_http_local_port(c);
         }
@@ -381,7 +303,7 @@ static void test_close_option(void **state)
         assert_int_equal(r->status, 200);
         assert_string_equal(hmb_http_header(r, "Connection"), "close");
         assert_false(r->keep_alive);
-        assert_same_bytes(r->body, r->body_len, want, want_len);
+        hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
     }
     assert_int_equal(hmb_http_connects(direct), 2);
 
@@ -389,7 +311,7 @@ static void test_close_option(void **state)
         r = post(p, proxied, "/fsi/api", req, strlen(req), NULL);
         assert_int_equal(r->status, 200);
         assert_true(r->keep_alive);
-        assert_same_bytes(r->body, r->body_len, want, want_len);
+        hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
     }
     assert_int_equal(hmb_http_connects(proxied), 1);
 }
@@ -397,39 +319,23 @@ static void test_close_option(void **state)
 /* delay-ms holds the answer back; the proxied answer is still whole. */
 static void test_delay_option(void **state)
 {
-    apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-DELAY.xml", &want_len);
-    const char *req = msgid_body(p, "HMBTEST-DELAY");
-    hmb_http_response_t *r;
     apr_time_t started = apr_time_now();
 
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, strlen(req), &r));
+    passed_on(*state, env.httpd_port, "HMBTEST-DELAY", NULL, 200);
     assert_true(apr_time_now() - started >= apr_time_from_msec(300));
-    assert_int_equal(r->status, 200);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
 }
 
 /* A body delimited by the end of the connection (no Content-Length). */
 static void test_body_until_close(void **state)
 {
     apr_pool_t *p = *state;
-    apr_size_t want_len;
-    char *want = fixture(p, "HMBTEST-NOLENGTH.xml", &want_len);
-    const char *req = msgid_body(p, "HMBTEST-NOLENGTH");
     hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, env.up_port, "POST", "/fsi/api", NULL,
-                                  req, strlen(req), &r));
+    r = passed_on(p, env.up_port, "HMBTEST-NOLENGTH", NULL, 200);
     assert_true(r->until_close);
     assert_null(hmb_http_header(r, "Content-Length"));
-    assert_same_bytes(r->body, r->body_len, want, want_len);
 
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, strlen(req), &r));
-    assert_int_equal(r->status, 200);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
+    passed_on(p, env.httpd_port, "HMBTEST-NOLENGTH", NULL, 200);
 }
 
 /* A chunked request body reaches the upstream intact (it finds the msgid
@@ -440,20 +346,9 @@ static void test_chunked_request_body(void **state)
     static const char *const chunked[] = {
         "Content-Type: text/xml", "Transfer-Encoding: chunked", NULL
     };
-    apr_size_t req_len, want_len;
-    char *req = example_request(p, 2, &req_len);
-    char *want = fixture(p, MSGID(2) ".xml", &want_len);
-    hmb_http_response_t *r;
 
-    assert_no_error(hmb_http_once(p, env.up_port, "POST", "/fsi/api",
-                                  chunked, req, req_len, &r));
-    assert_int_equal(r->status, 200);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
-
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  chunked, req, req_len, &r));
-    assert_int_equal(r->status, 200);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
+    example_passed_on(p, env.up_port, 2, chunked);
+    example_passed_on(p, env.httpd_port, 2, chunked);
 }
 
 /* Template mode: request fields replace the placeholders, defaults fill
@@ -487,9 +382,8 @@ static void test_template_mode(void **state)
     /* directly, then through httpd's /load */
     for (i = 0; i < 2; i++) {
         int k;
-        assert_no_error(hmb_http_once(p, i ? env.httpd_port : env.load_port,
-                                      "POST", "/load", NULL, req,
-                                      strlen(req), &r));
+        r = hmb_it_request(p, i ? env.httpd_port : env.load_port, "POST",
+                           "/load", NULL, req, strlen(req));
         assert_int_equal(r->status, 200);
         assert_string_equal(hmb_http_header(r, "Content-Type"),
                             "text/xml; charset=UTF-8");
@@ -532,7 +426,7 @@ static void test_upstream_concurrent_connections(void **state)
         hmb_http_response_t *r;
         assert_no_error(hmb_http_receive(c[i], p, "POST", &r));
         assert_int_equal(r->status, 200);
-        assert_same_bytes(r->body, r->body_len, want, want_len);
+        hmb_it_assert_same_bytes(r->body, r->body_len, want, want_len);
         hmb_http_close(c[i]);
     }
 }
@@ -630,18 +524,15 @@ static void test_concurrent_through_httpd(void **state)
 static void test_children_run_as_www_data(void **state)
 {
     apr_pool_t *p = *state;
+    apr_array_header_t *kids;
     struct passwd *pw;
     struct stat st;
-    char *pidtext;
-    long parent;
-    int children = 0;
-    DIR *d;
-    struct dirent *e;
+    int i;
 
     if (geteuid() != 0) {
         skip();
     }
-    pw = getpwnam("www-data");
+    pw = getpwnam(HMB_IT_HTTPD_USER);
     assert_non_null(pw);
     assert_int_equal(stat(apr_pstrcat(p, env.rundir, "/ledger", NULL), &st),
                      0);
@@ -650,62 +541,24 @@ static void test_children_run_as_www_data(void **state)
                      0);
     assert_int_equal(st.st_uid, pw->pw_uid);
 
-    pidtext = hmb_test_slurp(p, apr_pstrcat(p, env.rundir, "/run/httpd.pid",
-                                            NULL), NULL);
-    parent = atol(pidtext);
-    assert_true(parent > 1);
-    d = opendir("/proc");
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char *stat_text, *after;
-        long ppid;
-        char state_c;
-        if (!apr_isdigit(e->d_name[0])) {
-            continue;
-        }
-        stat_text = NULL;
-        {
-            apr_file_t *f;
-            char buf[512];
-            apr_size_t n = sizeof(buf) - 1;
-            if (apr_file_open(&f, apr_pstrcat(p, "/proc/", e->d_name,
-                                              "/stat", NULL),
-                              APR_FOPEN_READ, 0, p) != APR_SUCCESS) {
-                continue;
-            }
-            apr_file_read(f, buf, &n);
-            apr_file_close(f);
-            buf[n] = '\0';
-            stat_text = apr_pstrdup(p, buf);
-        }
-        after = strrchr(stat_text, ')');
-        if (!after || sscanf(after + 1, " %c %ld", &state_c, &ppid) != 2
-            || ppid != parent || state_c == 'Z') {
-            continue;
-        }
-        assert_int_equal(stat(apr_pstrcat(p, "/proc/", e->d_name, NULL),
+    kids = hmb_it_httpd_children(p, env.rundir);
+    for (i = 0; i < kids->nelts; i++) {
+        assert_int_equal(stat(apr_psprintf(p, "/proc/%ld",
+                                           APR_ARRAY_IDX(kids, i, long)),
                               &st), 0);
         assert_int_equal(st.st_uid, pw->pw_uid);
-        children++;
     }
-    closedir(d);
-    assert_true(children >= 2);
+    assert_true(kids->nelts >= 2);
 }
 
 /* After a graceful restart the same configuration serves again. */
 static void test_graceful_restart(void **state)
 {
     apr_pool_t *p = *state;
-    apr_size_t req_len, want_len;
-    char *req = example_request(p, 4, &req_len);
-    char *want = fixture(p, MSGID(4) ".xml", &want_len);
-    hmb_http_response_t *r;
 
-    assert_no_error(harness("graceful", NULL));
-    assert_no_error(hmb_http_once(p, env.httpd_port, "POST", "/fsi/api",
-                                  NULL, req, req_len, &r));
-    assert_int_equal(r->status, 200);
-    assert_same_bytes(r->body, r->body_len, want, want_len);
+    assert_no_error(hmb_it_harness(p, "graceful", env.rundir, 0, NULL,
+                                   apr_time_from_sec(30)));
+    example_passed_on(p, env.httpd_port, 4, NULL);
 }
 
 /* The access log carries the module's environment fields ("-" here, with
@@ -714,10 +567,9 @@ static void test_graceful_restart(void **state)
 static void test_logs(void **state)
 {
     apr_pool_t *p = *state;
-    char *access = hmb_test_slurp(p, apr_pstrcat(p, env.rundir,
-                                  "/logs/access_log", NULL), NULL);
+    char *access = hmb_it_log(p, env.rundir, "access_log", NULL);
     char *uplog = hmb_test_slurp(p, apr_pstrcat(p, env.rundir,
-                                 "/logs/upstream.log", NULL), NULL);
+                                                "/upstream.log", NULL), NULL);
     const char *line;
     int posts = 0;
 
@@ -735,73 +587,32 @@ static void test_logs(void **state)
     assert_non_null(strstr(uplog, "HMBTEST-CHUNKED 200 2288 chunked"));
     assert_non_null(strstr(uplog, "HMBTEST-GZIP 200 "));
     assert_non_null(strstr(uplog, "NO-SUCH-MSGID 404"));
-    assert_no_error(harness("check-log", NULL));
+    hmb_it_test_error_logs_clean(state);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_worked_example_bodies_identical,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_chunked_passes_through,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_gzip_when_accepted,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_gunzip_rejects_garbage,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_status_500_passed_on,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_non_xml_passed_on,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_msgid_404,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_keepalive_reuse,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_close_option,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_delay_option,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_body_until_close,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_chunked_request_body,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_template_mode,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_upstream_concurrent_connections,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_through_httpd,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_children_run_as_www_data,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_graceful_restart,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_logs,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
+        HMB_IT_TEST(test_worked_example_bodies_identical),
+        HMB_IT_TEST(test_chunked_passes_through),
+        HMB_IT_TEST(test_gzip_when_accepted),
+        HMB_IT_TEST(test_gunzip_rejects_garbage),
+        HMB_IT_TEST(test_status_500_passed_on),
+        HMB_IT_TEST(test_non_xml_passed_on),
+        HMB_IT_TEST(test_unknown_msgid_404),
+        HMB_IT_TEST(test_keepalive_reuse),
+        HMB_IT_TEST(test_close_option),
+        HMB_IT_TEST(test_delay_option),
+        HMB_IT_TEST(test_body_until_close),
+        HMB_IT_TEST(test_chunked_request_body),
+        HMB_IT_TEST(test_template_mode),
+        HMB_IT_TEST(test_upstream_concurrent_connections),
+        HMB_IT_TEST(test_concurrent_through_httpd),
+        HMB_IT_TEST(test_children_run_as_www_data),
+        HMB_IT_TEST(test_graceful_restart),
+        HMB_IT_TEST(test_logs),
     };
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: proxy infrastructure",
-                                         tests, group_setup, group_teardown);
-    hmb_it_leave_rundir(rundir_left, failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: proxy infrastructure", tests, group_setup,
+                       hmb_it_group_teardown) ? 1 : 0;
 }

@@ -28,7 +28,6 @@
 #include "hmb_workload.h"
 
 #include <apr_atomic.h>
-#include <apr_lib.h>
 #include <apr_thread_proc.h>
 
 #define LEDGER_V1     FIXDIR "/ledger-v1.sql"
@@ -54,57 +53,13 @@ static const char *pg(const char *cmd)
     return hmb_it_pg(wl.pool, cmd, env.pgdir, env.pg_port, NULL);
 }
 
-/* The pids of instance i's httpd children (parent from the pid file). */
-static apr_array_header_t *httpd_children(apr_pool_t *p, int i)
-{
-    apr_array_header_t *kids = apr_array_make(p, 4, sizeof(long));
-    char *pidtext = hmb_test_slurp(p, apr_pstrcat(p, wl.inst[i].rundir,
-                                                  "/run/httpd.pid", NULL),
-                                   NULL);
-    long parent = atol(pidtext);
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char path[64], buf[512], *after, state;
-        long ppid;
-        apr_size_t n = sizeof(buf) - 1;
-        apr_file_t *f;
-
-        if (!apr_isdigit(e->d_name[0])) {
-            continue;
-        }
-        apr_snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        if (apr_file_open(&f, path, APR_FOPEN_READ, 0, p) != APR_SUCCESS) {
-            continue;
-        }
-        apr_file_read(f, buf, &n);
-        apr_file_close(f);
-        buf[n] = '\0';
-        after = strrchr(buf, ')');
-        if (after && sscanf(after + 1, " %c %ld", &state, &ppid) == 2
-            && ppid == parent && state != 'Z') {
-            APR_ARRAY_PUSH(kids, long) = atol(e->d_name);
-        }
-    }
-    closedir(d);
-    return kids;
-}
-
 /* --- setup and teardown ---------------------------------------------------- */
 
 static int group_teardown(void **state)
 {
     const char *why;
-    int ok;
+    int ok = hmb_it_stop_servers();
 
-    (void)state;
-    /* a failed setup has torn down already; CMocka calls this again */
-    if (!wl.pool) {
-        return 0;
-    }
-    ok = wl_stop_servers();
     if (env.pg_started && (why = pg("stop"))) {
         fprintf(stderr, "teardown: pg.sh stop: %s\n", why);
         ok = 0;
@@ -118,9 +73,8 @@ static int group_teardown(void **state)
             ok = 0;
         }
     }
-    wl_done();
     memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
+    return hmb_it_group_teardown(state) || !ok ? -1 : 0;
 }
 
 /* PostgreSQL holding a ledger as schema version 1 left it: the first
@@ -174,12 +128,12 @@ static const char *load_v1_ledger(void)
 
 static int group_setup(void **state)
 {
+    static const char *const plans[] = { PLAN, NULL };
     const char *why, *pg_dbd = NULL;
     apr_pool_t *p;
     int i;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
     if (wl_setup("shared", "HMB_SHARED_SEED", NINST)) {
         return -1;
     }
@@ -195,9 +149,6 @@ static int group_setup(void **state)
                                        "dbname=hmb user=hmb",
                                        (int)env.pg_port);
         env.pg_spec = apr_pstrcat(p, "pgsql:", env.pg_conninfo, NULL);
-        env.sqlite_spec = apr_pstrcat(p, "sqlite3:",
-                                      wl.inst[I_SQLITE].rundir,
-                                      "/ledger/ledger.db", NULL);
         pg_dbd = apr_psprintf(p, "DBDriver pgsql\n"
                               "DBDParams \"%s connect_timeout=5\"\n",
                               env.pg_conninfo);
@@ -210,28 +161,14 @@ static int group_setup(void **state)
     /* the SQLite ledger exists, with its people, before httpd starts; as
      * root its children (www-data) must own it */
     if (!why) {
-        why = wl_hmbctl_enroll(env.sqlite_spec);
-    }
-    if (!why && geteuid() == 0) {
-        const char *argv[] = {
-            "/bin/chown", "-R", "www-data:",
-            apr_pstrcat(p, wl.inst[I_SQLITE].rundir, "/ledger", NULL), NULL
-        };
-        why = hmb_it_run(p, argv, apr_time_from_sec(10));
+        why = hmb_it_sqlite_ledger(p, wl.inst[I_SQLITE].rundir, plans,
+                                   ENROLL, "imported 24 ", HMB_IT_HTTPD_USER,
+                                   &env.sqlite_spec);
     }
     for (i = 0; !why && i < NINST; i++) {
-        why = wl_start_httpd(i, i == I_SQLITE
-                                ? "DBDriver sqlite3\n"
-                                  "DBDParams \"${HMB_RUNDIR}/ledger/"
-                                  "ledger.db\"\n"
-                                : pg_dbd);
+        why = wl_start_httpd(i, i == I_SQLITE ? HMB_IT_DBD_SQLITE : pg_dbd);
     }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, group_teardown, state);
 }
 
 /* --- faults ------------------------------------------------------------------ */
@@ -291,7 +228,7 @@ static unsigned long conn_inode(apr_pool_t *p, apr_port_t server_port,
 /* The httpd child of instance i holding socket `inode`, or 0. */
 static long child_with_socket(apr_pool_t *p, int i, unsigned long inode)
 {
-    apr_array_header_t *kids = httpd_children(p, i);
+    apr_array_header_t *kids = hmb_it_httpd_children(p, wl.inst[i].rundir);
     char want[64];
     int k;
 
@@ -340,18 +277,14 @@ static void kill_busy_child(run_t *r, int i)
     int tries;
 
     apr_pool_create(&p, wl.pool);
-    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, wl.updir, "/",
-                                                     m->msgid, ".xml", NULL),
-                                      m->up, m->up_len));
-    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, wl.updir, "/",
-                                                     m->msgid, ".opts", NULL),
-                                      "delay-ms 3000\n", 14));
+    assert_no_error(hmb_it_answer(p, wl.updir, m->msgid, "xml", m->up,
+                                  m->up_len, "delay-ms 3000\n"));
     m->sent = 1;
     APR_ARRAY_PUSH(r->all, msg_t *) = m;
 
     c = hmb_http_conn_make(p, "127.0.0.1", wl.inst[i].port);
     assert_no_error(hmb_http_send(c, p, "POST", "/fsi/api/2304",
-                                  wl_xml_headers, m->req, m->req_len));
+                                  hmb_it_xml, m->req, m->req_len));
     for (tries = 0; tries < 50 && !pid; tries++) {
         apr_sleep(apr_time_from_msec(20));
         inode = conn_inode(p, wl.inst[i].port, hmb_http_local_port(c));
@@ -546,8 +479,7 @@ static void test_pg_migrated_by_httpd(void **state)
 
     /* the test's own template rendering agrees with hmb-sandbox's */
     m = wl_make_settlement(wl.pool, 'M', 0, I_PG0, V1_PSN);
-    assert_no_error(hmb_http_once(p, wl.up_port, "POST", "/fsi/api",
-                                  wl_xml_headers, m->req, m->req_len, &resp));
+    resp = hmb_it_post(p, wl.up_port, "/fsi/api", NULL, m->req, m->req_len);
     assert_int_equal(resp->status, 200);
     assert_int_equal(resp->body_len, m->up_len);
     assert_memory_equal(resp->body, m->up, m->up_len);
@@ -625,7 +557,7 @@ static void *APR_THREAD_FUNC probe_main(apr_thread_t *t, void *data)
 
     apr_pool_create_unmanaged_ex(&p, NULL, NULL);
     why = hmb_http_once(p, pr->port, "POST", "/fsi/api/2304",
-                        wl_xml_headers, pr->m->req, pr->m->req_len, &r);
+                        hmb_it_xml, pr->m->req, pr->m->req_len, &r);
     pr->answered = apr_time_now();
     if (why) {
         apr_cpystrn(pr->why, why, sizeof(pr->why));
@@ -836,32 +768,20 @@ static void test_pg_faults(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pg_migrated_by_httpd,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_lock_serializes,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_concurrency,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pg_faults,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_sqlite_concurrency,
-                                        hmb_test_pool_setup,
-                                        hmb_test_pool_teardown),
+        HMB_IT_TEST(test_pg_migrated_by_httpd),
+        HMB_IT_TEST(test_pg_lock_serializes),
+        HMB_IT_TEST(test_pg_concurrency),
+        HMB_IT_TEST(test_pg_faults),
+        HMB_IT_TEST(test_sqlite_concurrency),
     };
     int failed;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    apr_initialize();
     if (getenv("HMB_SHARED_FILTER")) {
         /* e.g. "test_sqlite*" to run one case while working on it */
         cmocka_set_test_filter(getenv("HMB_SHARED_FILTER"));
     }
-    failed = cmocka_run_group_tests_name("integration: shared ledger", tests,
-                                         group_setup, group_teardown);
+    failed = hmb_it_main("integration: shared ledger", tests, group_setup,
+                         group_teardown);
     if (runs_done) {
         printf("shared ledger: sent %d, settled %d, deferred %d, replayed %d, "
                "untouched %d (resent), cut %d (resent), lost %d\n",
@@ -869,7 +789,5 @@ int main(void)
                all_runs.replayed, all_runs.untouched, all_runs.cut,
                all_runs.lost);
     }
-    wl_remove_rundir(failed);
-    apr_terminate();
     return failed ? 1 : 0;
 }

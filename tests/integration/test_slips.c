@@ -12,21 +12,18 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <dirent.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include "../unit/hmb_test.h"
 #include "hmb_http.h"
 
-#define MODULE_SO     HMB_BUILDDIR "/mod_huiminbao.so"
 #define SLIPS         HMB_FIXTURE("slips")
 #define UP_DIR        SLIPS "/upstream"
 #define ENROLL_CSV    SLIPS "/enroll.csv"
 #define ENROLL_LATE   SLIPS "/enroll-late.csv"
 #define PLAN_2024     HMB_EXAMPLE("plan.xml")
 #define PLAN_2025     SLIPS "/plans/yichun-2025.xml"
-#define HTTPD_USER    "www-data"
 
 /* DOMAIN.md's pair 2, paid in full on a first discharge */
 #define PAID_BOTH "inscope elig_amt=28000.00 paid_amt=9100.00\n" \
@@ -41,13 +38,9 @@ typedef struct {
     apr_port_t port;
     apr_port_t up_port;
     apr_port_t root_port;
-    apr_proc_t up_proc;
-    int httpd_started;
-    int root_started;
 } slips_env_t;
 
 static slips_env_t env;
-static char rundir_left[512];
 
 /* --- the server and the operator's commands ---------------------------- */
 
@@ -56,56 +49,24 @@ static char rundir_left[512];
 static const char *module_conf(apr_pool_t *p, int with_2025,
                                const char *ledger_path)
 {
-    return apr_psprintf(p,
-        "LoadModule huiminbao_module \"%s\"\n"
-        "LogLevel warn huiminbao:info\n"
-        "HuiminbaoPlan \"%s\"\n"
-        "%s%s%s"
-        "HuiminbaoSpool \"${HMB_RUNDIR}/spool\"\n"
-        "DBDriver sqlite3\n"
-        "DBDParams \"%s\"\n"
-        "<Location \"/fsi/api\">\n"
-        "    ProxyPass \"http://127.0.0.1:%d/fsi/api\"\n"
-        "    Huiminbao On\n"
-        "</Location>\n"
-        "<Location \"/huiminbao-status\">\n"
-        "    SetHandler huiminbao-status\n"
-        "    Require ip 127.0.0.1\n"
-        "</Location>\n",
-        MODULE_SO, PLAN_2024,
-        with_2025 ? "HuiminbaoPlan \"" : "", with_2025 ? PLAN_2025 : "",
-        with_2025 ? "\"\n" : "", ledger_path, (int)env.up_port);
+    const char *plans[] = { PLAN_2024, with_2025 ? PLAN_2025 : NULL, NULL };
+
+    return hmb_it_module_conf(p, plans,
+                              apr_psprintf(p, "DBDriver sqlite3\n"
+                                           "DBDParams \"%s\"\n",
+                                           ledger_path),
+                              env.up_port, NULL, NULL);
 }
 
 /* hmbctl on the live ledger as the children's user; fails the test
  * unless it exits with rc. */
-static char *hmbctl_live(apr_pool_t *p, int rc, ...)
-{
-    char *out;
-    va_list ap;
-    int code;
-
-    va_start(ap, rc);
-    code = hmb_it_hmbctl_v(p, env.rundir, HTTPD_USER, env.ledger, &out, ap);
-    va_end(ap);
-    if (code != rc) {
-        fail_msg("hmbctl exited with %d (want %d): %s", code, rc, out);
-    }
-    return out;
-}
-
-static const char *status_of(apr_pool_t *p, apr_port_t port,
-                             const char *key)
-{
-    const char *v;
-
-    assert_no_error(hmb_it_status_value(p, port, key, &v));
-    return v;
-}
+#define hmbctl_live(p, rc, ...) \
+    hmb_it_hmbctl((p), env.rundir, HMB_IT_HTTPD_USER, env.ledger, (rc), \
+                  __VA_ARGS__)
 
 static apr_int64_t count_of(apr_pool_t *p, const char *key)
 {
-    return apr_atoi64(status_of(p, env.port, key));
+    return apr_atoi64(hmb_it_status_value(p, env.port, key));
 }
 
 static const char *totals(apr_pool_t *p, const char *year,
@@ -136,53 +97,16 @@ static const char *settle(apr_pool_t *p, const char *infno,
                           const char *msgid, const char *psn_no,
                           const char *cancel_setl_id)
 {
-    const char *const xml[] = { "Content-Type: text/xml; charset=UTF-8",
-                                NULL };
-    const char *req = hmb_it_envelope(p, infno, msgid, psn_no,
-                                      cancel_setl_id);
-    hmb_http_response_t *r;
-    const char *s, *e;
+    hmb_http_response_t *r = hmb_it_settle(p, env.port, msgid, infno, msgid,
+                                           psn_no, cancel_setl_id);
 
-    assert_no_error(hmb_http_once(p, env.port, "POST",
-                                  apr_pstrcat(p, "/fsi/api/", msgid, NULL),
-                                  xml, req, strlen(req), &r));
     assert_int_equal(r->status, 200);
-    s = strstr(r->body, "<hmbinfo>");
-    e = s ? strstr(s, "</hmbinfo>") : NULL;
-    if (!e) {
-        fail_msg("no <hmbinfo> in the answer: %.300s", r->body);
-    }
-    e += strlen("</hmbinfo>");
-    while (*e == ' ' || *e == '\n') {
-        e++;
-    }
-    assert_true(!strncmp(e, "</output>", 9));
-    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
-}
-
-static char *read_log(apr_pool_t *p, const char *rundir)
-{
-    return hmb_test_slurp(p, apr_pstrcat(p, rundir, "/logs/error_log", NULL),
-                          NULL);
+    return hmb_it_hmbinfo(p, r->body);
 }
 
 static int spool_entries(apr_pool_t *p, const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    if (!d) {
-        fail_msg("cannot read %s", dir);
-    }
-    while ((e = readdir(d)) != NULL) {
-        apr_size_t len = strlen(e->d_name);
-        if (len > 6 && !strcmp(e->d_name + len - 6, ".spool")) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
+    return hmb_it_files(p, dir, ".spool")->nelts;
 }
 
 static const char *today(apr_pool_t *p)
@@ -196,91 +120,36 @@ static const char *today(apr_pool_t *p)
 
 /* --- setup and teardown ------------------------------------------------- */
 
-static int group_teardown(void **state)
-{
-    apr_proc_t *procs[] = {&env.up_proc};
-    const char *names[] = {"upstream"};
-    int ok = 1;
-
-    (void)state;
-    if (!env.pool) {
-        return 0;
-    }
-    if (env.root_started
-        && !hmb_it_teardown(env.pool, env.root_rundir, 1, NULL, NULL, 0)) {
-        ok = 0;
-    }
-    if (!hmb_it_teardown(env.pool, env.rundir, env.httpd_started, procs,
-                         names, 1)) {
-        ok = 0;
-    }
-    if (env.rundir) {
-        apr_cpystrn(rundir_left, env.rundir, sizeof(rundir_left));
-    }
-    apr_pool_destroy(env.pool);
-    memset(&env, 0, sizeof(env));
-    return ok ? 0 : -1;
-}
-
 static int group_setup(void **state)
 {
+    static const char *const plans[] = { PLAN_2024, PLAN_2025, NULL };
     apr_pool_t *p;
-    const char *why = NULL, *db;
-    char *dir;
+    const char *why, *dir;
 
     (void)state;
-    memset(&env, 0, sizeof(env));
-    apr_pool_create(&p, NULL);
-    env.pool = p;
-    dir = apr_psprintf(p, "%s/tmp-slips-XXXXXX", HMB_BUILDDIR);
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "setup: cannot create %s\n", dir);
-        apr_pool_destroy(p);
+    if (hmb_it_group_begin("slips", &env.pool, &env.rundir)) {
         return -1;
     }
-    env.rundir = dir;
-    db = apr_pstrcat(p, dir, "/ledger/ledger.db", NULL);
+    p = env.pool;
+    dir = env.rundir;
     env.conf = apr_pstrcat(p, dir, "/module.conf", NULL);
     /* enrolled before the server starts, then given to its user */
-    {
-        const char *plans[] = { PLAN_2024, PLAN_2025, NULL };
-
-        why = hmb_it_sqlite_ledger(p, dir, plans, ENROLL_CSV, "imported 3 ",
-                                   HTTPD_USER, &env.ledger);
+    why = hmb_it_sqlite_ledger(p, dir, plans, ENROLL_CSV, "imported 3 ",
+                               HMB_IT_HTTPD_USER, &env.ledger);
+    if (!why) {
+        why = hmb_it_free_ports(p, &env.up_port, &env.port, &env.root_port,
+                                NULL);
     }
     if (!why) {
-        why = hmb_it_free_port(p, &env.up_port);
+        why = hmb_it_start_upstream(p, dir, "upstream", env.up_port, UP_DIR,
+                                    NULL);
     }
     if (!why) {
-        why = hmb_it_free_port(p, &env.port);
+        why = hmb_it_start_httpd(p, dir, env.port, "module.conf",
+                                 module_conf(p, 0, apr_pstrcat(p, dir,
+                                             "/ledger/ledger.db", NULL)));
     }
-    if (!why) {
-        why = hmb_it_free_port(p, &env.root_port);
-    }
-    if (!why) {
-        why = hmb_it_start_upstream(p, env.up_port, UP_DIR,
-                                    apr_pstrcat(p, dir, "/upstream.pid",
-                                                NULL),
-                                    apr_pstrcat(p, dir, "/upstream.log",
-                                                NULL),
-                                    3600, NULL, &env.up_proc);
-    }
-    if (!why) {
-        const char *conf = module_conf(p, 0, db);
-
-        why = hmb_it_write_file(p, env.conf, conf, strlen(conf));
-    }
-    if (!why) {
-        why = hmb_it_harness(p, "start", dir, env.port, env.conf,
-                             apr_time_from_sec(30));
-        env.httpd_started = !why;
-    }
-    if (why) {
-        fprintf(stderr, "setup: %s\n", why);
-        group_teardown(state);
-        return -1;
-    }
-    return 0;
+    return hmb_it_group_end(why, hmb_it_group_teardown, state);
 }
 
 /* --- (a) Huiminbao On without a plan ------------------------------------- */
@@ -313,20 +182,21 @@ static void test_no_plan_fails_configtest(void **state)
     assert_null(strstr(conf, "HuiminbaoPlan"));
     assert_no_error(hmb_it_write_file(p, noplan, conf, strlen(conf)));
 
-    rc = hmb_it_configtest(p, env.rundir, top, &out);
+    rc = hmb_it_harness_output(p, env.rundir, "configtest", top, &out);
     if (rc == 0) {
         fail_msg("apache2 -t accepted Huiminbao On without a plan: %s", out);
     }
-    assert_has(out, "HMB00111");
+    assert_contains(out, "HMB00111");
     /* where Huiminbao On was given, and what to do */
-    assert_has(out, apr_pstrcat(p, "Huiminbao On (", noplan, ":", NULL));
-    assert_has(out, "add the policy year's plan with HuiminbaoPlan");
+    assert_contains(out, apr_pstrcat(p, "Huiminbao On (", noplan, ":", NULL));
+    assert_contains(out, "add the policy year's plan with HuiminbaoPlan");
     assert_null(strstr(out, "Syntax OK"));
 
     /* with the plan it is fine, and the running server never noticed */
-    assert_int_equal(hmb_it_configtest(p, env.rundir, main_conf, &out), 0);
-    assert_has(out, "Syntax OK");
-    assert_str(status_of(p, env.port, "Plans"), "1");
+    assert_int_equal(hmb_it_harness_output(p, env.rundir, "configtest",
+                                           main_conf, &out), 0);
+    assert_contains(out, "Syntax OK");
+    assert_str(hmb_it_status_value(p, env.port, "Plans"), "1");
 }
 
 /* --- (c) a ledger the server's user cannot write ------------------------- */
@@ -338,7 +208,7 @@ static void test_no_plan_fails_configtest(void **state)
 static void test_root_owned_ledger_found_at_start(void **state)
 {
     apr_pool_t *p = *state;
-    const char *dir, *db, *spec, *conf, *log, *line, *state_line;
+    const char *dir, *db, *spec, *log, *line, *state_line;
     struct stat st;
     char *out;
     int tries = 0;
@@ -362,21 +232,13 @@ static void test_root_owned_ledger_found_at_start(void **state)
     assert_int_equal(stat(db, &st), 0);
     assert_int_equal(st.st_uid, 0);
 
-    conf = module_conf(p, 0, db);
-    assert_no_error(hmb_it_write_file(p, apr_pstrcat(p, env.root_rundir,
-                                                     "/module.conf", NULL),
-                                      conf, strlen(conf)));
-    assert_no_error(hmb_it_harness(p, "start", env.root_rundir,
-                                   env.root_port,
-                                   apr_pstrcat(p, env.root_rundir,
-                                               "/module.conf", NULL),
-                                   apr_time_from_sec(30)));
-    env.root_started = 1;
+    assert_no_error(hmb_it_start_httpd(p, env.root_rundir, env.root_port,
+                                       "module.conf", module_conf(p, 0, db)));
 
     /* the server answers once a child has started, and a child probes
      * the ledger before it serves */
     do {
-        log = read_log(p, env.root_rundir);
+        log = hmb_it_log(p, env.root_rundir, "error_log", NULL);
         line = hmb_it_line_with(p, log, "HMB00320", NULL);
         if (line) {
             break;
@@ -386,35 +248,36 @@ static void test_root_owned_ledger_found_at_start(void **state)
     if (!line) {
         fail_msg("no HMB00320 in the error log: %s", log);
     }
-    assert_has(line, ":error]");
-    assert_has(line, "the server's user cannot write the ledger");
-    assert_has(line, "readonly");
-    state_line = status_of(p, env.root_port, "LedgerState");
+    assert_contains(line, ":error]");
+    assert_contains(line, "the server's user cannot write the ledger");
+    assert_contains(line, "readonly");
+    state_line = hmb_it_status_value(p, env.root_port, "LedgerState");
     if (strncmp(state_line, "FAILING: ", 9)) {
         fail_msg("LedgerState: %s", state_line);
     }
-    assert_has(state_line, "readonly");
+    assert_contains(state_line, "readonly");
     /* the server of the other tests, for contrast */
-    assert_str(status_of(p, env.port, "LedgerState"), "ok (writable)");
+    assert_str(hmb_it_status_value(p, env.port, "LedgerState"),
+               "ok (writable)");
 
     /* the operator's check, as the server's user, says the same */
     {
         const char *argv[] = { HMB_IT_HMBCTL_BIN, "--ledger", spec,
                                "check-ledger", NULL };
-        assert_int_equal(hmb_it_capture(p, env.rundir, HTTPD_USER, argv,
+        assert_int_equal(hmb_it_capture(p, env.rundir, HMB_IT_HTTPD_USER, argv,
                                         apr_time_from_sec(30), &out), 1);
-        assert_has(out, "this user cannot write the ledger");
-        assert_has(out, "readonly");
+        assert_contains(out, "this user cannot write the ledger");
+        assert_contains(out, "readonly");
         /* not the advice for a ledger nobody made */
         assert_null(strstr(out, "migrate"));
         assert_int_equal(hmb_it_capture(p, env.rundir, NULL, argv,
                                         apr_time_from_sec(30), &out), 0);
-        assert_has(out, "ledger ok");
+        assert_contains(out, "ledger ok");
     }
 
-    assert_no_error(hmb_it_harness(p, "stop", env.root_rundir, 0, NULL,
-                                   apr_time_from_sec(30)));
-    env.root_started = 0;
+    if (hmb_it_stop_httpd(p, env.root_rundir, &out) != 0) {
+        fail_msg("harness.sh stop: %s", out);
+    }
 }
 
 /* --- (d) a settlement sent again after its cancellation ------------------ */
@@ -428,7 +291,7 @@ static void test_resent_after_cancel(void **state)
     apr_int64_t reversed = count_of(p, "StasReversed");
     apr_int64_t no_claim = count_of(p, "StasNoClaim");
     apr_int64_t dups = count_of(p, "Duplicates");
-    const char *pay_total = status_of(p, env.port, "PayTotal");
+    const char *pay_total = hmb_it_status_value(p, env.port, "PayTotal");
     const char *info, *again;
 
     info = settle(p, "2304", "SLP-CXL-S", psn, NULL);
@@ -445,7 +308,7 @@ static void test_resent_after_cancel(void **state)
     assert_str(hmb_it_field(p, info, "hmb_pay"), "0.00");
     assert_str(hmb_it_field(p, info, "psn_part_amt_aft"), "48000.00");
     /* the receipt names the cancellation */
-    assert_has(hmb_it_field(p, info, "hmb_memo"), "HMBR-SSLP00802");
+    assert_contains(hmb_it_field(p, info, "hmb_memo"), "HMBR-SSLP00802");
     again = settle(p, "2304", "SLP-CXL-S", psn, NULL);
     assert_str(again, info);
 
@@ -455,7 +318,7 @@ static void test_resent_after_cancel(void **state)
     assert_int_equal(count_of(p, "StasReversed"), reversed + 1);
     assert_int_equal(count_of(p, "StasNoClaim"), no_claim);
     assert_int_equal(count_of(p, "Duplicates"), dups + 2);
-    assert_str(status_of(p, env.port, "PayTotal"), pay_total);
+    assert_str(hmb_it_status_value(p, env.port, "PayTotal"), pay_total);
     assert_str(totals(p, "2024", psn),
                "inscope elig_amt=0.00 paid_amt=0.00\n"
                "outscope elig_amt=0.00 paid_amt=0.00\n");
@@ -472,11 +335,11 @@ static void test_redecide_after_late_enrollment(void **state)
     desk = settle(p, "2304", "SLP-NOTENR", psn, NULL);
     assert_str(hmb_it_field(p, desk, "hmb_stas"), "ineligible");
     assert_str(hmb_it_field(p, desk, "rea_code"), "not_enrolled");
-    assert_str(status_of(p, env.port, "Owed"), "0");
+    assert_str(hmb_it_status_value(p, env.port, "Owed"), "0");
 
     out = hmbctl_live(p, 0, "enroll", "--plan", PLAN_2024, ENROLL_LATE,
                       NULL);
-    assert_has(out, "imported 1 enrollment rows");
+    assert_contains(out, "imported 1 enrollment rows");
     out = hmbctl_live(p, 0, "redecide", "--plan", PLAN_2024, "--setl-id",
                       "SSLP00803", "--why", "enrollment file arrived after "
                       "the discharge", "--by", "insurer-ops", NULL);
@@ -485,9 +348,10 @@ static void test_redecide_after_late_enrollment(void **state)
     assert_str(totals(p, "2024", psn), PAID_BOTH);
 
     row = owed_row(p, "SSLP00803,HMBC-SSLP00803,", ",12100.00");
-    assert_has(row, ",2024-05-01 10:00:00,YCHMB,2024,redecide,insurer-ops,");
-    assert_str(status_of(p, env.port, "Owed"), "1");
-    assert_str(status_of(p, env.port, "OwedTotal"), "12100.00");
+    assert_contains(row,
+                    ",2024-05-01 10:00:00,YCHMB,2024,redecide,insurer-ops,");
+    assert_str(hmb_it_status_value(p, env.port, "Owed"), "1");
+    assert_str(hmb_it_status_value(p, env.port, "OwedTotal"), "12100.00");
 
     /* the desk asks again: what it was told (the patient was paid by the
      * insurer, not at the desk) */
@@ -503,16 +367,17 @@ static void test_no_plan_deferred_then_replayed(void **state)
     const char *spool = apr_pstrcat(p, env.rundir, "/spool", NULL);
     const char *done = apr_pstrcat(p, spool, "/done", NULL);
     const char *info, *out, *conf, *row;
-    struct passwd *pw = getpwnam(HTTPD_USER);
+    struct passwd *pw = getpwnam(HMB_IT_HTTPD_USER);
     struct stat st;
     int tries = 0;
 
-    assert_str(status_of(p, env.port, "PlansUntil"), "2024-12-31");
+    assert_str(hmb_it_status_value(p, env.port, "PlansUntil"), "2024-12-31");
     if (strcmp(today(p), "2024-12-31") > 0) {
         /* New Year's Day came without the plan: said at start-up */
-        assert_true(!strncmp(status_of(p, env.port, "PlanToday"), "NONE",
-                             4));
-        assert_non_null(hmb_it_line_with(p, read_log(p, env.rundir),
+        assert_true(!strncmp(hmb_it_status_value(p, env.port, "PlanToday"),
+                             "NONE", 4));
+        assert_non_null(hmb_it_line_with(p, hmb_it_log(p, env.rundir,
+                                                       "error_log", NULL),
                                          "HMB00113", "2024-12-31"));
     }
     assert_int_equal(spool_entries(p, spool), 0);
@@ -524,7 +389,7 @@ static void test_no_plan_deferred_then_replayed(void **state)
     assert_str(hmb_it_field(p, info, "psn_part_amt_aft"), "48000.00");
     assert_null(hmb_it_field(p, info, "hmb_setl_id"));
     assert_int_equal(spool_entries(p, spool), 1);
-    assert_str(status_of(p, env.port, "SpoolPending"), "1");
+    assert_str(hmb_it_status_value(p, env.port, "SpoolPending"), "1");
     /* nothing recorded: enrolled for 2025, no totals */
     assert_str(totals(p, "2025", psn), "");
 
@@ -534,15 +399,15 @@ static void test_no_plan_deferred_then_replayed(void **state)
     assert_no_error(hmb_it_write_file(p, env.conf, conf, strlen(conf)));
     assert_no_error(hmb_it_harness(p, "graceful", env.rundir, 0, NULL,
                                    apr_time_from_sec(30)));
-    while (strcmp(status_of(p, env.port, "PlansUntil"), "2025-12-31")
+    while (strcmp(hmb_it_status_value(p, env.port, "PlansUntil"), "2025-12-31")
            && ++tries < 50) {
         apr_sleep(apr_time_from_msec(100));
     }
-    assert_str(status_of(p, env.port, "PlansUntil"), "2025-12-31");
+    assert_str(hmb_it_status_value(p, env.port, "PlansUntil"), "2025-12-31");
 
     out = hmbctl_live(p, 0, "replay", "--spool", spool, "--plan", PLAN_2024,
                       "--plan", PLAN_2025, NULL);
-    assert_has(out, "replayed 1, not settleable 0, failed 0");
+    assert_contains(out, "replayed 1, not settleable 0, failed 0");
     assert_non_null(hmb_it_line_with(p, out, "SSLP00801 paid 12100.00",
                                      NULL));
     assert_int_equal(spool_entries(p, spool), 0);
@@ -558,7 +423,7 @@ static void test_no_plan_deferred_then_replayed(void **state)
      * nothing */
     out = hmbctl_live(p, 0, "replay", "--spool", spool, "--plan", PLAN_2024,
                       "--plan", PLAN_2025, NULL);
-    assert_has(out, "replayed 0, not settleable 0, failed 0");
+    assert_contains(out, "replayed 0, not settleable 0, failed 0");
     info = settle(p, "2304", "SLP-NOPLAN", psn, NULL);
     assert_str(hmb_it_field(p, info, "hmb_stas"), "paid");
     assert_str(hmb_it_field(p, info, "plan_year"), "2025");
@@ -568,42 +433,27 @@ static void test_no_plan_deferred_then_replayed(void **state)
 
     /* the patient was not paid at the desk: the insurer owes it */
     row = owed_row(p, "SSLP00801,HMB-SSLP00801,", ",12100.00");
-    assert_has(row, ",2025-01-05 10:00:00,YCHMB,2025,replay,");
-    assert_str(status_of(p, env.port, "Owed"), "2");
-    assert_str(status_of(p, env.port, "OwedTotal"), "24200.00");
-    assert_str(status_of(p, env.port, "SpoolPending"), "0");
-}
-
-/* Every [error] line in the server's log was provoked on purpose; these
- * tests provoke none there. */
-static void test_error_log_clean(void **state)
-{
-    assert_no_error(hmb_it_harness(*state, "check-log", env.rundir, 0, NULL,
-                                   apr_time_from_sec(30)));
+    assert_contains(row, ",2025-01-05 10:00:00,YCHMB,2025,replay,");
+    assert_str(hmb_it_status_value(p, env.port, "Owed"), "2");
+    assert_str(hmb_it_status_value(p, env.port, "OwedTotal"), "24200.00");
+    assert_str(hmb_it_status_value(p, env.port, "SpoolPending"), "0");
 }
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, hmb_test_pool_setup, \
-                                              hmb_test_pool_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_no_plan_fails_configtest),
-        T(test_root_owned_ledger_found_at_start),
-        T(test_resent_after_cancel),
+        HMB_IT_TEST(test_no_plan_fails_configtest),
+        HMB_IT_TEST(test_root_owned_ledger_found_at_start),
+        HMB_IT_TEST(test_resent_after_cancel),
         /* before the replay, which is owed too: Owed counts 1 here */
-        T(test_redecide_after_late_enrollment),
+        HMB_IT_TEST(test_redecide_after_late_enrollment),
         /* last: it loads the 2025 plan */
-        T(test_no_plan_deferred_then_replayed),
-        T(test_error_log_clean),
+        HMB_IT_TEST(test_no_plan_deferred_then_replayed),
+        /* every [error] line in the server's log is one provoked on
+         * purpose: these tests provoke none */
+        HMB_IT_TEST(hmb_it_test_error_logs_clean),
     };
-#undef T
-    int failed;
 
-    apr_initialize();
-    failed = cmocka_run_group_tests_name("integration: operator slips in "
-                                         "apache2", tests, group_setup,
-                                         group_teardown);
-    hmb_it_leave_rundir(rundir_left, failed);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return hmb_it_main("integration: operator slips in apache2", tests,
+                       group_setup, hmb_it_group_teardown) ? 1 : 0;
 }

@@ -292,13 +292,6 @@ static void test_migrate(void **state)
 #define ENROLL_HEADER "plan_code,plan_year,psn_no,cover_from,preexisting," \
                       "person_class,admdvs,payer,premium\n"
 
-static void assert_has(const char *text, const char *needle)
-{
-    if (!text || !strstr(text, needle)) {
-        fail_msg("\"%s\" not in: %s", needle, text ? text : "(null)");
-    }
-}
-
 static const char *put(const char *dir, const char *name, const char *bytes,
                        apr_size_t len)
 {
@@ -373,7 +366,7 @@ static void test_command_help(void **state)
         /* more than the usage line: what it does */
         assert_true(strlen(strchr(r.out, '\n')) > 40);
         assert_string_equal(r.err, "");
-        assert_has(general.out, apr_pstrcat(pool, "  ", cmds[i], NULL));
+        assert_contains(general.out, apr_pstrcat(pool, "  ", cmds[i], NULL));
     }
 }
 
@@ -427,7 +420,7 @@ static void test_malformed_arguments(void **state)
         }
         /* the reason, then how hmbctl (or the command) is used */
         assert_true(!strncmp(r.err, "hmbctl: ", 8));
-        assert_has(r.err, "\nusage: hmbctl [--ledger DRIVER:PARAMS] ");
+        assert_contains(r.err, "\nusage: hmbctl [--ledger DRIVER:PARAMS] ");
         assert_string_equal(r.out, "");
     }
     assert_false(exists(db));
@@ -437,9 +430,9 @@ static void test_malformed_arguments(void **state)
         const char *other[] = {"totals", "--spool", dir, "--plan-code",
                                "YCHMB", "--year", "2024", "3609", NULL};
 
-        assert_has(hmbctl(year).err, "--year takes a four-digit year, not "
-                   "'abc'");
-        assert_has(hmbctl(other).err, "totals does not take --spool");
+        assert_contains(hmbctl(year).err,
+                        "--year takes a four-digit year, not 'abc'");
+        assert_contains(hmbctl(other).err, "totals does not take --spool");
     }
 }
 
@@ -463,7 +456,7 @@ static void test_totals_unknown_person(void **state)
     /* a mistyped ledger is not a new empty one */
     r = hmbctl(none);
     assert_int_equal(r.status, 1);
-    assert_has(r.err, "there is no ledger at");
+    assert_contains(r.err, "there is no ledger at");
     assert_false(exists(apr_pstrcat(pool, dir, "/ledger.db", NULL)));
 }
 
@@ -509,7 +502,7 @@ static void test_enroll_checks_rows(void **state)
 
     r = hmbctl(noplan);
     assert_int_equal(r.status, 2);
-    assert_has(r.err, "enroll needs at least one --plan");
+    assert_contains(r.err, "enroll needs at least one --plan");
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *text = apr_pstrcat(pool, ENROLL_HEADER, good,
@@ -523,7 +516,7 @@ static void test_enroll_checks_rows(void **state)
         if (r.status != 1 || !strstr(r.err, bad[i].why)) {
             fail_msg("row %d: exit %d: %s", (int)i, r.status, r.err);
         }
-        assert_has(r.err, "nothing imported");
+        assert_contains(r.err, "nothing imported");
         assert_string_equal(r.out, "");
         assert_int_equal(hmbctl(totals11).status, 1);
     }
@@ -541,7 +534,7 @@ static void test_enroll_checks_rows(void **state)
 
         r = hmbctl(args);
         assert_int_equal(r.status, 0);
-        assert_has(r.out, "imported 2 enrollment rows");
+        assert_contains(r.out, "imported 2 enrollment rows");
         assert_int_equal(hmbctl(totals11).status, 0);
     }
 }
@@ -604,14 +597,14 @@ static void test_enroll_gbk(void **state)
 
         r = hmbctl(plain);
         assert_int_equal(r.status, 1);
-        assert_has(r.err, "gbk.csv:3: not valid UTF-8 text");
-        assert_has(r.err, "--encoding GBK");
-        assert_has(r.err, "nothing imported");
+        assert_contains(r.err, "gbk.csv:3: not valid UTF-8 text");
+        assert_contains(r.err, "--encoding GBK");
+        assert_contains(r.err, "nothing imported");
 
         r = hmbctl(args);
         assert_int_equal(r.status, 1);
-        assert_has(r.err, "gbk.csv:3: person_class \"特困\" is not a code");
-        assert_has(r.err, "nothing imported");
+        assert_contains(r.err, "gbk.csv:3: person_class \"特困\" is not a code");
+        assert_contains(r.err, "nothing imported");
         assert_int_equal(hmbctl(totals21).status, 1);
     }
 
@@ -630,7 +623,7 @@ static void test_enroll_gbk(void **state)
 
         r = hmbctl(args);
         assert_int_equal(r.status, 0);
-        assert_has(r.out, "imported 2 enrollment rows");
+        assert_contains(r.out, "imported 2 enrollment rows");
         assert_int_equal(hmbctl(totals21).status, 0);
     }
 }
@@ -661,7 +654,7 @@ static void test_enroll_invalid_gbk(void **state)
             fail_msg("--encoding %s: exit %d: %s", spelled[i], r.status,
                      r.err);
         }
-        assert_has(r.err, "nothing imported");
+        assert_contains(r.err, "nothing imported");
     }
 }
 
@@ -676,8 +669,8 @@ static void test_check_ledger(void **state)
 
     r = hmbctl(check);
     assert_int_equal(r.status, 1);
-    assert_has(r.err, "there is no ledger at");
-    assert_has(r.err, db);
+    assert_contains(r.err, "there is no ledger at");
+    assert_contains(r.err, db);
     assert_false(exists(db));
     assert_false(exists(apr_pstrcat(pool, db, "-journal", NULL)));
 
@@ -747,40 +740,40 @@ static void test_redecide_and_owed(void **state)
                            "YCHMB", "--year", "2024", "36090000000000000001",
                            NULL};
 
-        assert_has(hmbctl(t).out, "inscope elig_amt=28000.00 "
-                   "paid_amt=9100.00");
+        assert_contains(hmbctl(t).out, "inscope elig_amt=28000.00 "
+                        "paid_amt=9100.00");
     }
     /* by date: found, and corrected already */
     r = hmbctl(range);
     assert_int_equal(r.status, 0);
-    assert_has(r.out, "S2024050100001: corrected already by "
-               "HMBC-S2024050100001");
-    assert_has(r.out, "corrected 0, unchanged 1");
+    assert_contains(r.out, "S2024050100001: corrected already by "
+                    "HMBC-S2024050100001");
+    assert_contains(r.out, "corrected 0, unchanged 1");
 
     r = hmbctl(csv);
     assert_int_equal(r.status, 0);
     assert_true(!strncmp(r.out, header, strlen(header)));
     assert_true(!strncmp(r.out + strlen(header), row, strlen(row)));
-    assert_has(r.out + strlen(header), ",12100.00\n");
+    assert_contains(r.out + strlen(header), ",12100.00\n");
     r = hmbctl(csv_psn);
-    assert_has(r.out, ",36090000000000000001,");
+    assert_contains(r.out, ",36090000000000000001,");
 
     r = hmbctl(json);
     assert_int_equal(r.status, 0);
     assert_true(!strncmp(r.out, "{\"claims\":[{\"setl_id\":\"S2024050100001\","
                          "\"hmb_setl_id\":\"HMBC-S2024050100001\","
                          "\"psn_no\":\"3609**************01\"", 90));
-    assert_has(r.out, "\"plan_year\":2024,\"origin\":\"redecide\","
-               "\"decided_by\":\"ops\",\"recorded_at\":\"");
-    assert_has(r.out, "\"owed\":12100.00}],\"count\":1,"
-               "\"total\":12100.00}\n");
+    assert_contains(r.out, "\"plan_year\":2024,\"origin\":\"redecide\","
+                    "\"decided_by\":\"ops\",\"recorded_at\":\"");
+    assert_contains(r.out, "\"owed\":12100.00}],\"count\":1,"
+                    "\"total\":12100.00}\n");
     r = hmbctl(later);
     assert_string_equal(r.out, "{\"claims\":[],\"count\":0,"
                         "\"total\":0.00}\n");
 
     r = hmbctl(table);
     assert_int_equal(r.status, 0);
-    assert_has(r.out, "\ntotal\t1 claims\t12100.00\n");
+    assert_contains(r.out, "\ntotal\t1 claims\t12100.00\n");
 }
 
 /* hmbctl as root makes a new SQLite ledger for the server's user: the
