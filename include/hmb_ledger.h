@@ -69,8 +69,9 @@ void hmb_ledger_group_commit(int on);
  * holds the group's connection, while this one waits; back once what fn
  * committed is on disk. *ran 0: nothing was run, and fn is the caller's
  * to run on its own (no group here), or, with an error, the group could
- * not begin. *ran 1 with an error: the group's COMMIT failed, and what
- * fn committed is not in the ledger. */
+ * not begin. *ran 1 with an error: the group's COMMIT or flush failed,
+ * or fn left a transaction open, and what fn committed is not in the
+ * ledger (nor, maybe, what it read from the group's others). */
 const char *hmb_ledger_group_run(hmb_ledger_t *l, apr_pool_t *p,
                                  void (*fn)(void *), void *arg, int *ran);
 

@@ -15,6 +15,10 @@
  * syncs, and the WAL's length at which it is started over. */
 #define HMB_WAL_STEP 512
 #define HMB_WAL_RESTART 4096
+/* How long the restart waits for readers still on the WAL (ms), and the
+ * length at which the COMMIT checkpoints as SQLite alone would. */
+#define HMB_WAL_READERS_WAIT_MS 100
+#define HMB_WAL_LIMIT (4 * HMB_WAL_RESTART)
 
 typedef struct hmb_wal_t hmb_wal_t;
 
@@ -32,9 +36,13 @@ void hmb_wal_after_commit(hmb_wal_t *w);
 
 /* Before a group begins, with the writer lock: once the WAL holds
  * HMB_WAL_RESTART frames, the rest of it copied, so that the group's
- * first write starts it over (unless a reader still needs its frames:
+ * first write starts it over (unless a reader keeps its frames longer
+ * than HMB_WAL_READERS_WAIT_MS, or a leader copies beside at that moment:
  * then again some frames later). */
 void hmb_wal_before_begin(hmb_wal_t *w);
+
+/* The connection given back to SQLite's own checkpoints (tests). */
+void hmb_wal_detach(hmb_wal_t *w);
 
 /* What its checkpoints did so far: those taken beside the writers, those
  * taken with the writer lock, and the WAL's frames after the last
@@ -44,6 +52,6 @@ typedef struct {
     unsigned long locked;
     unsigned long frames;
 } hmb_wal_stats_t;
-void hmb_wal_stats(const hmb_wal_t *w, hmb_wal_stats_t *s);
+void hmb_wal_stats(hmb_wal_t *w, hmb_wal_stats_t *s);
 
 #endif

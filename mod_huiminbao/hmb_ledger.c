@@ -396,7 +396,7 @@ struct hmb_ledger_conn_t {
     hmb_writer_t *writer;           /* SQLite: its writer lock, if any */
     int writer_looked;              /* looked for it */
     const char *group_path;         /* SQLite: the file, for the group
-                                     * commit (ledger_group_begin) */
+                                     * commit (ledger_group_for) */
     int group_looked;
     const char *wal;                /* SQLite: the -wal file we sync */
 };
@@ -1436,9 +1436,10 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
  * written to the WAL once; the connection's page cache stays warm; and
  * the connection goes from one settlement to the next without a thread
  * woken for each. Nobody is answered before the transaction holding what
- * they recorded is on disk; a commit that fails fails every one of its
- * group that recorded something (each deferred and spooled, as any
- * ledger error). */
+ * they recorded is on disk; a commit or flush that fails fails every one
+ * of its group, those that only read too (a repeat may have been answered
+ * from another's claim): each deferred and spooled, as any ledger
+ * error. */
 
 #define HMB_GROUP_MAX 32
 /* The group connection's page cache (KiB): a group's pages, the indexes'
@@ -1446,7 +1447,8 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
  * next. One connection per child. */
 #define HMB_GROUP_CACHE_KIB "32768"
 
-/* One settlement's turn: on its thread's stack until it is done. */
+/* A settlement's (or a cancellation's, a memo's) place in the queue: on
+ * its thread's stack until it is done. */
 struct hmb_group_job_t {
     hmb_group_job_t *next;
     hmb_ledger_t *l;
@@ -1458,7 +1460,6 @@ struct hmb_group_job_t {
     int done;                       /* ran, and its group ended */
     int ran;
     int savepoint;                  /* a savepoint of it is open */
-    int kept;                       /* it released one: recorded something */
     char err[256];                  /* why it never ran, or why its group
                                      * was not committed */
 };
@@ -1472,7 +1473,12 @@ struct hmb_ledger_group_t {
     apr_dbd_t *handle;
     hmb_writer_t *writer;
     const char *wal;
+    int wal_fd;                     /* kept open: a failed flush is told to
+                                     * this descriptor, not lost to another */
+    char broken[256];               /* why a flush failed: from then on
+                                     * the child records nothing */
     hmb_wal_t *walck;               /* its checkpoints (hmb_ledger_wal.h) */
+    apr_pool_t *tpool;              /* a group's transaction, cleared after */
     pthread_mutex_t mu;
     hmb_group_job_t *head, *tail;   /* queued */
     int combining;                  /* a thread runs a group, or has been
@@ -1510,8 +1516,10 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
     for (g = ledger_groups; g && strcmp(g->path, path); g = g->next) {
     }
     if (!g && (g = calloc(1, sizeof(*g))) != NULL) {
+        g->wal_fd = -1;
         if (!(g->path = strdup(path))
             || apr_pool_create(&g->pool, NULL) != APR_SUCCESS
+            || apr_pool_create(&g->tpool, g->pool) != APR_SUCCESS
             || apr_dbd_open(l->driver, g->pool, path, &g->handle)
                != APR_SUCCESS
             || hmb_writer_get(g->pool, path, &g->writer) || !g->writer) {
@@ -1530,6 +1538,7 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
             if (!ledger_select_all(&gl, g->pool, "set synchronous",
                                    "PRAGMA synchronous = NORMAL", &v)) {
                 g->wal = apr_pstrcat(g->pool, path, "-wal", NULL);
+                g->wal_fd = open(g->wal, O_RDONLY | O_CLOEXEC);
                 g->walck = hmb_wal_attach(path, apr_dbd_native_handle(
                                                     g->driver, g->handle));
             }
@@ -1546,8 +1555,14 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
             gl.conn->wal = g->wal;
         }
         pthread_mutex_init(&g->mu, NULL);
-        g->next = ledger_groups;
-        ledger_groups = g;
+        if (g->path) {
+            g->next = ledger_groups;
+            ledger_groups = g;
+        }
+        else {
+            free(g);
+            g = NULL;
+        }
     }
     pthread_mutex_unlock(&ledger_groups_mutex);
     return g && g->handle ? g : NULL;
@@ -1577,6 +1592,9 @@ static const char *ledger_group_open(hmb_ledger_group_t *g, apr_pool_t *p)
     apr_dbd_transaction_t *trans;
     const char *err, *why = NULL;
 
+    if (g->broken[0]) {
+        return apr_pstrdup(p, g->broken);
+    }
     if (apr_dbd_check_conn(g->driver, p, g->handle) != APR_SUCCESS) {
         return "ledger: the child's SQLite connection is lost";
     }
@@ -1584,8 +1602,9 @@ static const char *ledger_group_open(hmb_ledger_group_t *g, apr_pool_t *p)
         return err;
     }
     hmb_wal_before_begin(g->walck);
-    if (ledger_sqlite_begin(g->driver, g->handle, g->pool, p, &trans,
+    if (ledger_sqlite_begin(g->driver, g->handle, g->tpool, p, &trans,
                             &why)) {
+        apr_pool_clear(g->tpool);
         hmb_writer_unlock(g->writer);
         return apr_psprintf(p, "ledger: begin transaction: %s", why);
     }
@@ -1606,14 +1625,44 @@ static const char *ledger_group_close(hmb_ledger_group_t *g, apr_pool_t *p)
 
     apr_dbd_transaction_mode_set(g->driver, g->trans,
                                  APR_DBD_TRANSACTION_COMMIT);
-    rc = apr_dbd_transaction_end(g->driver, g->pool, g->trans);
+    rc = apr_dbd_transaction_end(g->driver, g->tpool, g->trans);
     if (rc) {
         err = apr_psprintf(p, "ledger: commit: %s",
                            ledger_driver_error(p, g->driver, g->handle, rc));
         apr_dbd_query(g->driver, g->handle, &n, "ROLLBACK");
     }
     g->trans = NULL;
+    apr_pool_clear(g->tpool);
     hmb_writer_unlock(g->writer);
+    return err;
+}
+
+/* The group's WAL to disk, outside every lock. A flush that failed may
+ * have lost pages the kernel already counted as written: nothing after
+ * it is trusted (what the child records is deferred and spooled until it
+ * is restarted). */
+static const char *ledger_group_flush(hmb_ledger_group_t *g, apr_pool_t *p)
+{
+    hmb_ledger_t gl;
+    const char *err;
+
+    if (!g->wal) {
+        return NULL;
+    }
+    if (g->wal_fd < 0) {
+        memset(&gl, 0, sizeof(gl));
+        gl.conn = ledger_conn(g->pool);
+        return ledger_sync_wal(&gl, p);
+    }
+    if (fdatasync(g->wal_fd) == 0) {
+        return NULL;
+    }
+    err = apr_psprintf(p, "ledger: commit not flushed to disk: %s: %s; "
+                       "this child records nothing more until it is "
+                       "restarted", g->wal, strerror(errno));
+    pthread_mutex_lock(&g->mu);
+    apr_cpystrn(g->broken, err, sizeof(g->broken));
+    pthread_mutex_unlock(&g->mu);
     return err;
 }
 
@@ -1663,7 +1712,6 @@ static const char *ledger_group_release(hmb_ledger_t *l, apr_pool_t *p,
         ledger_group_query(l, p, "RELEASE hmb_settlement");
     }
     job->savepoint = 0;
-    job->kept |= ok;
     l->trans = NULL;
     l->trans_pool = NULL;
     l->trans_failed = 0;
@@ -1685,8 +1733,12 @@ static void ledger_group_job(hmb_ledger_group_t *g, hmb_group_job_t *job)
     l->group = g;
     l->group_job = job;
     job->fn(job->arg);
-    /* left open: nothing of it is kept */
-    ledger_group_release(l, job->p, 0);
+    if (job->savepoint) {
+        /* its answer may say otherwise: it is not the one to give */
+        ledger_group_release(l, job->p, 0);
+        apr_cpystrn(job->err, "ledger: a transaction was left open: "
+                    "rolled back", sizeof(job->err));
+    }
     l->group = NULL;
     l->group_job = NULL;
     l->handle = handle;
@@ -1695,25 +1747,43 @@ static void ledger_group_job(hmb_ledger_group_t *g, hmb_group_job_t *job)
     job->ran = 1;
 }
 
+/* The next group is the first queued one's to run. */
+static void ledger_group_hand_on(hmb_ledger_group_t *g)
+{
+    if (g->head) {
+        g->head->lead = 1;
+        pthread_cond_signal(&g->head->wake);
+    }
+    else {
+        g->combining = 0;
+    }
+}
+
 /* Run one group: what is queued, the first one this thread's own. */
 static void ledger_group_combine(hmb_ledger_group_t *g, apr_pool_t *p)
 {
-    hmb_group_job_t *ran = NULL, **last = &ran, *j, *next;
+    hmb_group_job_t *group = NULL, **last = &group, *j, *waited;
     const char *err;
     int n = 0;
 
+    pthread_mutex_lock(&g->mu);
+    waited = g->tail;
+    pthread_mutex_unlock(&g->mu);
     err = ledger_group_open(g, p);
     pthread_mutex_lock(&g->mu);
     if (err) {
-        /* none of those waiting can do better now */
-        for (j = g->head; j; j = next) {
-            next = j->next;
+        /* those queued while it was tried fail with it; the ones after
+         * try again */
+        do {
+            j = g->head;
+            if (!(g->head = j->next)) {
+                g->tail = NULL;
+            }
             apr_cpystrn(j->err, err, sizeof(j->err));
             j->done = 1;
             pthread_cond_signal(&j->wake);
-        }
-        g->head = g->tail = NULL;
-        g->combining = 0;
+        } while (j != waited);
+        ledger_group_hand_on(g);
         pthread_mutex_unlock(&g->mu);
         return;
     }
@@ -1738,26 +1808,18 @@ static void ledger_group_combine(hmb_ledger_group_t *g, apr_pool_t *p)
     err = ledger_group_close(g, p);
     /* the next group may run while this one is flushed */
     pthread_mutex_lock(&g->mu);
-    if (g->head) {
-        g->head->lead = 1;
-        pthread_cond_signal(&g->head->wake);
-    }
-    else {
-        g->combining = 0;
-    }
+    ledger_group_hand_on(g);
     pthread_mutex_unlock(&g->mu);
-    if (!err && g->wal) {
-        hmb_ledger_t gl;
-
-        memset(&gl, 0, sizeof(gl));
-        gl.conn = ledger_conn(g->pool);
-        err = ledger_sync_wal(&gl, p);
+    if (!err) {
+        err = ledger_group_flush(g, p);
     }
     pthread_mutex_lock(&g->mu);
-    for (j = ran; j; j = next) {
+    while ((j = group) != NULL) {
         /* once done, a job's thread may leave and take it along */
-        next = j->next;
-        if (err && j->kept) {
+        group = j->next;
+        /* every one of them: one that recorded nothing may have answered
+         * from what another recorded (a repeat of it) */
+        if (err) {
             apr_cpystrn(j->err, err, sizeof(j->err));
         }
         j->done = 1;

@@ -12,6 +12,7 @@
 #include "hmb_ledger_wal.h"
 
 struct hmb_wal_t {
+    sqlite3 *db;                    /* the group connection */
     sqlite3 *ck;                    /* for checkpoints only */
     pthread_mutex_t mu;             /* one checkpoint at a time */
     volatile apr_uint32_t frames;   /* the WAL's, after the last commit */
@@ -28,14 +29,18 @@ static int wal_hook(void *data, sqlite3 *db, const char *name, int frames)
 {
     hmb_wal_t *w = data;
 
-    (void)db;
-    (void)name;
     /* the WAL started over: nothing of it is copied yet */
     if ((apr_uint32_t)frames < apr_atomic_read32(&w->frames)) {
         apr_atomic_set32(&w->copied, 0);
         apr_atomic_set32(&w->retry_at, 0);
     }
     apr_atomic_set32(&w->frames, (apr_uint32_t)frames);
+    /* our checkpoints failing, or kept from restarting the WAL: SQLite's
+     * own, in this COMMIT, as without us, rather than a WAL without end */
+    if (frames >= HMB_WAL_LIMIT) {
+        sqlite3_wal_checkpoint(db, name);
+        apr_atomic_inc32(&w->locked);
+    }
     return SQLITE_OK;
 }
 
@@ -55,21 +60,34 @@ hmb_wal_t *hmb_wal_attach(const char *path, void *db)
         free(w);
         return NULL;
     }
-    /* a restart waits for readers, with the writer lock: not for long */
-    sqlite3_busy_timeout(w->ck, 100);
+    /* a restart waits for the readers still on the WAL, with the writer
+     * lock held: not for long */
+    sqlite3_busy_timeout(w->ck, HMB_WAL_READERS_WAIT_MS);
     pthread_mutex_init(&w->mu, NULL);
+    w->db = db;
     sqlite3_wal_hook(db, wal_hook, w);
     return w;
 }
 
-/* Copy what the WAL holds into the database, as far as no reader still
- * needs it. */
-static void wal_copy(hmb_wal_t *w)
+void hmb_wal_detach(hmb_wal_t *w)
+{
+    if (w) {
+        sqlite3_wal_hook(w->db, NULL, NULL);
+        sqlite3_close(w->ck);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+    }
+}
+
+/* Copy what the WAL holds into the database: as far as no reader still
+ * needs it (passive), or all of it once those readers are done, so that
+ * the next writer starts the WAL over (restart). */
+static void wal_copy(hmb_wal_t *w, int mode)
 {
     int log = 0, done = 0;
 
-    if (sqlite3_wal_checkpoint_v2(w->ck, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                  &log, &done) == SQLITE_OK && done > 0) {
+    if (sqlite3_wal_checkpoint_v2(w->ck, NULL, mode, &log, &done)
+        == SQLITE_OK && done > 0) {
         apr_atomic_set32(&w->copied, (apr_uint32_t)done);
     }
 }
@@ -84,7 +102,7 @@ void hmb_wal_after_commit(hmb_wal_t *w)
     if (pthread_mutex_trylock(&w->mu) != 0) {
         return;
     }
-    wal_copy(w);
+    wal_copy(w, SQLITE_CHECKPOINT_PASSIVE);
     apr_atomic_inc32(&w->beside);
     pthread_mutex_unlock(&w->mu);
 }
@@ -97,20 +115,22 @@ void hmb_wal_before_begin(hmb_wal_t *w)
         || frames < apr_atomic_read32(&w->retry_at)) {
         return;
     }
-    /* a reader that keeps the frames stops the restart: if so, the
-     * groups go on writing and try again later */
+    /* a leader of this process copying beside: not worth the writers'
+     * wait, the next group tries */
+    if (pthread_mutex_trylock(&w->mu) != 0) {
+        return;
+    }
+    /* a reader that keeps the frames longer than its wait stops the
+     * restart: if so, the groups go on writing and try again later */
     apr_atomic_set32(&w->retry_at, frames + HMB_WAL_STEP);
-    pthread_mutex_lock(&w->mu);
-    wal_copy(w);
+    wal_copy(w, SQLITE_CHECKPOINT_RESTART);
     apr_atomic_inc32(&w->locked);
     pthread_mutex_unlock(&w->mu);
 }
 
-void hmb_wal_stats(const hmb_wal_t *w, hmb_wal_stats_t *s)
+void hmb_wal_stats(hmb_wal_t *w, hmb_wal_stats_t *s)
 {
-    hmb_wal_t *m = (hmb_wal_t *)w;
-
-    s->beside = apr_atomic_read32(&m->beside);
-    s->locked = apr_atomic_read32(&m->locked);
-    s->frames = apr_atomic_read32(&m->frames);
+    s->beside = apr_atomic_read32(&w->beside);
+    s->locked = apr_atomic_read32(&w->locked);
+    s->frames = apr_atomic_read32(&w->frames);
 }

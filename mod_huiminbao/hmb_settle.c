@@ -906,8 +906,9 @@ static hmb_settle_result_t *hmb_remember_write(hmb_job_t *j)
                                        hmb_memo_name(rq->memo), rows));
 }
 
-/* A 2301, 2302 or 1101 answer: remembered in its own transaction; the
- * answer always passes untouched. */
+/* A 2301, 2302 or 1101 answer: remembered in a transaction of its own
+ * (under httpd on SQLite, a savepoint of the child's group); the answer
+ * always passes untouched. */
 static hmb_settle_result_t *hmb_remember(hmb_job_t *j, hmb_msg_reader_t *resp)
 {
     hmb_ledger_t *l = j->ctx->ledger;

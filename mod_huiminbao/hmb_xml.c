@@ -2,6 +2,7 @@
  * from the network: both go through here, so nothing is ever fetched,
  * no DTD is read and no entity is declared or expanded. */
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <apr_strings.h>
 #include <libxml/parser.h>
@@ -336,6 +337,24 @@ const char *hmb_xml_schema_validate(apr_pool_t *p,
 #define HMB_XML_DICT_KEEP 4096
 
 static __thread xmlParserCtxtPtr hmb_xml_cached;
+static __thread int hmb_xml_exit_noted;
+static pthread_key_t hmb_xml_exit_key;
+static pthread_once_t hmb_xml_exit_once = PTHREAD_ONCE_INIT;
+
+/* A thread that ends (not httpd's workers, but a program's own) frees the
+ * parser it kept. */
+static void hmb_xml_thread_exit(void *unused)
+{
+    if (hmb_xml_cached) {
+        xmlFreeParserCtxt(hmb_xml_cached);
+        hmb_xml_cached = NULL;
+    }
+}
+
+static void hmb_xml_exit_key_make(void)
+{
+    pthread_key_create(&hmb_xml_exit_key, hmb_xml_thread_exit);
+}
 
 struct hmb_xml_stream_t {
     apr_pool_t *p;
@@ -485,6 +504,12 @@ static void hmb_xml_stream_release(hmb_xml_stream_t *s)
     if (!hmb_xml_cached && ctxt->dict
         && xmlDictSize(ctxt->dict) < HMB_XML_DICT_KEEP) {
         hmb_xml_cached = ctxt;
+        if (!hmb_xml_exit_noted) {
+            /* the destructor runs only for a key set to something */
+            pthread_once(&hmb_xml_exit_once, hmb_xml_exit_key_make);
+            pthread_setspecific(hmb_xml_exit_key, &hmb_xml_cached);
+            hmb_xml_exit_noted = 1;
+        }
     }
     else {
         xmlFreeParserCtxt(ctxt);

@@ -5,6 +5,7 @@
  * settlement all at the same moment. Every claim is recorded once and
  * answered as a single clerk would have been; the same without groups. */
 #include <pthread.h>
+#include <unistd.h>
 #include "hmb_test.h"
 #include "hmb_settle.h"
 #include "hmb_plan.h"
@@ -155,6 +156,29 @@ static void failed(gt_thread_t *t, const char *what,
     }
 }
 
+/* A connection of a thread's own, as mod_dbd gives one to a request:
+ * opened in op, its statements kept in cp (a pool of op's, gone first). */
+typedef struct {
+    apr_pool_t *op, *cp;
+    const apr_dbd_driver_t *drv;
+    apr_dbd_t *h;
+} gt_conn_t;
+
+static int conn_open(gt_state_t *st, gt_conn_t *c)
+{
+    apr_pool_create(&c->op, NULL);
+    apr_pool_create(&c->cp, c->op);
+    return apr_dbd_get_driver(c->op, "sqlite3", &c->drv) == APR_SUCCESS
+           && apr_dbd_open(c->drv, c->op, st->path, &c->h) == APR_SUCCESS;
+}
+
+static void conn_close(gt_conn_t *c)
+{
+    apr_pool_destroy(c->cp);
+    apr_dbd_close(c->drv, c->h);
+    apr_pool_destroy(c->op);
+}
+
 /* A clerk of its own on a connection of its own, as in a child. */
 static void *clerk(void *arg)
 {
@@ -164,17 +188,19 @@ static void *clerk(void *arg)
     hmb_settle_result_t *res;
     apr_pool_t *cp, *p;
     apr_dbd_t *h;
+    gt_conn_t c;
     int k;
 
-    apr_pool_create(&cp, NULL);
-    if (apr_dbd_get_driver(cp, "sqlite3", &drv)
-        || apr_dbd_open(drv, cp, st->path, &h)) {
+    if (!conn_open(st, &c)) {
         snprintf(t->failed, sizeof(t->failed), "cannot open the ledger");
         pthread_barrier_wait(&st->go);
         pthread_barrier_wait(&st->go);
         pthread_barrier_wait(&st->go);
         return NULL;
     }
+    drv = c.drv;
+    h = c.h;
+    cp = c.cp;
     pthread_barrier_wait(&st->go);
     for (k = 0; k < EACH; k++) {
         apr_pool_create(&p, cp);
@@ -213,8 +239,7 @@ static void *clerk(void *arg)
         failed(t, "the same settlement", res);
     }
     apr_pool_destroy(p);
-    apr_dbd_close(drv, h);
-    apr_pool_destroy(cp);
+    conn_close(&c);
     return NULL;
 }
 
@@ -290,14 +315,124 @@ static void test_alone(void **state)
     assert_int_equal(groups2, groups);
 }
 
+/* ---- a group whose COMMIT fails ---------------------------------------- */
+
+typedef struct {
+    gt_state_t *st;
+    int role;                       /* 0 leads, 1 settles, 2 repeats it,
+                                     * 3 ends the group's transaction */
+    pthread_t tid;
+    hmb_settle_result_t *res;
+    const char *err;
+    int ran;
+} gt_job_t;
+
+static volatile int gt_called;
+
+/* The first in the group: it holds the group until the others queued. */
+static void lead_fn(void *arg)
+{
+    int i;
+
+    (void)arg;
+    for (i = 0; i < 300 && gt_called < 3; i++) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    apr_sleep(apr_time_from_msec(200));
+}
+
+/* The last: what a failed COMMIT looks like (here: nothing left to
+ * commit), after the others of its group answered. */
+static void rollback_fn(void *arg)
+{
+    hmb_ledger_t *l = arg;
+    int n;
+
+    apr_dbd_query(l->driver, l->handle, &n, "ROLLBACK");
+}
+
+static void *group_job(void *arg)
+{
+    gt_job_t *j = arg;
+    gt_conn_t c;
+    apr_pool_t *p;
+    hmb_ledger_t *l;
+
+    assert_true(conn_open(j->st, &c));
+    apr_pool_create(&p, c.cp);
+    l = hmb_ledger_wrap(p, c.drv, c.h, c.cp);
+    if (j->role > 0) {
+        /* in this order behind the leader */
+        apr_sleep(apr_time_from_msec(200 * j->role));
+        __sync_fetch_and_add(&gt_called, 1);
+    }
+    if (j->role == 1 || j->role == 2) {
+        j->res = settle(p, l, j->st, DUP, "SFAIL");
+    }
+    else {
+        j->err = hmb_ledger_group_run(l, p, j->role ? rollback_fn : lead_fn,
+                                      l, &j->ran);
+    }
+    apr_pool_destroy(p);
+    conn_close(&c);
+    return NULL;
+}
+
+/* Nobody is answered from a group that did not reach the disk: the one
+ * that recorded the settlement is deferred, and so is the repeat that was
+ * answered from it before the COMMIT. */
+static void test_commit_fails(void **state)
+{
+    gt_state_t *st = *state;
+    gt_job_t j[4];
+    apr_uint64_t groups, jobs, groups2, jobs2;
+    int i;
+
+    hmb_ledger_group_commit(1);
+    hmb_ledger_group_counts(&groups, &jobs);
+    gt_called = 0;
+    memset(j, 0, sizeof(j));
+    for (i = 0; i < 4; i++) {
+        j[i].st = st;
+        j[i].role = i;
+        assert_int_equal(pthread_create(&j[i].tid, NULL, group_job, &j[i]),
+                         0);
+        if (!i) {
+            apr_sleep(apr_time_from_msec(50));
+        }
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(j[i].tid, NULL);
+    }
+    hmb_ledger_group_counts(&groups2, &jobs2);
+    /* the four in one group */
+    assert_int_equal(groups2 - groups, 1);
+    assert_int_equal(jobs2 - jobs, 4);
+    assert_non_null(j[0].err);
+    assert_int_equal(j[0].ran, 1);
+    assert_non_null(j[3].err);
+    assert_int_equal(j[1].res->outcome, HMB_OUT_DEFERRED);
+    assert_int_equal(j[1].res->hmb_pay, 0);
+    assert_int_equal(j[2].res->outcome, HMB_OUT_DEFERRED);
+    assert_int_equal(j[2].res->hmb_pay, 0);
+    assert_false(j[2].res->duplicate);
+    assert_int_equal(count(st, "SELECT count(*) FROM hmb_claim WHERE"
+                               " setl_id = 'SFAIL'"), 0);
+    /* and the next group is whole again */
+    run_clerks(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_grouped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_fails, setup, teardown),
     };
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* a lost wake-up hangs instead of failing: not for ever */
+    alarm(600);
     apr_initialize();
     atexit(apr_terminate);
     hmb_xml_init();

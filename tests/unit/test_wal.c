@@ -113,11 +113,13 @@ static void test_copied_beside(void **state)
     hmb_wal_after_commit(w);
     assert_int_equal(stats(w).beside, 2);
     assert_int_equal(stats(w).locked, 0);
+    hmb_wal_detach(w);
 }
 
 /* A WAL grown past HMB_WAL_RESTART starts over at the first write after
- * the checkpoint with the writer lock; a reader that still needs its
- * frames stops that, and the next attempt waits HMB_WAL_STEP frames. */
+ * the checkpoint with the writer lock; a reader that keeps its frames
+ * longer than the checkpoint waits for it stops that, and the next attempt
+ * waits HMB_WAL_STEP frames. */
 static void test_restart(void **state)
 {
     wl_state_t *st = *state;
@@ -165,6 +167,28 @@ static void test_restart(void **state)
         assert_int_equal(sqlite3_column_int(c, 0), st->rows);
         sqlite3_finalize(c);
     }
+    hmb_wal_detach(w);
+}
+
+/* Checkpoints that never come (the connection for them failing, readers
+ * keeping the WAL): at HMB_WAL_LIMIT frames the COMMIT checkpoints itself,
+ * as SQLite alone would have, rather than let the WAL grow without end. */
+static void test_limit(void **state)
+{
+    wl_state_t *st = *state;
+    hmb_wal_t *w = hmb_wal_attach(st->path, st->db);
+    apr_off_t before = file_size(st);
+
+    assert_non_null(w);
+    while (stats(w).frames < HMB_WAL_LIMIT - 600) {
+        write_rows(st, 500);
+    }
+    assert_int_equal(stats(w).locked, 0);
+    assert_int_equal(file_size(st), before);
+    write_rows(st, 700);
+    assert_int_equal(stats(w).locked, 1);
+    assert_true(file_size(st) > before + HMB_WAL_RESTART * 4096);
+    hmb_wal_detach(w);
 }
 
 /* No checkpoint connection to be had: nothing changes, SQLite copies at
@@ -190,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_copied_beside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_attached, setup, teardown),
     };
 
