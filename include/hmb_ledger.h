@@ -16,7 +16,6 @@
 #define HMB_LEDGER_SCHEMA_VERSION 7
 
 typedef struct hmb_ledger_conn_t hmb_ledger_conn_t;
-typedef struct hmb_group_job_t hmb_group_job_t;
 
 typedef struct {
     const apr_dbd_driver_t *driver;
@@ -39,7 +38,6 @@ typedef struct {
     struct hmb_ledger_group_t *group;   /* SQLite: the group whose
                                      * connection this runs on, for
                                      * hmb_ledger_group_run */
-    hmb_group_job_t *group_job;
 } hmb_ledger_t;
 
 /* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then

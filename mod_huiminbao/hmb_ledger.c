@@ -1449,6 +1449,7 @@ static const char *ledger_writer_take(hmb_ledger_t *l, apr_pool_t *p)
 
 /* A settlement's (or a cancellation's, a memo's) place in the queue: on
  * its thread's stack until it is done. */
+typedef struct hmb_group_job_t hmb_group_job_t;
 struct hmb_group_job_t {
     hmb_group_job_t *next;
     hmb_ledger_t *l;
@@ -1459,7 +1460,6 @@ struct hmb_group_job_t {
     int lead;                       /* its thread runs the next group */
     int done;                       /* ran, and its group ended */
     int ran;
-    int savepoint;                  /* a savepoint of it is open */
     char err[256];                  /* why it never ran, or why its group
                                      * was not committed */
 };
@@ -1682,7 +1682,6 @@ static const char *ledger_group_savepoint(hmb_ledger_t *l, apr_pool_t *p)
     if ((err = ledger_group_query(l, p, "SAVEPOINT hmb_settlement"))) {
         return err;
     }
-    l->group_job->savepoint = 1;
     l->trans = l->group->trans;
     l->trans_pool = l->group->pool;
     l->trans_failed = 0;
@@ -1694,11 +1693,11 @@ static const char *ledger_group_savepoint(hmb_ledger_t *l, apr_pool_t *p)
 static const char *ledger_group_release(hmb_ledger_t *l, apr_pool_t *p,
                                         int keep)
 {
-    hmb_group_job_t *job = l->group_job;
     const char *err = NULL;
     int ok = keep && !l->trans_failed;
 
-    if (!job->savepoint) {
+    /* in a group, a transaction is this job's savepoint */
+    if (!l->trans) {
         return keep ? "ledger: commit without a transaction" : NULL;
     }
     if (keep && l->trans_failed) {
@@ -1711,7 +1710,6 @@ static const char *ledger_group_release(hmb_ledger_t *l, apr_pool_t *p,
         ledger_group_query(l, p, "ROLLBACK TO hmb_settlement");
         ledger_group_query(l, p, "RELEASE hmb_settlement");
     }
-    job->savepoint = 0;
     l->trans = NULL;
     l->trans_pool = NULL;
     l->trans_failed = 0;
@@ -1731,16 +1729,14 @@ static void ledger_group_job(hmb_ledger_group_t *g, hmb_group_job_t *job)
     l->pool = g->pool;
     l->conn = ledger_conn(g->pool);
     l->group = g;
-    l->group_job = job;
     job->fn(job->arg);
-    if (job->savepoint) {
+    if (l->trans) {
         /* its answer may say otherwise: it is not the one to give */
         ledger_group_release(l, job->p, 0);
         apr_cpystrn(job->err, "ledger: a transaction was left open: "
                     "rolled back", sizeof(job->err));
     }
     l->group = NULL;
-    l->group_job = NULL;
     l->handle = handle;
     l->pool = pool;
     l->conn = conn;
