@@ -1336,17 +1336,17 @@ int hmb_ledger_error_transient(const hmb_ledger_t *l)
  * settlements instead of one each, and none is answered before its
  * claim is on disk. fsync flushes the file whoever wrote it; a WAL that
  * is gone was checkpointed (and synced) into the database by SQLite. */
-static const char *ledger_sync_wal(hmb_ledger_t *l, apr_pool_t *p)
+static const char *ledger_sync_wal(const char *wal, apr_pool_t *p)
 {
     int fd, rv = 0;
 
-    if (!l->conn->wal) {
+    if (!wal) {
         return NULL;
     }
-    fd = open(l->conn->wal, O_RDONLY | O_CLOEXEC);
+    fd = open(wal, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return errno == ENOENT ? NULL
-               : apr_psprintf(p, "ledger: commit: %s: %s", l->conn->wal,
+               : apr_psprintf(p, "ledger: commit: %s: %s", wal,
                               strerror(errno));
     }
     if (fdatasync(fd) != 0) {
@@ -1354,7 +1354,7 @@ static const char *ledger_sync_wal(hmb_ledger_t *l, apr_pool_t *p)
     }
     close(fd);
     return rv ? apr_psprintf(p, "ledger: commit not flushed to disk: %s: %s",
-                             l->conn->wal, strerror(rv))
+                             wal, strerror(rv))
               : NULL;
 }
 
@@ -1643,16 +1643,10 @@ static const char *ledger_group_close(hmb_ledger_group_t *g, apr_pool_t *p)
  * is restarted). */
 static const char *ledger_group_flush(hmb_ledger_group_t *g, apr_pool_t *p)
 {
-    hmb_ledger_t gl;
     const char *err;
 
-    if (!g->wal) {
-        return NULL;
-    }
     if (g->wal_fd < 0) {
-        memset(&gl, 0, sizeof(gl));
-        gl.conn = ledger_conn(g->pool);
-        return ledger_sync_wal(&gl, p);
+        return ledger_sync_wal(g->wal, p);
     }
     if (fdatasync(g->wal_fd) == 0) {
         return NULL;
@@ -2007,7 +2001,7 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
         return err;
     }
     apr_pool_cleanup_run(l->trans_pool, l, ledger_writer_release);
-    return ledger_sync_wal(l, p);
+    return ledger_sync_wal(l->conn->wal, p);
 }
 
 void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
