@@ -395,8 +395,8 @@ struct hmb_ledger_conn_t {
     int named;                      /* PostgreSQL: names given so far */
     hmb_writer_t *writer;           /* SQLite: its writer lock, if any */
     int writer_looked;              /* looked for it */
-    const char *group_path;         /* SQLite: the file, for the group
-                                     * commit (ledger_group_for) */
+    struct hmb_ledger_group_t *group; /* SQLite: the child's group for
+                                     * its file (ledger_group_for) */
     int group_looked;
     const char *wal;                /* SQLite: the -wal file we sync */
 };
@@ -1575,15 +1575,15 @@ static hmb_ledger_group_t *ledger_group_for(hmb_ledger_t *l, apr_pool_t *p)
         || hmb_ledger_in_trans(l) || l->group) {
         return NULL;
     }
+    /* looked up once per connection: groups live as long as the child */
     if (!l->conn->group_looked) {
         const char *path = hmb_ledger_sqlite_path(l, p);
 
         l->conn->group_looked = 1;
-        l->conn->group_path = path && *path == '/'
-                              ? apr_pstrdup(l->pool, path) : NULL;
+        l->conn->group = path && *path == '/' ? ledger_group_get(l, path)
+                                              : NULL;
     }
-    return l->conn->group_path ? ledger_group_get(l, l->conn->group_path)
-                               : NULL;
+    return l->conn->group;
 }
 
 /* A new group: the writer lock, then BEGIN IMMEDIATE. */
