@@ -280,6 +280,12 @@ typedef enum {
     " CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT)," \
     " CAST(%s AS INTEGER), CAST(%s AS BIGINT))"
 #define HMB_SQL_LIAB_WIDTH (1 + HMB_LEDGER_LIAB_VALUES)
+#define HMB_SQL_INSURER_HEAD \
+    "INSERT INTO hmb_claim_insurer (hmb_setl_id, seq, insurer_code, share," \
+    " pay_amt) VALUES "
+#define HMB_SQL_INSURER_ROW \
+    "(%s, CAST(%s AS INTEGER), %s, CAST(%s AS INTEGER), CAST(%s AS BIGINT))"
+#define HMB_SQL_INSURER_WIDTH (1 + HMB_LEDGER_INS_VALUES)
 #define HMB_SQL_TOTAL_HEAD \
     "INSERT INTO hmb_total (psn_no, plan_code, plan_year, liab_code," \
     " elig_amt, paid_amt) VALUES "
@@ -331,11 +337,7 @@ static const struct {
      " WHERE psn_no = %s AND COALESCE(plan_code, '') = COALESCE(%s, '')"
      " AND COALESCE(plan_year, 0) = COALESCE(CAST(%s AS INTEGER), 0)))"},
     {"hmb_liab_insert", HMB_SQL_LIAB_HEAD HMB_SQL_LIAB_ROW},
-    {"hmb_insurer_insert",
-     "INSERT INTO hmb_claim_insurer (hmb_setl_id, seq, insurer_code, share,"
-     " pay_amt)"
-     " VALUES (%s, CAST(%s AS INTEGER), %s, CAST(%s AS INTEGER),"
-     " CAST(%s AS BIGINT))"},
+    {"hmb_insurer_insert", HMB_SQL_INSURER_HEAD HMB_SQL_INSURER_ROW},
     {"hmb_total_add", HMB_SQL_TOTAL_HEAD HMB_SQL_TOTAL_ROW HMB_SQL_TOTAL_TAIL},
     {"hmb_claim_find",
      "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
@@ -2327,13 +2329,32 @@ static const char *ledger_claim_liabs(hmb_ledger_t *l, apr_pool_t *p,
                             HMB_SQL_TOTAL_TAIL, n, ta);
 }
 
+/* A claim's co-insurers' shares: one statement, like its liabilities. */
+static const char *ledger_claim_insurers(hmb_ledger_t *l, apr_pool_t *p,
+                                         const hmb_claim_t *c)
+{
+    int n = c->insurers->nelts, i;
+    const char **ia = apr_palloc(p, sizeof(*ia) * HMB_SQL_INSURER_WIDTH * n);
+
+    for (i = 0; i < n; i++) {
+        const char **a = ia + i * HMB_SQL_INSURER_WIDTH;
+
+        a[0] = c->hmb_setl_id;
+        hmb_ledger_ins_values(p, &APR_ARRAY_IDX(c->insurers, i,
+                                                hmb_insurer_result_t),
+                              i, a + 1);
+    }
+    return ledger_exec_rows(l, p, "insert hmb_claim_insurer",
+                            STMT_INSURER_INSERT, HMB_SQL_INSURER_HEAD,
+                            HMB_SQL_INSURER_ROW, "", n, ia);
+}
+
 const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
                                     const hmb_claim_t *c)
 {
     const char *args[25];
     const char *kind, *year = NULL, *ver = NULL, *now = ledger_now(p);
     const char *err;
-    int i;
 
     if (!hmb_ledger_in_trans(l)) {
         return "ledger: record_claim outside a transaction";
@@ -2389,15 +2410,9 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
         return err;
     }
 
-    for (i = 0; c->insurers && i < c->insurers->nelts; i++) {
-        const hmb_insurer_result_t *r = &APR_ARRAY_IDX(c->insurers, i,
-                                                       hmb_insurer_result_t);
-        args[0] = c->hmb_setl_id;
-        hmb_ledger_ins_values(p, r, i, args + 1);
-        if ((err = ledger_exec(l, p, "insert hmb_claim_insurer",
-                               STMT_INSURER_INSERT, NULL, args))) {
-            return err;
-        }
+    if (c->insurers && c->insurers->nelts
+        && (err = ledger_claim_insurers(l, p, c))) {
+        return err;
     }
     /* chained to the person's previous claim, under the same lock */
     if ((err = hmb_audit_claim(l, p, c, now))) {
