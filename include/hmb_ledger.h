@@ -38,6 +38,9 @@ typedef struct {
     struct hmb_ledger_group_t *group;   /* SQLite: the group whose
                                      * connection this runs on, for
                                      * hmb_ledger_group_run */
+    struct hmb_ledger_found_t *found;   /* a settlement's claims under
+                                     * its setl_id, asked for at once
+                                     * (hmb_ledger_prefetch_settle) */
 } hmb_ledger_t;
 
 /* "sqlite3:/path/ledger.db", "pgsql:host=... dbname=...". Opens, then
@@ -117,8 +120,11 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p);
  * go to the server together, in one round trip, and the reads that
  * follow are answered from it (the same statement with the same
  * arguments, whichever was asked first: never ask ahead, before a lock,
- * for what must be read after it). Nothing on SQLite, where a read costs
- * no round trip. */
+ * for what must be read after it). On SQLite, where a read costs no
+ * round trip, only the claims are asked for together: the settlement,
+ * the reversal and this person's marker under setl_id in one statement,
+ * each given once to the first hmb_ledger_find_claim or _find_marker
+ * that asks for it in the same transaction. */
 const char *hmb_ledger_prefetch_enrollment(hmb_ledger_t *l, apr_pool_t *p,
                                            const char *plan_code,
                                            int plan_year, const char *psn_no);

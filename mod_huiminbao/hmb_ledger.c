@@ -261,6 +261,7 @@ typedef enum {
     STMT_TOTAL_ADD,
     STMT_CLAIM_FIND,
     STMT_MARKER_FIND,
+    STMT_SETTLE_FIND,
     STMT_LIAB_FIND,
     STMT_INSURER_FIND,
     STMT_TOTALS,
@@ -349,6 +350,13 @@ static const struct {
      " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
      " stas, rea_code, hmb_pay, hmbinfo, origin, msg, decided_by, why"
      " FROM hmb_claim WHERE kind = 'M' AND setl_id = %s AND mark = %s"},
+    /* the three above in one, mark told apart by the reader */
+    {"hmb_settle_find",
+     "SELECT hmb_setl_id, kind, setl_id, reverses, psn_no, mdtrt_id,"
+     " fixmedins_code, msgid, setl_time, plan_code, plan_year, plan_ver,"
+     " stas, rea_code, hmb_pay, hmbinfo, origin, msg, decided_by, why, mark"
+     " FROM hmb_claim WHERE kind IN ('S', 'R', 'M') AND setl_id = %s"
+     " AND mark IN ('', %s)"},
     {"hmb_liab_find",
      "SELECT liab_code, pool, deductible, cap, elig_amt, dedc_amt, pay_prop,"
      " pay_amt"
@@ -1921,6 +1929,7 @@ const char *hmb_ledger_begin(hmb_ledger_t *l, apr_pool_t *p)
     if (hmb_ledger_in_trans(l)) {
         return "ledger: a transaction is already open on this connection";
     }
+    l->found = NULL;
     if (!ledger_is_sqlite(l)) {
         return ledger_pg_begin(l, p);
     }
@@ -1960,6 +1969,7 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
     const char *err;
     int rv, nrows;
 
+    l->found = NULL;
     if (l->pg_open) {
         if (l->trans_failed) {
             hmb_ledger_rollback(l, p);
@@ -2008,6 +2018,7 @@ const char *hmb_ledger_commit(hmb_ledger_t *l, apr_pool_t *p)
 
 void hmb_ledger_rollback(hmb_ledger_t *l, apr_pool_t *p)
 {
+    l->found = NULL;
     if (l->pg_open) {
         apr_pool_t *tp = l->trans_pool;
 
@@ -2091,6 +2102,25 @@ const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
 }
 
 /* Ask ahead (hmb_pipe_prefetch) for one of ours. */
+/* The claims a settlement reads under its setl_id, asked for together. */
+#define HMB_FOUND_KINDS "SRM"
+
+struct hmb_ledger_found_t {
+    const char *setl_id;
+    const char *psn_no;
+    int read;                       /* the statement was run */
+    int left;                       /* bits, by HMB_FOUND_KINDS: not yet
+                                     * given to a reader */
+    hmb_claim_t *claim[3];          /* by HMB_FOUND_KINDS, or NULL */
+};
+
+static void ledger_found_args(const struct hmb_ledger_found_t *f,
+                              const char **args)
+{
+    args[0] = f->setl_id;
+    args[1] = f->psn_no;
+}
+
 static const char *ledger_prefetch(hmb_ledger_t *l, apr_pool_t *p,
                                    const char *what, hmb_stmt_e s,
                                    const char **args)
@@ -2138,26 +2168,28 @@ const char *hmb_ledger_prefetch_settle(hmb_ledger_t *l, apr_pool_t *p,
                                        const char *psn_no,
                                        const char *setl_id)
 {
+    struct hmb_ledger_found_t *f;
     const char *args[3], *err;
 
-    /* the arguments exactly as the reads below will give them */
-    args[0] = "S";
-    args[1] = setl_id;
-    if ((err = ledger_prefetch(l, p, "select hmb_claim", STMT_CLAIM_FIND,
+    l->found = NULL;
+    if (!hmb_ledger_in_trans(l)) {
+        return "ledger: prefetch_settle outside a transaction";
+    }
+    if (!setl_id) {
+        goto rest;
+    }
+    f = apr_pcalloc(p, sizeof(*f));
+    f->setl_id = apr_pstrdup(p, setl_id);
+    f->psn_no = apr_pstrdup(p, psn_no ? psn_no : "");
+    f->left = (1 << 3) - 1;
+    /* the arguments exactly as ledger_found_read will give them */
+    ledger_found_args(f, args);
+    if ((err = ledger_prefetch(l, p, "select hmb_claim", STMT_SETTLE_FIND,
                                args))) {
         return err;
     }
-    args[0] = "R";
-    if ((err = ledger_prefetch(l, p, "select hmb_claim", STMT_CLAIM_FIND,
-                               args))) {
-        return err;
-    }
-    args[0] = setl_id;
-    args[1] = psn_no ? psn_no : "";
-    if ((err = ledger_prefetch(l, p, "select hmb_claim", STMT_MARKER_FIND,
-                               args))) {
-        return err;
-    }
+    l->found = f;
+rest:
     if (plan_code && (err = hmb_ledger_prefetch_totals(l, p, plan_code,
                                                        plan_year, psn_no))) {
         return err;
@@ -2426,24 +2458,14 @@ const char *hmb_ledger_record_claim(hmb_ledger_t *l, apr_pool_t *p,
 
 /* A claim row (STMT_CLAIM_FIND's columns) with its liabilities and
  * insurers; *c NULL when the statement found none. */
-static const char *ledger_claim(hmb_ledger_t *l, apr_pool_t *p,
-                                hmb_stmt_e stmt, const char **args,
-                                char kind, hmb_claim_t **c)
+static const char *ledger_claim_row(hmb_ledger_t *l, apr_pool_t *p,
+                                    const char **v, char kind,
+                                    hmb_claim_t **c)
 {
-    apr_array_header_t *rows;
-    const char **v;
     hmb_claim_t *r;
     const char *err;
-    int i;
 
     *c = NULL;
-    if ((err = ledger_query(l, p, "select hmb_claim", stmt, args, &rows))) {
-        return err;
-    }
-    if (!rows->nelts) {
-        return NULL;
-    }
-    v = APR_ARRAY_IDX(rows, 0, const char **);
     r = apr_pcalloc(p, sizeof(*r));
     r->hmb_setl_id = v[0];
     r->kind = v[1] ? v[1][0] : kind;
@@ -2485,6 +2507,17 @@ static const char *ledger_claim(hmb_ledger_t *l, apr_pool_t *p,
     r->msg = v[17];
     r->decided_by = v[18];
     r->why = v[19];
+    *c = r;
+    return NULL;
+}
+
+/* A claim's liabilities and insurers, read into it. */
+static const char *ledger_claim_details(hmb_ledger_t *l, apr_pool_t *p,
+                                        hmb_claim_t *r)
+{
+    apr_array_header_t *rows;
+    const char *args[1], **v, *err;
+    int i;
 
     args[0] = r->hmb_setl_id;
     if ((err = ledger_query(l, p, "select hmb_claim_liab", STMT_LIAB_FIND,
@@ -2530,15 +2563,111 @@ static const char *ledger_claim(hmb_ledger_t *l, apr_pool_t *p,
         }
         d->share = share;
     }
-    *c = r;
+    return NULL;
+}
+
+/* The first claim a statement found, with its liabilities and insurers. */
+static const char *ledger_claim(hmb_ledger_t *l, apr_pool_t *p,
+                                hmb_stmt_e stmt, const char **args,
+                                char kind, hmb_claim_t **c)
+{
+    apr_array_header_t *rows;
+    const char *err;
+
+    *c = NULL;
+    if ((err = ledger_query(l, p, "select hmb_claim", stmt, args, &rows))) {
+        return err;
+    }
+    if (!rows->nelts) {
+        return NULL;
+    }
+    if ((err = ledger_claim_row(l, p, APR_ARRAY_IDX(rows, 0, const char **),
+                                kind, c))
+        || (err = ledger_claim_details(l, p, *c))) {
+        *c = NULL;
+        return err;
+    }
+    return NULL;
+}
+
+static const char *ledger_found_read(hmb_ledger_t *l, apr_pool_t *p,
+                                     struct hmb_ledger_found_t *f)
+{
+    apr_array_header_t *rows;
+    const char *args[2], *err;
+    int i;
+
+    ledger_found_args(f, args);
+    if ((err = ledger_query(l, p, "select hmb_claim", STMT_SETTLE_FIND, args,
+                            &rows))) {
+        return err;
+    }
+    for (i = 0; i < rows->nelts; i++) {
+        const char **v = APR_ARRAY_IDX(rows, i, const char **);
+        const char *k = v[1] && v[1][0] ? strchr(HMB_FOUND_KINDS, v[1][0])
+                                         : NULL;
+        const char *mark = v[20] ? v[20] : "";
+        hmb_claim_t *c;
+
+        /* a marker is one person's; the others' mark is '' */
+        if (!k || strcmp(mark, *k == 'M' ? f->psn_no : "")) {
+            continue;
+        }
+        if ((err = ledger_claim_row(l, p, v, *k, &c))) {
+            return err;
+        }
+        f->claim[k - HMB_FOUND_KINDS] = c;
+    }
+    f->read = 1;
+    return NULL;
+}
+
+/* Answered from the claims asked for together, once each: *served 0 when
+ * they are not this one's to answer. */
+static const char *ledger_found_take(hmb_ledger_t *l, apr_pool_t *p,
+                                     char kind, const char *setl_id,
+                                     const char *psn_no, hmb_claim_t **c,
+                                     int *served)
+{
+    struct hmb_ledger_found_t *f = l->found;
+    const char *k = strchr(HMB_FOUND_KINDS, kind);
+    const char *err;
+    int bit;
+
+    *served = 0;
+    if (!f || !k || !setl_id || strcmp(f->setl_id, setl_id)
+        || (kind == 'M' && strcmp(f->psn_no, psn_no ? psn_no : ""))) {
+        return NULL;
+    }
+    bit = 1 << (k - HMB_FOUND_KINDS);
+    if (!(f->left & bit)) {
+        return NULL;
+    }
+    if (!f->read && (err = ledger_found_read(l, p, f))) {
+        l->found = NULL;
+        return err;
+    }
+    f->left &= ~bit;
+    *served = 1;
+    *c = f->claim[k - HMB_FOUND_KINDS];
+    if (*c && (err = ledger_claim_details(l, p, *c))) {
+        *c = NULL;
+        return err;
+    }
     return NULL;
 }
 
 const char *hmb_ledger_find_claim(hmb_ledger_t *l, apr_pool_t *p, char kind,
                                   const char *setl_id, hmb_claim_t **c)
 {
-    const char *args[2];
+    const char *args[2], *err;
+    int served;
 
+    *c = NULL;
+    if ((err = ledger_found_take(l, p, kind, setl_id, NULL, c, &served))
+        || served) {
+        return err;
+    }
     args[0] = apr_pstrndup(p, &kind, 1);
     args[1] = setl_id;
     return ledger_claim(l, p, STMT_CLAIM_FIND, args, kind, c);
@@ -2548,8 +2677,14 @@ const char *hmb_ledger_find_marker(hmb_ledger_t *l, apr_pool_t *p,
                                    const char *setl_id, const char *psn_no,
                                    hmb_claim_t **c)
 {
-    const char *args[2];
+    const char *args[2], *err;
+    int served;
 
+    *c = NULL;
+    if ((err = ledger_found_take(l, p, 'M', setl_id, psn_no, c, &served))
+        || served) {
+        return err;
+    }
     args[0] = setl_id;
     args[1] = psn_no ? psn_no : "";
     return ledger_claim(l, p, STMT_MARKER_FIND, args, 'M', c);

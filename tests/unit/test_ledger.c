@@ -848,6 +848,83 @@ static void test_reversal(void **state)
     apr_pool_destroy(lp);
 }
 
+/* A settlement asks for its setl_id's claims at once: what each find
+ * answers is what it answers alone, a marker only to its own person, and
+ * each once: asked again, the database answers (it may have changed). */
+static void test_settle_lookup(void **state)
+{
+    lt_state_t *st = *state;
+    apr_pool_t *lp;
+    hmb_ledger_t *l = lt_open(st, &lp);
+    hmb_claim_t *m, *s = NULL, *r = NULL, *got = NULL;
+    const char *other = "36090000000000000002";
+
+    record(l, lp, claim_pair2(lp));
+    /* person 2 cancelled pair 2's setl_id: a marker of theirs */
+    m = apr_pcalloc(lp, sizeof(*m));
+    m->hmb_setl_id = "HMB-M001";
+    m->kind = 'M';
+    m->setl_id = "S2024050100001";
+    m->psn_no = other;
+    m->stas = HMB_STAS_REVERSED;
+    m->hmb_pay = 0;
+    record(l, lp, m);
+
+    /* person 1: the settlement with its rows, no reversal, no marker */
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_prefetch_settle(l, lp, "YCHMB", 2024, PSN1,
+                                  "S2024050100001"));
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &s));
+    assert_non_null(s);
+    assert_string_equal(s->hmb_setl_id, "HMB-0001");
+    assert_int_equal(s->hmb_pay, 1210000);
+    assert_int_equal(s->liabs->nelts, 2);
+    assert_int_equal(APR_ARRAY_IDX(s->insurers, 2,
+                                   hmb_insurer_result_t).pay_amt, 302500);
+    OK(hmb_ledger_find_claim(l, lp, 'R', "S2024050100001", &r));
+    assert_null(r);
+    OK(hmb_ledger_find_marker(l, lp, "S2024050100001", PSN1, &got));
+    assert_null(got);
+    /* another person's marker is asked of the database, and found */
+    OK(hmb_ledger_find_marker(l, lp, "S2024050100001", other, &got));
+    assert_non_null(got);
+    assert_string_equal(got->hmb_setl_id, "HMB-M001");
+    /* what this transaction recorded after the lookup is seen */
+    r = claim_pair4(lp);
+    OK(hmb_ledger_record_claim(l, lp, r));
+    got = NULL;
+    OK(hmb_ledger_find_claim(l, lp, 'R', "S2024050100001", &got));
+    assert_non_null(got);
+    assert_string_equal(got->hmb_setl_id, "HMB-0003");
+    OK(hmb_ledger_commit(l, lp));
+
+    /* person 2: their marker, the settlement and reversal as they are */
+    OK(hmb_ledger_begin(l, lp));
+    OK(hmb_ledger_prefetch_settle(l, lp, "YCHMB", 2024, other,
+                                  "S2024050100001"));
+    got = NULL;
+    OK(hmb_ledger_find_marker(l, lp, "S2024050100001", other, &got));
+    assert_non_null(got);
+    assert_int_equal(got->kind, 'M');
+    assert_string_equal(got->psn_no, other);
+    got = NULL;
+    OK(hmb_ledger_find_claim(l, lp, 'R', "S2024050100001", &got));
+    assert_non_null(got);
+    assert_int_equal(got->hmb_pay, -1210000);
+    assert_int_equal(got->insurers->nelts, 3);
+    /* another setl_id is not this lookup's */
+    got = NULL;
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024060100002", &got));
+    assert_null(got);
+    hmb_ledger_rollback(l, lp);
+
+    /* outside that transaction, nothing is answered from it */
+    got = NULL;
+    OK(hmb_ledger_find_claim(l, lp, 'S', "S2024050100001", &got));
+    assert_non_null(got);
+    apr_pool_destroy(lp);
+}
+
 /* Another process changes the schema under a connection whose
  * statements are prepared: at most the next unit of work fails, then the
  * connection recovers by itself. */
@@ -1407,6 +1484,7 @@ static void test_memo(void **state)
     T(test_claim_without_plan, s), \
     T(test_duplicate_refused, s), \
     T(test_reversal, s), \
+    T(test_settle_lookup, s), \
     T(test_read_ytd, s), \
     T(test_transactions, s), \
     T(test_transactions_leave_nothing, s), \
