@@ -25,6 +25,7 @@
 #include "hmb_ledger_wire.h"
 #include "hmb_ledger_int.h"
 #include "hmb_ledger_wal.h"
+#include "hmb_ledger_vfs.h"
 #include "hmb_util.h"
 #include "hmb_writer.h"
 
@@ -1530,7 +1531,8 @@ static hmb_ledger_group_t *ledger_group_get(hmb_ledger_t *l, const char *path)
         if (!(g->path = strdup(path))
             || apr_pool_create(&g->pool, NULL) != APR_SUCCESS
             || apr_pool_create(&g->tpool, g->pool) != APR_SUCCESS
-            || apr_dbd_open(l->driver, g->pool, path, &g->handle)
+            || apr_dbd_open(l->driver, g->pool, hmb_vfs_uri(g->pool, path),
+                            &g->handle)
                != APR_SUCCESS
             || hmb_writer_get(g->pool, path, &g->writer) || !g->writer) {
             /* not worth a retry per settlement: this child goes without */
