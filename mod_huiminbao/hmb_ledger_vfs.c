@@ -118,23 +118,20 @@ static int vfs_write(sqlite3_file *file, const void *data, int n,
     if (!f->is_wal) {
         return RM(file)->xWrite(REAL(file), data, n, at);
     }
-    /* not an append to what is kept (a frame written again in place): in
-     * order, after it */
-    if (f->len && at != f->off + f->len) {
-        if ((rc = vfs_flush(f)) != SQLITE_OK) {
-            return rc;
-        }
-        return RM(file)->xWrite(REAL(file), data, n, at);
-    }
-    if (f->len + n > HMB_VFS_MAX_PENDING
+    /* not an append to what is kept (a frame written again in place, the
+     * WAL started over): what is kept first, in order */
+    if (f->len && (at != f->off + f->len
+                   || f->len + n > HMB_VFS_MAX_PENDING)
         && (rc = vfs_flush(f)) != SQLITE_OK) {
         return rc;
     }
     ends = f->commit_next;
-    if ((rc = vfs_keep(f, data, n, at)) != SQLITE_OK) {
-        f->len = 0;
-        f->commit_next = 0;
-        return rc;
+    if (vfs_keep(f, data, n, at) != SQLITE_OK) {
+        /* no memory to keep it in: written as it comes */
+        if ((rc = vfs_flush(f)) != SQLITE_OK) {
+            return rc;
+        }
+        return RM(file)->xWrite(REAL(file), data, n, at);
     }
     if (ends) {
         return vfs_flush(f);
