@@ -275,19 +275,55 @@ check() {
     fi
 }
 
+# cpu_snap: CPU time so far, in clock ticks, of apache2, PostgreSQL and
+# the upstream (every process of each name, living ones: all of them run
+# for the whole bench), and of the whole machine (wrk included)
+cpu_snap() {
+    {
+        awk '/^cpu / { print "all", $2 + $3 + $4 + $7 + $8 }' /proc/stat
+        cat /proc/[0-9]*/stat 2>/dev/null | awk '{
+            o = index($0, "("); c = length($0)
+            while (c > o && substr($0, c, 1) != ")") c--
+            comm = substr($0, o + 1, c - o - 1)
+            n = split(substr($0, c + 2), f, " ")
+            if (comm == "apache2" || comm == "postgres" || comm == "hmb-sandbox")
+                print comm, f[12] + f[13] }'
+    } | awk '{ t[$1] += $2 } END {
+        printf "apache2=%d postgres=%d upstream=%d all=%d\n",
+            t["apache2"], t["postgres"], t["hmb-sandbox"], t["all"] }'
+}
+clk_tck=$(getconf CLK_TCK)
+
+# cpu_per BEFORE AFTER REQUESTS: microseconds of CPU per request, as
+# "apache2/postgres/upstream/all"
+cpu_per() {
+    local k out=""
+    for k in apache2 postgres upstream all; do
+        out="$out${out:+/}$(awk -v a="$(value "$k" "$1")" \
+            -v b="$(value "$k" "$2")" -v n="$3" -v t="$clk_tck" \
+            'BEGIN { printf "%.0f", n ? (b - a) * 1e6 / t / n : 0 }')"
+    done
+    echo "$out"
+}
+
 rows=()
+cpus=()
 tag_seq=0
 # measure LABEL NAME PATH INFNO KIND [OFF_ROW]
 # OFF_ROW: index of the Off row this one is compared with
 measure() {
     local label=$1 name=$2 path=$3 infno=$4 kind=$5 off=${6:-} b a line
     local n dur p50 p99 rps ok
+    local c0 c1
     tag_seq=$((tag_seq + 1))
     b=$(snapshot "$name")
+    c0=$(cpu_snap)
     line=$(wrk_run "$name" "$path" "$infno" "$conns" 2 \
            "$(printf 'R%02d' "$tag_seq")")
+    c1=$(cpu_snap)
     a=$(snapshot "$name")
     n=$(value requests "$line")
+    cpus+=("$label|$(cpu_per "$c0" "$c1" "$n")")
     dur=$(value duration_us "$line")
     p50=$(value p50_us "$line")
     p99=$(value p99_us "$line")
@@ -325,10 +361,12 @@ measure "On, settlement 2304, PostgreSQL" pg1 /on 2304 settle 3
 # 32 clients over two httpd sharing one PostgreSQL: two wrk at once
 b1=$(snapshot pg1)
 b2=$(snapshot pg2)
+c0=$(cpu_snap)
 wrk_run pg1 /on 2304 16 1 T1 >"$run/two.1" &
 w1=$!
 wrk_run pg2 /on 2304 16 1 T2 >"$run/two.2"
 wait "$w1"
+c1=$(cpu_snap)
 a1=$(snapshot pg1)
 a2=$(snapshot pg2)
 l1=$(cat "$run/two.1")
@@ -357,6 +395,7 @@ else
     invalid=1
 fi
 rows+=("On, settlement 2304, PostgreSQL, 2 httpd x 16|$two_rps|$two_p50|$two_p99||$two_ok")
+cpus+=("On, settlement 2304, PostgreSQL, 2 httpd x 16|$(cpu_per "$c0" "$c1" $((n1 + n2)))")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # the upstream keeps a thread for each of their idle proxy connections
 for name in sqlite pg1 pg2; do
@@ -425,6 +464,14 @@ for r in "${rows[@]}"; do
             'BEGIN { printf "%-46s %9d %8.2f %8.2f %7s %8s %8s  %s\n", l, r,
                 a / 1000, b / 1000, "", "", "", k }'
     fi
+done
+echo
+echo "CPU per request, us (the 2 cores' time while the run lasted, over its requests; all: the whole machine, wrk included)"
+printf '%-46s %9s %9s %9s %9s\n' case apache2 PostgreSQL upstream all
+for r in "${cpus[@]}"; do
+    IFS='|' read -r label per <<<"$r"
+    IFS='/' read -r ca cp cu cl <<<"$per"
+    printf '%-46s %9s %9s %9s %9s\n' "$label" "$ca" "$cp" "$cu" "$cl"
 done
 awk -v off="${mem_grow[0]}" -v on="${mem_grow[1]}" -v s="$big_bytes" \
     -v c="$conns" 'BEGIN {
