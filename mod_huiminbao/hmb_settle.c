@@ -95,6 +95,7 @@ static const hmb_text_t *hmb_render(hmb_job_t *j, const hmb_decision_t *d,
 {
     hmb_hmbinfo_ctx_t hc;
     hmb_text_t *t = apr_palloc(j->p, sizeof(*t));
+    int json;
 
     memset(&hc, 0, sizeof(hc));
     hc.hmb_setl_id = hmb_setl_id;
@@ -104,10 +105,18 @@ static const hmb_text_t *hmb_render(hmb_job_t *j, const hmb_decision_t *d,
     hc.orig_hmb_setl_id = orig_hmb_setl_id;
     hc.fund_pay_type = j->ctx->fund_pay_type;
     hc.fund_pay_type_name = j->ctx->fund_pay_type_name;
-    t->xml = apr_pstrcat(j->p, hmb_hmbinfo_fund_line(j->p, d, &hc),
-                         hmb_hmbinfo_render(j->p, d, &hc), NULL);
-    t->json = hmb_hmbinfo_render_json(j->p, d, &hc, 0);
-    t->json_fund = hmb_hmbinfo_fund_line_json(j->p, d, &hc, 0);
+    /* a claim's answer is kept in both formats (its repeat may come in
+     * either); one that is not recorded is needed in its own only */
+    json = j->rs->wire == HMB_WIRE_JSON;
+    t->xml = t->json = t->json_fund = "";
+    if (hmb_setl_id || !json) {
+        t->xml = apr_pstrcat(j->p, hmb_hmbinfo_fund_line(j->p, d, &hc),
+                             hmb_hmbinfo_render(j->p, d, &hc), NULL);
+    }
+    if (hmb_setl_id || json) {
+        t->json = hmb_hmbinfo_render_json(j->p, d, &hc, 0);
+        t->json_fund = hmb_hmbinfo_fund_line_json(j->p, d, &hc, 0);
+    }
     return t;
 }
 
