@@ -5,7 +5,8 @@
  * default one ("unix"); for a WAL file it keeps appended bytes in memory
  * and writes them in one call when the frame that ends a commit is
  * complete (the write's error is the COMMIT's), or earlier when anything
- * else is asked of the file. Every other file, and every lock, is the
+ * else is asked of the file, at the latest when the WAL's write lock is
+ * let go. Every other file, and every lock, is the
  * wrapped VFS's own. See docs/ledger.md, "Group commit". */
 #ifndef HMB_LEDGER_VFS_H
 #define HMB_LEDGER_VFS_H
@@ -19,9 +20,15 @@
  * when it could not be. */
 const char *hmb_vfs_name(void);
 
+/* Not 0 once a write of the WAL kept by the VFS failed on the connection
+ * db (its native sqlite3 handle) where no COMMIT could report it: from
+ * then on, what SQLite says was committed may not be in the file. 0 on a
+ * connection of another VFS. */
+int hmb_vfs_failed(void *db);
+
 /* A URI that opens the database file at path (absolute) through the VFS,
- * for sqlite3_open (URIs on: Debian's SQLite is built with them); path as
- * it is when the VFS is not there. */
+ * "file://" with an empty authority, for sqlite3_open (URIs on: Debian's
+ * SQLite is built with them); path as it is when the VFS is not there. */
 const char *hmb_vfs_uri(apr_pool_t *p, const char *path);
 
 #endif

@@ -1657,15 +1657,23 @@ static const char *ledger_group_flush(hmb_ledger_group_t *g, apr_pool_t *p)
 {
     const char *err;
 
-    if (g->wal_fd < 0) {
+    if (hmb_vfs_failed(apr_dbd_native_handle(g->driver, g->handle))) {
+        /* a write of the WAL failed where no COMMIT could say so */
+        err = apr_psprintf(p, "ledger: commit: a write of %s failed; this "
+                           "child records nothing more until it is "
+                           "restarted", g->wal ? g->wal : "the WAL");
+    }
+    else if (g->wal_fd < 0) {
         return ledger_sync_wal(g->wal, p);
     }
-    if (fdatasync(g->wal_fd) == 0) {
+    else if (fdatasync(g->wal_fd) == 0) {
         return NULL;
     }
-    err = apr_psprintf(p, "ledger: commit not flushed to disk: %s: %s; "
-                       "this child records nothing more until it is "
-                       "restarted", g->wal, strerror(errno));
+    else {
+        err = apr_psprintf(p, "ledger: commit not flushed to disk: %s: %s; "
+                           "this child records nothing more until it is "
+                           "restarted", g->wal, strerror(errno));
+    }
     pthread_mutex_lock(&g->mu);
     apr_cpystrn(g->broken, err, sizeof(g->broken));
     pthread_mutex_unlock(&g->mu);
@@ -1719,6 +1727,7 @@ static const char *ledger_group_release(hmb_ledger_t *l, apr_pool_t *p,
     l->trans = NULL;
     l->trans_pool = NULL;
     l->trans_failed = 0;
+    l->found = NULL;
     return err;
 }
 
@@ -2103,7 +2112,6 @@ const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
     return NULL;
 }
 
-/* Ask ahead (hmb_pipe_prefetch) for one of ours. */
 /* The claims a settlement reads under its setl_id, asked for together. */
 #define HMB_FOUND_KINDS "SRM"
 
@@ -2123,6 +2131,7 @@ static void ledger_found_args(const struct hmb_ledger_found_t *f,
     args[1] = f->psn_no;
 }
 
+/* Ask ahead (hmb_pipe_prefetch) for one of ours. */
 static const char *ledger_prefetch(hmb_ledger_t *l, apr_pool_t *p,
                                    const char *what, hmb_stmt_e s,
                                    const char **args)

@@ -1,13 +1,18 @@
 /* The group connection's WAL in one write per COMMIT (hmb_ledger_vfs.h).
  *
- * SQLite writes a commit's frames one after the other from the end of
- * the WAL, a commit frame (its header holds the database's size in pages,
- * never 0) last; only then does it publish them in the WAL index, where
- * readers look. The bytes kept here are written when that last frame is
- * complete, so that a reader never finds a frame the file does not have,
- * and a failed write fails the COMMIT itself. Whatever else is asked of
- * the file (a read, a sync, its size, a write elsewhere) first writes
- * what is kept. */
+ * SQLite appends a commit's frames one after the other, a commit frame
+ * (its header holds the database's size in pages, never 0) last; only
+ * then does it publish them in the WAL index, where readers look. The
+ * bytes kept here are written when that last frame is complete, so that
+ * a failed write fails the COMMIT itself. Whatever else is asked of the
+ * WAL (a read, a sync, its size, a write elsewhere) first writes what is
+ * kept; so does the barrier before the WAL index changes, and the release
+ * of the WAL's write lock, so that nothing kept outlives the transaction
+ * (a rolled-back one's pages are written while the lock is still held,
+ * where the next writer overwrites them). A write that fails there cannot
+ * fail the COMMIT: it is kept as the file's error, fails every later
+ * write, and hmb_vfs_failed() tells the group, which then fails as on a
+ * failed flush. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,10 @@
 
 #define HMB_VFS_NAME "hmb-wal"
 #define HMB_WAL_FRAME_HDR 24
+/* wal.c's WAL_WRITE_LOCK: the first of the shared-memory locks */
+#define HMB_WAL_WRITE_LOCK 0
+/* asks the database file for its WAL's error (hmb_vfs_failed) */
+#define HMB_VFS_FCNTL_FAILED 0x484d4201
 
 typedef struct hmb_vfs_file_t hmb_vfs_file_t;
 
@@ -32,6 +41,9 @@ struct hmb_vfs_file_t {
     int len;
     int cap;
     int commit_next;                /* the next write ends a commit */
+    int after_read;                 /* the last call was a read */
+    int failed;                     /* a kept write failed: its error (a
+                                     * database: its WAL's, ever) */
 };
 
 static sqlite3_vfs *vfs_real;
@@ -49,13 +61,23 @@ static int vfs_flush(hmb_vfs_file_t *f)
 {
     int rc = SQLITE_OK, done, n;
 
+    if (f->failed) {
+        f->len = 0;
+        return f->failed;
+    }
     for (done = 0; done < f->len && rc == SQLITE_OK; done += n) {
         n = f->len - done < HMB_VFS_CHUNK ? f->len - done : HMB_VFS_CHUNK;
         rc = f->real->pMethods->xWrite(f->real, f->buf + done, n,
                                        f->off + done);
     }
     f->len = 0;
-    f->commit_next = 0;
+    if (rc != SQLITE_OK) {
+        /* SQLite may already count those bytes as written */
+        f->failed = rc;
+        if (f->db) {
+            f->db->failed = rc;
+        }
+    }
     return rc;
 }
 
@@ -105,6 +127,7 @@ static int vfs_read(sqlite3_file *file, void *data, int n,
 {
     int rc = vfs_flush((hmb_vfs_file_t *)file);
 
+    ((hmb_vfs_file_t *)file)->after_read = 1;
     return rc != SQLITE_OK ? rc : RM(file)->xRead(REAL(file), data, n, at);
 }
 
@@ -113,33 +136,57 @@ static int vfs_write(sqlite3_file *file, const void *data, int n,
 {
     hmb_vfs_file_t *f = (hmb_vfs_file_t *)file;
     const unsigned char *d = data;
-    int rc, ends;
+    int rc, ends, commit_hdr, after_read = f->after_read, keep;
 
     if (!f->is_wal) {
         return RM(file)->xWrite(REAL(file), data, n, at);
     }
-    /* not an append to what is kept (a frame written again in place, the
-     * WAL started over): what is kept first, in order */
-    if (f->len && (at != f->off + f->len
-                   || f->len + n > HMB_VFS_MAX_PENDING)
-        && (rc = vfs_flush(f)) != SQLITE_OK) {
-        return rc;
+    if (f->failed) {
+        return f->failed;
     }
+    f->after_read = 0;
+    /* this write is the page of a commit frame kept; it is a commit
+     * frame's header, whose page comes next */
     ends = f->commit_next;
-    if (vfs_keep(f, data, n, at) != SQLITE_OK) {
-        /* no memory to keep it in: written as it comes */
+    commit_hdr = n == HMB_WAL_FRAME_HDR && (d[4] | d[5] | d[6] | d[7]);
+    f->commit_next = 0;
+    /* kept: what continues the frames kept, within bounds; or, with none
+     * kept, a frame's header (or the WAL's, which starts it over) that no
+     * read came before: SQLite rewrites a frame's header in place (its
+     * checksums) right after reading the frame, and such a write goes to
+     * the file at once, its error the COMMIT's */
+    if (f->len) {
+        keep = at == f->off + f->len && f->len + n <= HMB_VFS_MAX_PENDING;
+    }
+    else {
+        keep = !after_read && (n == HMB_WAL_FRAME_HDR
+                               || (n == 32 && at == 0));
+    }
+    if (!keep) {
         if ((rc = vfs_flush(f)) != SQLITE_OK) {
             return rc;
         }
+        /* a new run of frames may start here */
+        if (!after_read && n == HMB_WAL_FRAME_HDR
+            && vfs_keep(f, data, n, at) == SQLITE_OK) {
+            f->commit_next = commit_hdr;
+            return SQLITE_OK;
+        }
         return RM(file)->xWrite(REAL(file), data, n, at);
+    }
+    if (vfs_keep(f, data, n, at) != SQLITE_OK) {
+        /* no memory to keep it in: written as it comes */
+        if ((rc = vfs_flush(f)) != SQLITE_OK
+            || (rc = RM(file)->xWrite(REAL(file), data, n, at))
+               != SQLITE_OK) {
+            return rc;
+        }
+        return SQLITE_OK;
     }
     if (ends) {
         return vfs_flush(f);
     }
-    /* a frame's header; bytes 4-7 are not 0 in the one ending a commit */
-    if (n == HMB_WAL_FRAME_HDR && (d[4] | d[5] | d[6] | d[7])) {
-        f->commit_next = 1;
-    }
+    f->commit_next = commit_hdr;
     return SQLITE_OK;
 }
 
@@ -181,9 +228,17 @@ static int vfs_reserved(sqlite3_file *file, int *out)
 
 static int vfs_control(sqlite3_file *file, int op, void *arg)
 {
-    int rc = vfs_flush((hmb_vfs_file_t *)file);
+    hmb_vfs_file_t *f = (hmb_vfs_file_t *)file;
+    int rc;
 
-    return rc != SQLITE_OK ? rc : RM(file)->xFileControl(REAL(file), op, arg);
+    if (op == HMB_VFS_FCNTL_FAILED) {
+        *(int *)arg = f->failed ? f->failed : f->wal ? f->wal->failed : 0;
+        return SQLITE_OK;
+    }
+    if ((rc = vfs_flush(f)) != SQLITE_OK) {
+        return rc;
+    }
+    return RM(file)->xFileControl(REAL(file), op, arg);
 }
 
 static int vfs_sector_size(sqlite3_file *file)
@@ -204,11 +259,20 @@ static int vfs_shm_map(sqlite3_file *file, int pg, int pgsz, int extend,
 
 static int vfs_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
+    hmb_vfs_file_t *f = (hmb_vfs_file_t *)file;
+
+    /* the WAL's write lock let go: nothing kept may be written after */
+    if (f->wal && offset == HMB_WAL_WRITE_LOCK
+        && (flags & SQLITE_SHM_UNLOCK)) {
+        vfs_flush(f->wal);
+    }
     return RM(file)->xShmLock(REAL(file), offset, n, flags);
 }
 
 /* Before the WAL index changes: a frame it will name is in the file
- * (nothing is kept here by then; a commit wrote it, see vfs_write). */
+ * (nothing is kept here by then but in the rarest of cases, such as a
+ * commit frame's header written again in place; see vfs_flush for its
+ * error). */
 static void vfs_shm_barrier(sqlite3_file *file)
 {
     hmb_vfs_file_t *f = (hmb_vfs_file_t *)file;
@@ -395,9 +459,10 @@ const char *hmb_vfs_uri(apr_pool_t *p, const char *path)
         return path;
     }
     /* every byte that is not plainly part of a path, %-escaped */
-    o = uri = apr_palloc(p, strlen(path) * 3 + sizeof("file:?vfs=")
+    o = uri = apr_palloc(p, strlen(path) * 3 + sizeof("file://?vfs=")
                          + strlen(name));
-    o = stpcpy(o, "file:");
+    /* an empty authority: a path may begin with "//" */
+    o = stpcpy(o, "file://");
     for (; *path; path++) {
         unsigned char c = (unsigned char)*path;
 
@@ -413,4 +478,15 @@ const char *hmb_vfs_uri(apr_pool_t *p, const char *path)
     }
     stpcpy(stpcpy(o, "?vfs="), name);
     return uri;
+}
+
+int hmb_vfs_failed(void *db)
+{
+    int failed = 0;
+
+    if (!db || sqlite3_file_control(db, "main", HMB_VFS_FCNTL_FAILED,
+                                    &failed) != SQLITE_OK) {
+        return 0;
+    }
+    return failed;
 }
