@@ -136,7 +136,7 @@ static int vfs_write(sqlite3_file *file, const void *data, int n,
 {
     hmb_vfs_file_t *f = (hmb_vfs_file_t *)file;
     const unsigned char *d = data;
-    int rc, ends, commit_hdr, after_read = f->after_read, keep;
+    int rc, ends, commit_hdr, after_read = f->after_read, cont, starts;
 
     if (!f->is_wal) {
         return RM(file)->xWrite(REAL(file), data, n, at);
@@ -150,38 +150,24 @@ static int vfs_write(sqlite3_file *file, const void *data, int n,
     ends = f->commit_next;
     commit_hdr = n == HMB_WAL_FRAME_HDR && (d[4] | d[5] | d[6] | d[7]);
     f->commit_next = 0;
-    /* kept: what continues the frames kept, within bounds; or, with none
-     * kept, a frame's header (or the WAL's, which starts it over) that no
-     * read came before: SQLite rewrites a frame's header in place (its
-     * checksums) right after reading the frame, and such a write goes to
-     * the file at once, its error the COMMIT's */
-    if (f->len) {
-        keep = at == f->off + f->len && f->len + n <= HMB_VFS_MAX_PENDING;
+    /* kept: what continues the frames kept, within bounds, or a frame's
+     * header (or the WAL's, which starts it over) that no read came
+     * before, which starts a new run of them. SQLite rewrites a frame's
+     * header in place (its checksums) right after reading the frame: such
+     * a write, as any other, goes to the file at once, its error the
+     * COMMIT's, after what was kept */
+    cont = f->len && at == f->off + f->len
+           && f->len + n <= HMB_VFS_MAX_PENDING;
+    starts = !after_read && (n == HMB_WAL_FRAME_HDR || (n == 32 && at == 0));
+    if (f->len && !cont && (rc = vfs_flush(f)) != SQLITE_OK) {
+        return rc;
     }
-    else {
-        keep = !after_read && (n == HMB_WAL_FRAME_HDR
-                               || (n == 32 && at == 0));
-    }
-    if (!keep) {
+    if (!(cont || starts) || vfs_keep(f, data, n, at) != SQLITE_OK) {
+        /* (or no memory to keep it in) */
         if ((rc = vfs_flush(f)) != SQLITE_OK) {
             return rc;
         }
-        /* a new run of frames may start here */
-        if (!after_read && n == HMB_WAL_FRAME_HDR
-            && vfs_keep(f, data, n, at) == SQLITE_OK) {
-            f->commit_next = commit_hdr;
-            return SQLITE_OK;
-        }
         return RM(file)->xWrite(REAL(file), data, n, at);
-    }
-    if (vfs_keep(f, data, n, at) != SQLITE_OK) {
-        /* no memory to keep it in: written as it comes */
-        if ((rc = vfs_flush(f)) != SQLITE_OK
-            || (rc = RM(file)->xWrite(REAL(file), data, n, at))
-               != SQLITE_OK) {
-            return rc;
-        }
-        return SQLITE_OK;
     }
     if (ends) {
         return vfs_flush(f);
