@@ -2114,6 +2114,7 @@ const char *hmb_ledger_import_enrollments(hmb_ledger_t *l, apr_pool_t *p,
 
 /* The claims a settlement reads under its setl_id, asked for together. */
 #define HMB_FOUND_KINDS "SRM"
+#define HMB_FOUND_NKINDS ((int)sizeof(HMB_FOUND_KINDS) - 1)
 
 struct hmb_ledger_found_t {
     const char *setl_id;
@@ -2121,7 +2122,7 @@ struct hmb_ledger_found_t {
     int read;                       /* the statement was run */
     int left;                       /* bits, by HMB_FOUND_KINDS: not yet
                                      * given to a reader */
-    hmb_claim_t *claim[3];          /* by HMB_FOUND_KINDS, or NULL */
+    hmb_claim_t *claim[HMB_FOUND_NKINDS]; /* by HMB_FOUND_KINDS, or NULL */
 };
 
 static void ledger_found_args(const struct hmb_ledger_found_t *f,
@@ -2186,21 +2187,19 @@ const char *hmb_ledger_prefetch_settle(hmb_ledger_t *l, apr_pool_t *p,
     if (!hmb_ledger_in_trans(l)) {
         return "ledger: prefetch_settle outside a transaction";
     }
-    if (!setl_id) {
-        goto rest;
+    if (setl_id) {
+        f = apr_pcalloc(p, sizeof(*f));
+        f->setl_id = apr_pstrdup(p, setl_id);
+        f->psn_no = apr_pstrdup(p, psn_no ? psn_no : "");
+        f->left = (1 << HMB_FOUND_NKINDS) - 1;
+        /* the arguments exactly as ledger_found_read will give them */
+        ledger_found_args(f, args);
+        if ((err = ledger_prefetch(l, p, "select hmb_claim",
+                                   STMT_SETTLE_FIND, args))) {
+            return err;
+        }
+        l->found = f;
     }
-    f = apr_pcalloc(p, sizeof(*f));
-    f->setl_id = apr_pstrdup(p, setl_id);
-    f->psn_no = apr_pstrdup(p, psn_no ? psn_no : "");
-    f->left = (1 << 3) - 1;
-    /* the arguments exactly as ledger_found_read will give them */
-    ledger_found_args(f, args);
-    if ((err = ledger_prefetch(l, p, "select hmb_claim", STMT_SETTLE_FIND,
-                               args))) {
-        return err;
-    }
-    l->found = f;
-rest:
     if (plan_code && (err = hmb_ledger_prefetch_totals(l, p, plan_code,
                                                        plan_year, psn_no))) {
         return err;
